@@ -1,0 +1,20 @@
+//! # ember-ir
+//!
+//! What an Ember program *is*: dtypes and NumPy 2 promotion, shapes and broadcasting, the
+//! closed [`Op`] set, the [`Graph`](graph::Graph), its text form, the optimization passes and
+//! the kernel IR. No Cranelift, no CUDA, no Python.
+
+pub mod dtype;
+pub mod error;
+pub mod graph;
+pub mod literal;
+pub mod op;
+pub mod shape;
+
+pub use dtype::{promote, promote_weak, DType, Kind, WeakKind};
+pub use error::{IrError, Result};
+pub use graph::{Graph, Node, NodeId, SourceLoc};
+pub use literal::{Literal, Scalar};
+pub use op::{BinaryOp, Composite, Device, Op, ReduceOp, SliceDim, UnaryOp, ValueType};
+pub use shape::Shape;
+pub mod passes;
