@@ -1,0 +1,116 @@
+//! Immutable host buffers: either memory Ember allocated (64-byte aligned, so SIMD kernels
+//! can use aligned loads) or memory owned by someone else (a NumPy array, an ndarray `Vec`)
+//! and kept alive by holding its owner.
+
+use ember_ir::Device;
+use std::alloc::{alloc_zeroed, dealloc, Layout};
+use std::any::Any;
+use std::ptr::NonNull;
+
+/// Alignment of buffers Ember allocates.
+pub const ALIGN: usize = 64;
+
+/// What keeps a buffer's memory alive.
+enum Owner {
+    /// Allocated by Ember with [`ALIGN`] alignment; freed on drop.
+    Aligned(Layout),
+    /// Owned by another object (a `Vec`, a NumPy array reference); dropped with us.
+    Foreign(#[allow(dead_code)] Box<dyn Any + Send + Sync>),
+}
+
+/// A contiguous byte buffer, immutable once handed to a tensor.
+pub struct Storage {
+    ptr: NonNull<u8>,
+    nbytes: usize,
+    owner: Owner,
+    device: Device,
+}
+
+// SAFETY: the memory is only written before the storage is shared (by the kernel that
+// produced it) and is immutable afterwards; the owner is Send + Sync.
+unsafe impl Send for Storage {}
+// SAFETY: see above; shared access is read-only.
+unsafe impl Sync for Storage {}
+
+impl Storage {
+    /// Allocates `nbytes` zeroed bytes on the host.
+    pub fn zeroed(nbytes: usize) -> Storage {
+        // A zero-size layout is not allowed by the allocator; keep one aligned byte.
+        let layout = Layout::from_size_align(nbytes.max(1), ALIGN).expect("valid layout");
+        // SAFETY: the layout has non-zero size.
+        let ptr = unsafe { alloc_zeroed(layout) };
+        let ptr = NonNull::new(ptr).unwrap_or_else(|| std::alloc::handle_alloc_error(layout));
+        Storage {
+            ptr,
+            nbytes,
+            owner: Owner::Aligned(layout),
+            device: Device::Cpu,
+        }
+    }
+
+    /// Wraps memory owned by `owner`.
+    ///
+    /// # Safety
+    /// `ptr` must point to `nbytes` readable bytes that stay valid and unchanged for as long
+    /// as `owner` lives.
+    pub unsafe fn foreign(ptr: *const u8, nbytes: usize, owner: Box<dyn Any + Send + Sync>) -> Storage {
+        Storage {
+            ptr: NonNull::new(ptr as *mut u8).unwrap_or(NonNull::dangling()),
+            nbytes,
+            owner: Owner::Foreign(owner),
+            device: Device::Cpu,
+        }
+    }
+
+    /// Takes ownership of a `Vec` without copying.
+    pub fn from_vec<T: Send + Sync + 'static>(v: Vec<T>) -> Storage {
+        let nbytes = std::mem::size_of_val(v.as_slice());
+        let ptr = v.as_ptr() as *const u8;
+        // SAFETY: the Vec's heap buffer does not move when the Vec value is boxed.
+        unsafe { Storage::foreign(ptr, nbytes, Box::new(v)) }
+    }
+
+    /// The first byte.
+    pub fn as_ptr(&self) -> *const u8 {
+        self.ptr.as_ptr()
+    }
+
+    /// Mutable pointer for the producer that fills a fresh buffer before sharing it.
+    pub fn as_mut_ptr(&self) -> *mut u8 {
+        self.ptr.as_ptr()
+    }
+
+    /// Size in bytes.
+    pub fn nbytes(&self) -> usize {
+        self.nbytes
+    }
+
+    /// Where the bytes live.
+    pub fn device(&self) -> Device {
+        self.device
+    }
+
+    /// True when the memory belongs to another object (borrowed from NumPy, say).
+    pub fn is_foreign(&self) -> bool {
+        matches!(self.owner, Owner::Foreign(_))
+    }
+}
+
+impl Drop for Storage {
+    fn drop(&mut self) {
+        if let Owner::Aligned(layout) = self.owner {
+            // SAFETY: allocated in `zeroed` with this layout.
+            unsafe { dealloc(self.ptr.as_ptr(), layout) }
+        }
+    }
+}
+
+impl std::fmt::Debug for Storage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Storage")
+            .field("nbytes", &self.nbytes)
+            .field("foreign", &self.is_foreign())
+            .field("device", &self.device)
+            .finish()
+    }
+}
