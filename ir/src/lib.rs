@@ -7,6 +7,7 @@
 pub mod dtype;
 pub mod error;
 pub mod graph;
+pub mod kernel;
 pub mod literal;
 pub mod op;
 pub mod shape;

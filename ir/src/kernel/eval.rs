@@ -1,0 +1,379 @@
+//! Scalar semantics of kernel instructions: the definition the interpreter uses and backends
+//! must reproduce (bit for bit for exact ops; within the documented ULP bounds for the
+//! transcendental ones). Integer arithmetic wraps; integer division or remainder by zero gives
+//! 0 (NumPy warns and gives 0 too); an integer to a negative power gives 0 (NumPy raises).
+//! The public float helpers are called by the CPU backend for the ops it does not inline, so
+//! both paths agree exactly there.
+
+use crate::dtype::DType;
+use crate::literal::Scalar;
+use crate::op::{BinaryOp, UnaryOp};
+
+/// NumPy's `floor_divide` for floats (`npy_floor_divide`, including its rounding fix-ups).
+pub fn floor_div_f64(a: f64, b: f64) -> f64 {
+    if b == 0.0 {
+        return a / b;
+    }
+    divmod_f64(a, b).0
+}
+
+/// NumPy's `remainder` for floats: the result has the sign of the divisor.
+pub fn rem_f64(a: f64, b: f64) -> f64 {
+    if b == 0.0 {
+        return a % b;
+    }
+    divmod_f64(a, b).1
+}
+
+fn divmod_f64(a: f64, b: f64) -> (f64, f64) {
+    let mut m = a % b;
+    let mut div = (a - m) / b;
+    if m != 0.0 {
+        if (b < 0.0) != (m < 0.0) {
+            m += b;
+            div -= 1.0;
+        }
+    } else {
+        m = 0f64.copysign(b);
+    }
+    let fd = if div != 0.0 {
+        let f = div.floor();
+        if div - f > 0.5 {
+            f + 1.0
+        } else {
+            f
+        }
+    } else {
+        0f64.copysign(a / b)
+    };
+    (fd, m)
+}
+
+/// [`floor_div_f64`] for float32 (computed in float32 like NumPy).
+pub fn floor_div_f32(a: f32, b: f32) -> f32 {
+    if b == 0.0 {
+        return a / b;
+    }
+    let mut m = a % b;
+    let mut div = (a - m) / b;
+    if m != 0.0 && (b < 0.0) != (m < 0.0) {
+        m += b;
+        div -= 1.0;
+    }
+    let _ = m;
+    if div != 0.0 {
+        let f = div.floor();
+        if div - f > 0.5 {
+            f + 1.0
+        } else {
+            f
+        }
+    } else {
+        0f32.copysign(a / b)
+    }
+}
+
+/// [`rem_f64`] for float32.
+pub fn rem_f32(a: f32, b: f32) -> f32 {
+    let m = a % b;
+    if b == 0.0 {
+        return m;
+    }
+    if m != 0.0 {
+        if (b < 0.0) != (m < 0.0) {
+            m + b
+        } else {
+            m
+        }
+    } else {
+        0f32.copysign(b)
+    }
+}
+
+/// `a ** b` for integers by squaring, wrapping; negative exponents give 0.
+pub fn ipow(mut a: i64, mut b: i64) -> i64 {
+    if b < 0 {
+        return 0;
+    }
+    let mut r: i64 = 1;
+    while b > 0 {
+        if b & 1 == 1 {
+            r = r.wrapping_mul(a);
+        }
+        a = a.wrapping_mul(a);
+        b >>= 1;
+    }
+    r
+}
+
+/// Python floor division of integers; 0 when dividing by 0.
+pub fn ifloor_div(a: i64, b: i64) -> i64 {
+    if b == 0 {
+        return 0;
+    }
+    let q = a.wrapping_div(b);
+    if (a % b != 0) && ((a < 0) != (b < 0)) {
+        q - 1
+    } else {
+        q
+    }
+}
+
+/// Python remainder of integers (sign of the divisor); 0 when dividing by 0.
+pub fn irem(a: i64, b: i64) -> i64 {
+    if b == 0 {
+        return 0;
+    }
+    let r = a.wrapping_rem(b);
+    if r != 0 && ((r < 0) != (b < 0)) {
+        r + b
+    } else {
+        r
+    }
+}
+
+/// The logistic function `1 / (1 + e^-x)`.
+pub fn sigmoid_f64(x: f64) -> f64 {
+    1.0 / (1.0 + (-x).exp())
+}
+
+fn truthy(s: Scalar) -> bool {
+    match s {
+        Scalar::Bool(b) => b,
+        Scalar::I32(v) => v != 0,
+        Scalar::I64(v) => v != 0,
+        Scalar::F32(v) => v != 0.0,
+        Scalar::F64(v) => v != 0.0,
+    }
+}
+
+/// IEEE 754-2019 `maximum`: NaN-propagating, +0 above -0.
+pub fn fmax64(a: f64, b: f64) -> f64 {
+    if a.is_nan() || b.is_nan() {
+        f64::NAN
+    } else if a > b || (a == b && b.is_sign_negative()) {
+        a
+    } else {
+        b
+    }
+}
+
+/// IEEE 754-2019 `minimum`: NaN-propagating, -0 below +0.
+pub fn fmin64(a: f64, b: f64) -> f64 {
+    if a.is_nan() || b.is_nan() {
+        f64::NAN
+    } else if a < b || (a == b && a.is_sign_negative()) {
+        a
+    } else {
+        b
+    }
+}
+
+macro_rules! float_unary {
+    ($x:expr, $t:ty, $op:expr) => {{
+        let x: $t = $x;
+        use UnaryOp::*;
+        match $op {
+            Neg => -x,
+            Abs => x.abs(),
+            Sign => {
+                if x > 0.0 {
+                    1.0
+                } else if x < 0.0 {
+                    -1.0
+                } else {
+                    x
+                }
+            }
+            Exp => x.exp(),
+            Expm1 => x.exp_m1(),
+            Log => x.ln(),
+            Log1p => x.ln_1p(),
+            Sqrt => x.sqrt(),
+            Square => x * x,
+            Reciprocal => 1.0 / x,
+            Sin => x.sin(),
+            Cos => x.cos(),
+            Tan => x.tan(),
+            Tanh => x.tanh(),
+            Sinh => x.sinh(),
+            Cosh => x.cosh(),
+            Asin => x.asin(),
+            Acos => x.acos(),
+            Atan => x.atan(),
+            Erf => libm::erf(x as f64) as $t,
+            Sigmoid => 1.0 / (1.0 + (-x).exp()),
+            Relu => {
+                if x < 0.0 {
+                    0.0
+                } else {
+                    x
+                }
+            }
+            Floor => x.floor(),
+            Ceil => x.ceil(),
+            Round => x.round_ties_even(),
+            IsNan | IsInf | IsFinite | LogicalNot => unreachable!("predicates handled by the caller"),
+        }
+    }};
+}
+
+macro_rules! int_unary {
+    ($x:expr, $t:ty, $op:expr) => {{
+        let x: $t = $x;
+        use UnaryOp::*;
+        match $op {
+            Neg => x.wrapping_neg(),
+            Abs => x.wrapping_abs(),
+            Sign => x.signum(),
+            Square => x.wrapping_mul(x),
+            Reciprocal => match x {
+                1 => 1,
+                -1 => -1,
+                _ => 0,
+            },
+            Relu => x.max(0),
+            // Identity on integers; the float-only functions never reach here (the kernel
+            // verifier rejects them).
+            _ => x,
+        }
+    }};
+}
+
+/// `op(x)` with kernel semantics (`x` already of the op's dtype).
+pub fn unary(op: UnaryOp, x: Scalar) -> Scalar {
+    use UnaryOp::*;
+    match op {
+        IsNan => {
+            return Scalar::Bool(match x {
+                Scalar::F32(v) => v.is_nan(),
+                Scalar::F64(v) => v.is_nan(),
+                _ => false,
+            })
+        }
+        IsInf => {
+            return Scalar::Bool(match x {
+                Scalar::F32(v) => v.is_infinite(),
+                Scalar::F64(v) => v.is_infinite(),
+                _ => false,
+            })
+        }
+        IsFinite => {
+            return Scalar::Bool(match x {
+                Scalar::F32(v) => v.is_finite(),
+                Scalar::F64(v) => v.is_finite(),
+                _ => true,
+            })
+        }
+        LogicalNot => return Scalar::Bool(!truthy(x)),
+        _ => {}
+    }
+    match x {
+        Scalar::F32(v) => Scalar::F32(match op {
+            // float32 erf is defined through the float64 function, rounded once.
+            Erf => libm::erf(v as f64) as f32,
+            _ => float_unary!(v, f32, op),
+        }),
+        Scalar::F64(v) => Scalar::F64(float_unary!(v, f64, op)),
+        Scalar::I32(v) => Scalar::I32(int_unary!(v, i32, op)),
+        Scalar::I64(v) => Scalar::I64(int_unary!(v, i64, op)),
+        // abs, relu, floor, ceil, round of bool are the identity.
+        Scalar::Bool(b) => Scalar::Bool(b),
+    }
+}
+
+fn compare<T: PartialOrd + PartialEq>(op: BinaryOp, a: T, b: T) -> bool {
+    use BinaryOp::*;
+    match op {
+        Eq => a == b,
+        Ne => a != b,
+        Lt => a < b,
+        Le => a <= b,
+        Gt => a > b,
+        Ge => a >= b,
+        _ => false,
+    }
+}
+
+macro_rules! float_binary {
+    ($a:expr, $b:expr, $t:ty, $op:expr, $fd:path, $rem:path) => {{
+        let (a, b): ($t, $t) = ($a, $b);
+        use BinaryOp::*;
+        match $op {
+            Add => a + b,
+            Sub => a - b,
+            Mul => a * b,
+            Div => a / b,
+            FloorDiv => $fd(a, b),
+            Rem => $rem(a, b),
+            Pow => a.powf(b),
+            Max => fmax64(a as f64, b as f64) as $t,
+            Min => fmin64(a as f64, b as f64) as $t,
+            Atan2 => a.atan2(b),
+            _ => unreachable!("predicates handled by the caller"),
+        }
+    }};
+}
+
+/// `op(a, b)` with kernel semantics (`a` and `b` of the same dtype).
+pub fn binary(op: BinaryOp, a: Scalar, b: Scalar) -> Scalar {
+    use BinaryOp::*;
+    match op {
+        And => return Scalar::Bool(truthy(a) && truthy(b)),
+        Or => return Scalar::Bool(truthy(a) || truthy(b)),
+        Xor => return Scalar::Bool(truthy(a) != truthy(b)),
+        _ => {}
+    }
+    if op.is_predicate() {
+        return Scalar::Bool(match (a, b) {
+            (Scalar::F32(x), Scalar::F32(y)) => compare(op, x, y),
+            (Scalar::F64(x), Scalar::F64(y)) => compare(op, x, y),
+            (Scalar::I32(x), Scalar::I32(y)) => compare(op, x, y),
+            (Scalar::I64(x), Scalar::I64(y)) => compare(op, x, y),
+            (Scalar::Bool(x), Scalar::Bool(y)) => compare(op, x, y),
+            _ => false,
+        });
+    }
+    match (a, b) {
+        (Scalar::F32(x), Scalar::F32(y)) => {
+            Scalar::F32(float_binary!(x, y, f32, op, floor_div_f32, rem_f32))
+        }
+        (Scalar::F64(x), Scalar::F64(y)) => {
+            Scalar::F64(float_binary!(x, y, f64, op, floor_div_f64, rem_f64))
+        }
+        (Scalar::I32(x), Scalar::I32(y)) => Scalar::I32(int_binary(op, x as i64, y as i64) as i32),
+        (Scalar::I64(x), Scalar::I64(y)) => Scalar::I64(int_binary(op, x, y)),
+        (Scalar::Bool(x), Scalar::Bool(y)) => Scalar::Bool(match op {
+            Add | Max => x || y,
+            Mul | Min => x && y,
+            _ => false,
+        }),
+        // Mixed dtypes never pass the verifier.
+        _ => a,
+    }
+}
+
+fn int_binary(op: BinaryOp, a: i64, b: i64) -> i64 {
+    use BinaryOp::*;
+    match op {
+        Add => a.wrapping_add(b),
+        Sub => a.wrapping_sub(b),
+        Mul => a.wrapping_mul(b),
+        FloorDiv => ifloor_div(a, b),
+        Rem => irem(a, b),
+        Pow => ipow(a, b),
+        Max => a.max(b),
+        Min => a.min(b),
+        _ => 0,
+    }
+}
+
+/// `x as to` with NumPy `astype` semantics (floats to ints truncate and saturate; NaN gives 0).
+pub fn cast(x: Scalar, to: DType) -> Scalar {
+    x.cast(to)
+}
+
+/// The value a constant or accumulator of `dtype` holds as f64 (for tests and messages).
+pub fn to_f64(x: Scalar) -> f64 {
+    x.to_f64()
+}
