@@ -241,6 +241,23 @@ impl Graph {
         Ok(order)
     }
 
+    /// Redirects `user`'s uses of `old` (in every position) to `new`, leaving the other users
+    /// of `old` alone: placement routes one consumer through a copy this way.
+    pub fn replace_operand(&mut self, user: NodeId, old: NodeId, new: NodeId) {
+        if old == new {
+            return;
+        }
+        let uses: Vec<(u32, petgraph::stable_graph::EdgeIndex<u32>)> = self
+            .g
+            .edges_connecting(old, user)
+            .map(|e| (*e.weight(), e.id()))
+            .collect();
+        for (pos, edge) in uses {
+            self.g.remove_edge(edge);
+            self.g.add_edge(new, user, pos);
+        }
+    }
+
     /// The underlying petgraph graph, for algorithms (read-only).
     pub fn petgraph(&self) -> &StableDiGraph<Node, u32> {
         &self.g

@@ -1,1 +1,2 @@
 //! Graph-to-graph passes, one file each, all with the signature of [`Pass`].
+pub mod place;
