@@ -4,6 +4,7 @@
 //! closed [`Op`] set, the [`Graph`](graph::Graph), its text form, the optimization passes and
 //! the kernel IR. No Cranelift, no CUDA, no Python.
 
+pub mod dot;
 pub mod dtype;
 pub mod error;
 pub mod graph;
@@ -11,6 +12,8 @@ pub mod kernel;
 pub mod literal;
 pub mod op;
 pub mod shape;
+pub mod text;
+pub mod verify;
 pub mod target;
 
 pub use dtype::{promote, promote_weak, DType, Kind, WeakKind};
@@ -19,4 +22,5 @@ pub use graph::{Graph, Node, NodeId, SourceLoc};
 pub use literal::{Literal, Scalar};
 pub use op::{BinaryOp, Composite, Device, Op, ReduceOp, SliceDim, UnaryOp, ValueType};
 pub use shape::Shape;
+pub use verify::verify;
 pub mod passes;

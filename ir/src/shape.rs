@@ -132,7 +132,7 @@ pub fn resolve_reshape(op: &str, from: &[usize], target: &[i64]) -> Result<Shape
     }
     let mut out: Shape = target.iter().map(|&d| d.max(0) as usize).collect();
     if let Some(i) = unknown {
-        if known == 0 || total % known != 0 {
+        if known == 0 || !total.is_multiple_of(known) {
             return Err(IrError::Shape {
                 op: op.into(),
                 why: format!("cannot reshape array of size {total} into shape {target:?}"),
