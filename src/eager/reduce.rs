@@ -1,0 +1,404 @@
+//! Reductions over a sorted set of axes ([`ReduceOp`]), keeping NumPy's summation order.
+//!
+//! NumPy reduces a C-contiguous array by walking it in memory order. When the innermost axis
+//! is reduced, its inner loop sees a contiguous run of reduced elements (trailing reduced axes
+//! coalesce into one run) and adds it with pairwise summation: `out += pairwise(run)`. When
+//! the innermost axis is kept, each output element accumulates its inputs one at a time, in
+//! order. [`fold_runs`] reproduces both orders, so float sums round like NumPy's.
+
+use super::map::{build, out_view};
+use super::math::{self, pairwise_sum};
+use super::num::{Float, Ordered, Truthy};
+use crate::element::Element;
+use crate::error::{EmberError, Result};
+use crate::tensor::Tensor;
+use ember_ir::{DType, ReduceOp, ValueType};
+use ndarray::Axis;
+
+/// Runs reduction `op` over `axes` (sorted, unique, in range) of `x`.
+pub(crate) fn reduce(op: ReduceOp, x: &Tensor, axes: &[usize], out: &ValueType) -> Result<Tensor> {
+    if let Some(&bad) = axes.iter().find(|&&a| a >= x.ndim()) {
+        return Err(EmberError::Index(format!(
+            "{}: axis {bad} is out of bounds for array of dimension {}",
+            op.name(),
+            x.ndim()
+        )));
+    }
+    match op {
+        ReduceOp::ArgMax | ReduceOp::ArgMin => {
+            let &[axis] = axes else {
+                return Err(EmberError::Value(format!(
+                    "{}: expected exactly one axis, got {axes:?}",
+                    op.name()
+                )));
+            };
+            crate::with_dtype!(x.dtype(), T => arg_reduce::<T>(op, x, axis, out))
+        }
+        ReduceOp::Any | ReduceOp::All => {
+            let all = op == ReduceOp::All;
+            crate::with_dtype!(x.dtype(), T => truth_reduce::<T>(all, x, axes, out))
+        }
+        ReduceOp::Sum | ReduceOp::Prod => {
+            let sum = op == ReduceOp::Sum;
+            match x.dtype() {
+                DType::F32 => float_sum_prod::<f32>(sum, x, axes, out),
+                DType::F64 => float_sum_prod::<f64>(sum, x, axes, out),
+                DType::I32 => int_sum_prod::<i32>(sum, x, axes, out),
+                DType::I64 => int_sum_prod::<i64>(sum, x, axes, out),
+                DType::Bool => int_sum_prod::<bool>(sum, x, axes, out),
+            }
+        }
+        ReduceOp::Max | ReduceOp::Min => {
+            let max = op == ReduceOp::Max;
+            match x.dtype() {
+                DType::F32 => float_extreme::<f32>(max, x, axes, out),
+                DType::F64 => float_extreme::<f64>(max, x, axes, out),
+                DType::I32 => ord_extreme::<i32>(max, x, axes, out),
+                DType::I64 => ord_extreme::<i64>(max, x, axes, out),
+                DType::Bool => ord_extreme::<bool>(max, x, axes, out),
+            }
+        }
+    }
+}
+
+/// Folds the elements of `x` into `out` (pre-filled with the identity; one accumulator per
+/// output element, in C order), reducing `axes`.
+///
+/// The input is walked in C order as runs of its trailing axes that are all reduced or all
+/// kept. A reduced run folds into one accumulator with `run(acc, elems)`; a kept run folds
+/// elementwise into consecutive accumulators with `step(acc, elem)`.
+fn fold_runs<T: Element, A: Copy>(
+    x: &Tensor,
+    axes: &[usize],
+    out: &mut [A],
+    run: impl Fn(A, &[T]) -> A,
+    step: impl Fn(A, T) -> A,
+) -> Result<()> {
+    let view = x.view::<T>()?;
+    // A non-contiguous input is copied once into C order (the cost of a strided gather).
+    let std_layout = view.as_standard_layout();
+    let data = std_layout
+        .as_slice()
+        .ok_or_else(|| EmberError::Backend("reduce: input is not contiguous after copy".into()))?;
+    let dims = x.shape();
+    let n = dims.len();
+    if n == 0 {
+        if let (Some(o), Some(&v)) = (out.first_mut(), data.first()) {
+            *o = step(*o, v);
+        }
+        return Ok(());
+    }
+    let reduced = |i: usize| axes.contains(&i);
+    let last_reduced = reduced(n - 1);
+    // The trailing run: axes lead..n, all reduced or all kept like the last one.
+    let mut lead = n - 1;
+    while lead > 0 && reduced(lead - 1) == last_reduced {
+        lead -= 1;
+    }
+    let run_len: usize = dims[lead..].iter().product();
+    // Output strides (in accumulators) of the leading axes; 0 along reduced ones.
+    let mut ostride = vec![0usize; lead];
+    let mut acc = if last_reduced { 1 } else { run_len };
+    for i in (0..lead).rev() {
+        if !reduced(i) {
+            ostride[i] = acc;
+            acc *= dims[i];
+        }
+    }
+    let runs: usize = dims[..lead].iter().product();
+    if runs == 0 {
+        return Ok(());
+    }
+    let mut idx = vec![0usize; lead];
+    let mut o = 0usize;
+    for r in 0..runs {
+        let chunk = &data[r * run_len..(r + 1) * run_len];
+        if last_reduced {
+            out[o] = run(out[o], chunk);
+        } else {
+            for (a, &v) in out[o..o + run_len].iter_mut().zip(chunk) {
+                *a = step(*a, v);
+            }
+        }
+        // Advance the odometer over the leading axes, tracking the output offset.
+        for k in (0..lead).rev() {
+            idx[k] += 1;
+            o += ostride[k];
+            if idx[k] < dims[k] {
+                break;
+            }
+            o -= ostride[k] * dims[k];
+            idx[k] = 0;
+        }
+    }
+    Ok(())
+}
+
+/// Builds the output of `out`'s type, filled with `init`, and folds `x` into it.
+fn reduce_into<T: Element, A: Element>(
+    x: &Tensor,
+    axes: &[usize],
+    out: &ValueType,
+    init: A,
+    run: impl Fn(A, &[T]) -> A,
+    step: impl Fn(A, T) -> A,
+) -> Result<Tensor> {
+    if out.dtype != A::DTYPE {
+        return Err(EmberError::Type(format!(
+            "reduce: result dtype {} does not match the accumulator {}",
+            out.dtype,
+            A::DTYPE
+        )));
+    }
+    build::<A>(&out.shape, |o| {
+        o.fill(init);
+        fold_runs(x, axes, o, run, step)
+    })
+}
+
+/// Sum or product of floats: sums are pairwise over reduced runs (NumPy's order), products
+/// are sequential (NumPy's multiply has no pairwise loop).
+fn float_sum_prod<F: Float>(
+    sum: bool,
+    x: &Tensor,
+    axes: &[usize],
+    out: &ValueType,
+) -> Result<Tensor> {
+    if sum {
+        reduce_into(
+            x,
+            axes,
+            out,
+            F::ZERO,
+            |a, r: &[F]| a + pairwise_sum(r),
+            |a, v: F| a + v,
+        )
+    } else {
+        let mul = |a: F, v: F| a * v;
+        reduce_into(
+            x,
+            axes,
+            out,
+            F::ONE,
+            |a, r: &[F]| r.iter().fold(a, |a, &v| mul(a, v)),
+            mul,
+        )
+    }
+}
+
+/// Widening of bool and int elements to the int64 accumulator of sum/prod.
+trait ToI64: Element {
+    fn to_i64(self) -> i64;
+}
+impl ToI64 for bool {
+    #[inline(always)]
+    fn to_i64(self) -> i64 {
+        self as i64
+    }
+}
+impl ToI64 for i32 {
+    #[inline(always)]
+    fn to_i64(self) -> i64 {
+        self as i64
+    }
+}
+impl ToI64 for i64 {
+    #[inline(always)]
+    fn to_i64(self) -> i64 {
+        self
+    }
+}
+
+/// Sum or product of bools and ints, accumulated in int64 with wrapping (order-independent).
+fn int_sum_prod<T: ToI64>(
+    sum: bool,
+    x: &Tensor,
+    axes: &[usize],
+    out: &ValueType,
+) -> Result<Tensor> {
+    if sum {
+        let add = |a: i64, v: T| a.wrapping_add(v.to_i64());
+        reduce_into(
+            x,
+            axes,
+            out,
+            0i64,
+            |a, r: &[T]| r.iter().fold(a, |a, &v| add(a, v)),
+            add,
+        )
+    } else {
+        let mul = |a: i64, v: T| a.wrapping_mul(v.to_i64());
+        reduce_into(
+            x,
+            axes,
+            out,
+            1i64,
+            |a, r: &[T]| r.iter().fold(a, |a, &v| mul(a, v)),
+            mul,
+        )
+    }
+}
+
+/// max/min of floats, NaN-propagating. The accumulator starts as the first element of each
+/// reduction (there is no identity); `infer` rejects empty reductions, but a 0-size output
+/// needs no start value at all.
+fn float_extreme<F: Float>(
+    max: bool,
+    x: &Tensor,
+    axes: &[usize],
+    out: &ValueType,
+) -> Result<Tensor> {
+    let pick = if max {
+        math::maximum::<F>
+    } else {
+        math::minimum::<F>
+    };
+    // -inf/+inf are identities of max/min on floats (NaN still propagates through `pick`),
+    // so no "first element" bookkeeping is needed.
+    let init = if max {
+        -F::ONE / F::ZERO
+    } else {
+        F::ONE / F::ZERO
+    };
+    reduce_into(
+        x,
+        axes,
+        out,
+        init,
+        |a, r: &[F]| r.iter().fold(a, |a, &v| pick(a, v)),
+        pick,
+    )
+}
+
+/// The extreme values of types whose max/min are total orders (ints, bool).
+trait Bounded: Element + Ord {
+    const LOWEST: Self;
+    const HIGHEST: Self;
+}
+impl Bounded for bool {
+    const LOWEST: Self = false;
+    const HIGHEST: Self = true;
+}
+impl Bounded for i32 {
+    const LOWEST: Self = i32::MIN;
+    const HIGHEST: Self = i32::MAX;
+}
+impl Bounded for i64 {
+    const LOWEST: Self = i64::MIN;
+    const HIGHEST: Self = i64::MAX;
+}
+
+/// max/min of ints and bools (for bool: any/all).
+fn ord_extreme<T: Bounded>(
+    max: bool,
+    x: &Tensor,
+    axes: &[usize],
+    out: &ValueType,
+) -> Result<Tensor> {
+    if max {
+        let f = |a: T, v: T| a.max(v);
+        reduce_into(
+            x,
+            axes,
+            out,
+            T::LOWEST,
+            |a, r: &[T]| r.iter().fold(a, |a, &v| f(a, v)),
+            f,
+        )
+    } else {
+        let f = |a: T, v: T| a.min(v);
+        reduce_into(
+            x,
+            axes,
+            out,
+            T::HIGHEST,
+            |a, r: &[T]| r.iter().fold(a, |a, &v| f(a, v)),
+            f,
+        )
+    }
+}
+
+/// any/all by truthiness; empty reductions give false/true.
+fn truth_reduce<T: Truthy>(
+    all: bool,
+    x: &Tensor,
+    axes: &[usize],
+    out: &ValueType,
+) -> Result<Tensor> {
+    if all {
+        reduce_into(
+            x,
+            axes,
+            out,
+            true,
+            |a, r: &[T]| a && r.iter().all(|v| v.truthy()),
+            |a, v: T| a & v.truthy(),
+        )
+    } else {
+        reduce_into(
+            x,
+            axes,
+            out,
+            false,
+            |a, r: &[T]| a || r.iter().any(|v| v.truthy()),
+            |a, v: T| a | v.truthy(),
+        )
+    }
+}
+
+/// argmax/argmin along one axis: the first extreme index; NaN counts as the extreme (the
+/// first NaN wins), as in NumPy's `@TYPE@_argmax` loops.
+fn arg_reduce<T: Ordered>(
+    op: ReduceOp,
+    x: &Tensor,
+    axis: usize,
+    out: &ValueType,
+) -> Result<Tensor> {
+    let v = x.view::<T>()?;
+    if x.shape()[axis] == 0 {
+        return Err(EmberError::Value(format!(
+            "attempt to get {} of an empty sequence",
+            op.name()
+        )));
+    }
+    let is_max = op == ReduceOp::ArgMax;
+    // The lanes' shape is the input's without `axis`; the output (maybe with a kept size-1
+    // axis) has the same elements in the same order.
+    let lane_shape: Vec<usize> = x
+        .shape()
+        .iter()
+        .enumerate()
+        .filter(|&(i, _)| i != axis)
+        .map(|(_, &d)| d)
+        .collect();
+    build::<i64>(&out.shape, |o| {
+        let mut ov = out_view(&lane_shape, o)?;
+        ndarray::Zip::from(&mut ov)
+            .and(v.lanes(Axis(axis)))
+            .for_each(|o, lane| {
+                let mut it = lane.iter().copied().enumerate();
+                let Some((_, mut best)) = it.next() else {
+                    return;
+                };
+                let mut bi = 0usize;
+                if best.is_nan_value() {
+                    *o = 0;
+                    return;
+                }
+                for (i, v) in it {
+                    // `best` is never NaN here; a NaN `v` wins and ends the search (NumPy's
+                    // `!(v <= best)`).
+                    let better = v.is_nan_value() || if is_max { v > best } else { v < best };
+                    if better {
+                        best = v;
+                        bi = i;
+                        if v.is_nan_value() {
+                            break;
+                        }
+                    }
+                }
+                *o = bi as i64;
+            });
+        Ok(())
+    })
+}

@@ -1,0 +1,1 @@
+//! Tests of the eager kernels against hand-checked NumPy 2 results.
