@@ -4,15 +4,19 @@
 //! [`jit`] traces a function of tensors into an IR graph, optimizes and compiles it, and
 //! caches the result by signature.
 
-pub mod element;
 pub mod eager;
+pub mod element;
 pub mod error;
+pub mod jit;
+pub mod ops;
+pub mod runtime;
 pub mod storage;
 pub mod tensor;
 pub mod trace;
 
 pub use element::Element;
-pub use error::{EmberError, Result};
 pub use ember_ir as ir;
 pub use ember_ir::{DType, Device, Scalar};
+pub use error::{EmberError, Result};
+pub use jit::{jit, JitFn};
 pub use tensor::Tensor;

@@ -215,13 +215,28 @@ impl Tensor {
     pub fn view<T: Element>(&self) -> Result<ArrayViewD<'_, T>> {
         self.check_element::<T>()?;
         let b = self.buffer()?;
-        let ptr = self.data_ptr()? as *const T;
+        let mut ptr = self.data_ptr()? as *const T;
+        // ndarray builds views from non-negative strides: start at the lowest address and
+        // flip the reversed axes afterwards.
+        let mut flipped = Vec::new();
+        let mut strides = Vec::with_capacity(b.strides.len());
+        for (axis, (&s, &d)) in b.strides.iter().zip(self.shape()).enumerate() {
+            if s < 0 && d > 0 {
+                // SAFETY: the element at index d-1 along this axis is inside the storage
+                // (checked by `from_buffer`).
+                ptr = unsafe { ptr.offset(s * (d as isize - 1)) };
+                flipped.push(axis);
+            }
+            strides.push(s.unsigned_abs());
+        }
         let shape = IxDyn(&self.ty.shape);
-        // ndarray takes negative strides as wrapped usize values.
-        let strides = IxDyn(&b.strides.iter().map(|&s| s as usize).collect::<Vec<_>>());
         // SAFETY: the layout was checked against the storage in `from_buffer`, the storage
         // outlives the returned view (it borrows `self`), and the memory is immutable.
-        Ok(unsafe { ArrayViewD::from_shape_ptr(shape.strides(strides), ptr) })
+        let mut view = unsafe { ArrayViewD::from_shape_ptr(shape.strides(IxDyn(&strides)), ptr) };
+        for axis in flipped {
+            view.invert_axis(ndarray::Axis(axis));
+        }
+        Ok(view)
     }
 
     /// Copies the data into an owned C-order ndarray.
@@ -290,5 +305,15 @@ impl<T: Element> From<ArrayD<T>> for Tensor {
             },
         )
         .expect("an ndarray's own layout fits its buffer")
+    }
+}
+
+impl Tensor {
+    /// A C-contiguous copy of the data in fresh memory (never shares storage).
+    pub fn deep_copy(&self) -> Result<Tensor> {
+        crate::with_dtype!(self.dtype(), T => {
+            let data: Vec<T> = self.view::<T>()?.iter().copied().collect();
+            Tensor::from_vec(data, self.shape())
+        })
     }
 }

@@ -172,7 +172,9 @@ pub fn literal_of(t: &Tensor) -> Result<Literal> {
 pub fn tensor_of(lit: &Literal) -> Tensor {
     let storage = crate::storage::Storage::zeroed(lit.data.len());
     // SAFETY: fresh storage of exactly `lit.data.len()` bytes, not shared yet.
-    unsafe { std::ptr::copy_nonoverlapping(lit.data.as_ptr(), storage.as_mut_ptr(), lit.data.len()) };
+    unsafe {
+        std::ptr::copy_nonoverlapping(lit.data.as_ptr(), storage.as_mut_ptr(), lit.data.len())
+    };
     Tensor::from_storage(lit.dtype, &lit.shape, Arc::new(storage)).expect("literal layout fits")
 }
 

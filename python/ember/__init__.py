@@ -1,0 +1,53 @@
+"""Ember: a graph compiler with eager fallback for NumPy code.
+
+    import numpy as np, ember
+
+    @ember.jit
+    def f(a, b):
+        return np.tanh(a * b) + 1
+
+    f(np.ones(4, np.float32), np.ones(4, np.float32))
+
+``ember.Tensor`` is an immutable array; ``ember.asarray`` borrows a NumPy array's memory
+(no copy) when its dtype is supported (bool, int32, int64, float32, float64), its byte
+order native and its data aligned; otherwise it copies. ``Tensor.numpy()`` and
+``np.asarray(tensor)`` are read-only zero-copy views. A NumPy function Ember does not
+implement runs in NumPy on concrete tensors; inside ``@ember.jit`` it makes the call fall back
+to eager execution, with the reason recorded in ``f.cache_info()`` and warned once.
+"""
+
+import os as _os
+
+from . import _ember
+from ._api import *  # noqa: F401,F403
+from ._api import __all__ as _api_all
+from ._ember import BackendError, DeviceError, EmberError, Tensor, TraceError
+from ._jit import CacheInfo, EmberWarning, Explanation, FallbackWarning, JitFunction, RetraceWarning, jit
+
+_ember._set_package_dir(_os.path.dirname(_os.path.abspath(__file__)))
+
+bool_ = "bool"
+int32 = "int32"
+int64 = "int64"
+float32 = "float32"
+float64 = "float64"
+
+
+def from_dlpack(x):
+    """Imports an object that implements ``__dlpack__`` (a NumPy array, another library's
+    CPU tensor) without copying."""
+    import numpy as np
+
+    return asarray(np.from_dlpack(x))  # noqa: F405
+
+
+def devices():
+    """The devices Ember can run on: ``["cpu"]`` plus each CUDA device found."""
+    return ["cpu"]
+
+
+__all__ = list(_api_all) + [
+    "Tensor", "jit", "JitFunction", "CacheInfo", "Explanation", "EmberError", "TraceError",
+    "BackendError", "DeviceError", "EmberWarning", "FallbackWarning", "RetraceWarning",
+    "from_dlpack", "devices", "bool_", "int32", "int64", "float32", "float64",
+]

@@ -1,0 +1,317 @@
+"""``@ember.jit``: trace once per signature, optimize, compile, cache; fall back to eager
+execution (with a reason) when tracing meets something it cannot record."""
+
+from __future__ import annotations
+
+import collections
+import functools
+import inspect
+import os
+import sys
+import threading
+import traceback
+import warnings
+
+import numpy as np
+
+from . import _ember as _C
+from ._ember import Tensor, TraceError
+from ._pytree import flatten, unflatten
+
+_PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
+_DEBUG = int(os.environ.get("EMBER_DEBUG", "0") or 0)
+_state = threading.local()
+_SCALARS = (bool, int, float)
+_SUPPORTED = {"b1", "i4", "i8", "f4", "f8"}
+
+
+class EmberWarning(UserWarning):
+    """Base class of Ember's warnings."""
+
+
+class FallbackWarning(EmberWarning):
+    """A jitted call ran eagerly because tracing met something it cannot record."""
+
+
+class RetraceWarning(EmberWarning):
+    """A jitted function keeps retracing because an argument keeps changing."""
+
+
+def _debug(level, msg):
+    if _DEBUG >= level:
+        print(f"[ember] {msg}", file=sys.stderr)
+
+
+def _user_frame(tb):
+    """The innermost traceback frame outside the ember package, as ``file:line``."""
+    frames = [f for f in traceback.extract_tb(tb) if not f.filename.startswith(_PACKAGE_DIR)]
+    return f"{frames[-1].filename}:{frames[-1].lineno}" if frames else "<unknown>"
+
+
+def _leaf_signature(leaf, where):
+    """The cache-key entry of one argument leaf."""
+    if isinstance(leaf, np.ndarray):
+        return ("a", leaf.dtype.str, leaf.shape)
+    if isinstance(leaf, Tensor):
+        return ("t", leaf.dtype.str, leaf.shape, leaf.device)
+    if isinstance(leaf, _SCALARS):
+        # Python scalars are static: their value is part of the key (NEP 50 keeps them weak).
+        return ("s", type(leaf).__name__, leaf)
+    if isinstance(leaf, np.generic):
+        return ("a", leaf.dtype.str, ())
+    raise TypeError(
+        f"{where}: expected an array, an ember.Tensor or a Python scalar, got {type(leaf).__name__}"
+    )
+
+
+def _describe(sig):
+    if sig[0] in ("a", "t"):
+        return f"{np.dtype(sig[1]).name}{list(sig[2])}"
+    return f"{sig[1]} {sig[2]!r}"
+
+
+class _Entry:
+    __slots__ = ("compiled", "eager_reason", "out_tree", "out_tensors")
+
+    def __init__(self):
+        self.compiled = None
+        self.eager_reason = None
+        self.out_tree = None
+        self.out_tensors = False
+
+
+class CacheInfo(collections.namedtuple("CacheInfo", "hits misses retraces fallbacks entries")):
+    """Counters of a jitted function: ``hits``, ``misses``, ``retraces`` (list of reasons),
+    ``fallbacks`` (list of reasons) and the number of cache ``entries``."""
+
+
+class Explanation:
+    """What ``f.explain(*args)`` returns: the graph as traced, after each pass, the final
+    graph and plan, or the reason the call falls back to eager execution."""
+
+    def __init__(self, name, compiled=None, fallback=None):
+        self.name = name
+        self.fallback = fallback
+        self.traced = compiled.traced_text if compiled else None
+        self.passes = [(n, changed, secs, text) for (n, changed, secs, text) in compiled.passes] if compiled else []
+        self.optimized = compiled.optimized_text if compiled else None
+        self.plan = compiled.plan_summary if compiled else None
+        self.dot = compiled.dot if compiled else None
+        self.compile_seconds = compiled.compile_seconds if compiled else None
+
+    def __str__(self):
+        if self.fallback:
+            return f"{self.name}: runs eagerly: {self.fallback}"
+        lines = [f"== {self.name}: traced ==", self.traced]
+        for name, changed, secs, text in self.passes:
+            mark = "changed" if changed else "no change"
+            lines.append(f"== after {name} ({mark}, {secs * 1e3:.2f} ms) ==")
+            if changed and text:
+                lines.append(text)
+        lines += ["== optimized ==", self.optimized, f"== plan == {self.plan}",
+                  f"compiled in {self.compile_seconds * 1e3:.2f} ms"]
+        return "\n".join(lines)
+
+    __repr__ = __str__
+
+
+class JitFunction:
+    """A function compiled by Ember per argument signature. Call it like the original."""
+
+    def __init__(self, fn, static_argnums=(), static_argnames=(), fallback="eager"):
+        if fallback not in ("eager", "error"):
+            raise ValueError(f"fallback: expected 'eager' or 'error', got {fallback!r}")
+        if not callable(fn):
+            raise TypeError(f"ember.jit: expected a function, got {type(fn).__name__}")
+        functools.update_wrapper(self, fn)
+        self._fn = fn
+        self._static_argnums = frozenset(
+            (static_argnums,) if isinstance(static_argnums, int) else static_argnums
+        )
+        self._static_argnames = frozenset(
+            (static_argnames,) if isinstance(static_argnames, str) else static_argnames
+        )
+        self._fallback = fallback
+        self._cache = {}
+        self._lock = threading.Lock()
+        self._hits = 0
+        self._misses = 0
+        self._retraces = []
+        self._fallbacks = []
+        self._recent = collections.deque(maxlen=10)
+        self._last_key = None
+        self._warned_retrace = False
+        try:
+            self._param_names = list(inspect.signature(fn).parameters)
+        except (TypeError, ValueError):
+            self._param_names = []
+
+    # -- signature -------------------------------------------------------------------
+    def _arg_name(self, i):
+        return f"argument '{self._param_names[i]}'" if i < len(self._param_names) else f"argument {i}"
+
+    def _split(self, args, kwargs):
+        """Separates static arguments, flattens the rest; returns (key, leaves, rebuild)."""
+        dyn_args = []
+        static = []
+        for i, a in enumerate(args):
+            if i in self._static_argnums:
+                static.append(("p", i, a))
+                dyn_args.append(None)
+            else:
+                dyn_args.append(a)
+        dyn_kwargs = {}
+        for k in sorted(kwargs):
+            if k in self._static_argnames:
+                static.append(("k", k, kwargs[k]))
+            else:
+                dyn_kwargs[k] = kwargs[k]
+        leaves = []
+        structure = flatten((tuple(dyn_args), dyn_kwargs), leaves)
+        sigs = tuple(_leaf_signature(leaf, f"{self.__name__}: argument leaf {i}") for i, leaf in enumerate(leaves))
+        try:
+            key = (structure, tuple(static), sigs)
+            hash(key)
+        except TypeError as e:
+            raise TypeError(f"{self.__name__}: static arguments must be hashable ({e})") from None
+        return key, leaves
+
+    def _retrace_reason(self, key):
+        old = self._last_key
+        if old is None:
+            return None
+        if old[0] != key[0]:
+            return "the structure of the arguments changed"
+        if old[1] != key[1]:
+            return f"static arguments changed from {old[1]!r} to {key[1]!r}"
+        for i, (a, b) in enumerate(zip(old[2], key[2])):
+            if a != b:
+                return f"argument leaf {i} changed from {_describe(a)} to {_describe(b)}"
+        return "a new signature"
+
+    # -- calling ---------------------------------------------------------------------
+    def __call__(self, *args, **kwargs):
+        if getattr(_state, "depth", 0) > 0:
+            # Called while another function is being traced: inline (like JAX).
+            return self._fn(*args, **kwargs)
+        key, leaves = self._split(args, kwargs)
+        entry = self._cache.get(key)
+        if entry is None:
+            entry = self._miss(key, leaves, args, kwargs)
+        else:
+            self._hits += 1
+            self._recent.append(False)
+        if entry.eager_reason is not None:
+            return self._fn(*args, **kwargs)
+        arrays = [leaf for leaf in leaves if not isinstance(leaf, _SCALARS)]
+        outs = entry.compiled.run(arrays)
+        if not entry.out_tensors:
+            outs = [o.numpy() for o in outs]
+        return unflatten(entry.out_tree, iter(outs))
+
+    def _miss(self, key, leaves, args, kwargs):
+        with self._lock:
+            entry = self._cache.get(key)
+            if entry is not None:
+                return entry
+            self._misses += 1
+            self._recent.append(True)
+            reason = self._retrace_reason(key)
+            if reason is not None:
+                self._retraces.append(reason)
+                _debug(1, f"retrace {self.__name__}: {reason}")
+                if sum(self._recent) > 5 and not self._warned_retrace:
+                    self._warned_retrace = True
+                    warnings.warn(
+                        f"{self.__name__} retraced {sum(self._recent)} of its last {len(self._recent)} calls; "
+                        f"last reason: {reason}. Pass changing Python values as arrays, or mark them static.",
+                        RetraceWarning,
+                        stacklevel=4,
+                    )
+            self._last_key = key
+            entry = self._trace(key, leaves, args, kwargs)
+            self._cache[key] = entry
+            return entry
+
+    def _trace(self, key, leaves, args, kwargs):
+        entry = _Entry()
+        trace = _C.Trace()
+        traced = []
+        for leaf in leaves:
+            if isinstance(leaf, _SCALARS):
+                traced.append(leaf)
+            else:
+                arr = leaf if isinstance(leaf, Tensor) else np.asarray(leaf)
+                if not isinstance(leaf, Tensor) and arr.dtype.kind + str(arr.itemsize) not in _SUPPORTED:
+                    raise TypeError(
+                        f"{self.__name__}: unsupported dtype {arr.dtype}; Ember supports bool, int32, int64, float32, float64"
+                    )
+                traced.append(trace.input(arr.dtype, list(arr.shape)))
+        entry.out_tensors = any(isinstance(leaf, Tensor) for leaf in leaves)
+        structure = key[0]
+        dyn_args, dyn_kwargs = unflatten(structure, iter(traced))
+        call_args = [a for a in dyn_args]
+        call_kwargs = dict(dyn_kwargs)
+        for kind, k, v in key[1]:
+            if kind == "p":
+                call_args[k] = v
+            else:
+                call_kwargs[k] = v
+        _state.depth = getattr(_state, "depth", 0) + 1
+        try:
+            out = self._fn(*call_args, **call_kwargs)
+        except TraceError as e:
+            where = _user_frame(e.__traceback__)
+            reason = f"{e} (at {where})"
+            if self._fallback == "error":
+                raise TraceError(f"{self.__name__}: {reason}") from None
+            entry.eager_reason = reason
+            self._fallbacks.append(reason)
+            _debug(1, f"fallback {self.__name__}: {reason}")
+            warnings.warn(f"ember.jit: {self.__name__} runs eagerly: {reason}", FallbackWarning, stacklevel=5)
+            return entry
+        except RecursionError:
+            raise RecursionError(
+                f"{self.__name__}: recursion while tracing; a jitted function cannot call itself "
+                "with a data-dependent depth"
+            ) from None
+        finally:
+            _state.depth -= 1
+        out_leaves = []
+        entry.out_tree = flatten(out, out_leaves)
+        for i, o in enumerate(out_leaves):
+            if not isinstance(o, (Tensor, np.ndarray, np.generic) + _SCALARS):
+                raise TypeError(
+                    f"{self.__name__}: output leaf {i} is a {type(o).__name__}; a jitted function must "
+                    "return arrays (or tuples, lists, dicts of arrays)"
+                )
+        entry.compiled = trace.finish(out_leaves, self.__name__)
+        _debug(1, f"compile {self.__name__}: {entry.compiled.plan_summary} in {entry.compiled.compile_seconds * 1e3:.2f} ms")
+        return entry
+
+    # -- introspection ---------------------------------------------------------------
+    def explain(self, *args, **kwargs):
+        """Traces (or looks up) the call for these arguments and returns an
+        :class:`Explanation` with the graph before and after each pass, or the fallback
+        reason."""
+        key, leaves = self._split(args, kwargs)
+        entry = self._cache.get(key) or self._miss(key, leaves, args, kwargs)
+        return Explanation(self.__name__, entry.compiled, entry.eager_reason)
+
+    def cache_info(self):
+        """Hits, misses, retrace reasons, fallback reasons and entries of this function."""
+        return CacheInfo(self._hits, self._misses, list(self._retraces), list(self._fallbacks), len(self._cache))
+
+    def clear_cache(self):
+        """Forgets every compiled signature."""
+        with self._lock:
+            self._cache.clear()
+            self._last_key = None
+
+
+def jit(fn=None, *, static_argnums=(), static_argnames=(), fallback="eager"):
+    """Compiles ``fn`` per argument signature. Use as ``@ember.jit`` or
+    ``ember.jit(f, static_argnums=..., static_argnames=..., fallback="eager"|"error")``."""
+    if fn is None:
+        return lambda f: JitFunction(f, static_argnums, static_argnames, fallback)
+    return JitFunction(fn, static_argnums, static_argnames, fallback)

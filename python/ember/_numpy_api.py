@@ -1,0 +1,249 @@
+"""NumPy's dispatch protocols for ``ember.Tensor``.
+
+``np.exp(t)`` calls ``Tensor.__array_ufunc__`` and ``np.sum(t, axis=1)`` calls
+``Tensor.__array_function__``; both land here. Functions and arguments Ember implements run
+in Ember and return tensors. Anything else:
+
+* on concrete tensors, runs in NumPy on zero-copy views of the tensors and returns NumPy's
+  answer (as a tensor when its dtype is one Ember supports), never a wrong result;
+* while tracing, raises ``ember.TraceError`` so that ``@ember.jit`` falls back to eager
+  execution and reports which function was missing.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from . import _api
+from ._ember import Tensor, TraceError
+
+_UFUNC_ALIASES = {"rint": "round", "fabs": "absolute", "true_divide": "divide"}
+_REDUCE_METHODS = {
+    "add": "sum",
+    "multiply": "prod",
+    "maximum": "max",
+    "minimum": "min",
+    "logical_or": "any",
+    "logical_and": "all",
+}
+_SUPPORTED_DTYPES = {"b", "i4", "i8", "f4", "f8"}
+
+
+class _Unsupported(Exception):
+    """An argument combination Ember does not implement (falls back to NumPy)."""
+
+
+def _is_traced(x):
+    if isinstance(x, Tensor):
+        return x.is_traced
+    if isinstance(x, (list, tuple)):
+        return any(_is_traced(v) for v in x)
+    if isinstance(x, dict):
+        return any(_is_traced(v) for v in x.values())
+    return False
+
+
+def _to_numpy(x):
+    if isinstance(x, Tensor):
+        return x.numpy()
+    if isinstance(x, list):
+        return [_to_numpy(v) for v in x]
+    if isinstance(x, tuple):
+        return tuple(_to_numpy(v) for v in x)
+    if isinstance(x, dict):
+        return {k: _to_numpy(v) for k, v in x.items()}
+    return x
+
+
+def _from_numpy(r):
+    if isinstance(r, np.ndarray) and (r.dtype.kind + str(r.itemsize) in {"b1", "i4", "i8", "f4", "f8"}):
+        return _api.asarray(r)
+    if isinstance(r, tuple):
+        return tuple(_from_numpy(v) for v in r)
+    if isinstance(r, list):
+        return [_from_numpy(v) for v in r]
+    return r
+
+
+def _fallback(what, call, args, kwargs):
+    if _is_traced(args) or _is_traced(kwargs):
+        raise TraceError(
+            f"{what} is not supported by Ember while tracing; Ember runs this call eagerly instead"
+        )
+    return _from_numpy(call(*_to_numpy(args), **_to_numpy(kwargs)))
+
+
+def array_ufunc(ufunc, method, inputs, **kwargs):
+    """Implements ``Tensor.__array_ufunc__``."""
+    name = _UFUNC_ALIASES.get(ufunc.__name__, ufunc.__name__)
+    out = kwargs.pop("out", None)
+    plain = out is None and not kwargs
+    if plain and method == "__call__":
+        if name == "matmul" and len(inputs) == 2:
+            return _api.matmul(*inputs)
+        if name == "positive" and len(inputs) == 1:
+            return _api.asarray(inputs[0])
+        f = getattr(_api, name, None)
+        if f is not None and (name in _api._UNARY and len(inputs) == 1 or name in _api._BINARY and len(inputs) == 2):
+            return f(*inputs)
+    if method == "reduce" and name in _REDUCE_METHODS and len(inputs) == 1:
+        axis = kwargs.pop("axis", 0)
+        keepdims = kwargs.pop("keepdims", False)
+        if out is None and not kwargs:
+            return getattr(_api, _REDUCE_METHODS[name])(inputs[0], axis=axis, keepdims=keepdims)
+    if out is not None:
+        kwargs["out"] = out
+    return _fallback(f"np.{ufunc.__name__}.{method}" if method != "__call__" else f"np.{ufunc.__name__}",
+                     getattr(ufunc, method), inputs, kwargs)
+
+
+def _only(kwargs, *allowed):
+    extra = {k: v for k, v in kwargs.items() if k not in allowed and v is not None and v is not np._NoValue}
+    if extra:
+        raise _Unsupported(f"arguments {sorted(extra)}")
+
+
+def _reduction(name, takes_dtype=True):
+    def impl(a, axis=None, dtype=None, out=None, keepdims=False, **kw):
+        _only(kw)
+        if out is not None:
+            raise _Unsupported("out=")
+        if keepdims is np._NoValue:
+            keepdims = False
+        f = getattr(_api, name)
+        return f(a, axis=axis, dtype=dtype, keepdims=bool(keepdims)) if takes_dtype and dtype is not None else f(a, axis=axis, keepdims=bool(keepdims))
+
+    return impl
+
+
+def _moment(name):
+    def impl(a, axis=None, dtype=None, out=None, ddof=0, keepdims=False, **kw):
+        _only(kw)
+        if out is not None:
+            raise _Unsupported("out=")
+        if keepdims is np._NoValue:
+            keepdims = False
+        return getattr(_api, name)(a, axis=axis, dtype=dtype, ddof=ddof, keepdims=bool(keepdims))
+
+    return impl
+
+
+def _argred(name):
+    def impl(a, axis=None, out=None, keepdims=False, **kw):
+        _only(kw)
+        if out is not None:
+            raise _Unsupported("out=")
+        return getattr(_api, name)(a, axis=axis, keepdims=bool(keepdims) if keepdims is not np._NoValue else False)
+
+    return impl
+
+
+def _round(a, decimals=0, out=None):
+    if decimals != 0 or out is not None:
+        raise _Unsupported("decimals/out")
+    return _api.round(a)
+
+
+def _where(condition, x=None, y=None):
+    if x is None or y is None:
+        raise _Unsupported("np.where(condition) with one argument (data-dependent shape)")
+    return _api.where(condition, x, y)
+
+
+def _clip(a, a_min=np._NoValue, a_max=np._NoValue, out=None, *, min=np._NoValue, max=np._NoValue, **kw):  # noqa: A002
+    _only(kw)
+    lo = a_min if a_min is not np._NoValue else min
+    hi = a_max if a_max is not np._NoValue else max
+    lo = None if lo is np._NoValue else lo
+    hi = None if hi is np._NoValue else hi
+    if out is not None:
+        raise _Unsupported("out=")
+    return _api.clip(a, lo, hi)
+
+
+def _concatenate(arrays, axis=0, out=None, dtype=None, casting=None):
+    if out is not None or dtype is not None or axis is None:
+        raise _Unsupported("out/dtype/axis=None")
+    return _api.concatenate(arrays, axis)
+
+
+def _stack(arrays, axis=0, out=None, dtype=None, casting=None):
+    if out is not None or dtype is not None:
+        raise _Unsupported("out/dtype")
+    return _api.stack(arrays, axis)
+
+
+def _reshape(a, shape=None, order="C", *, newshape=None, copy=None):
+    if order != "C":
+        raise _Unsupported("order")
+    return _api.reshape(a, shape if shape is not None else newshape)
+
+
+def _transpose(a, axes=None):
+    return _api.transpose(a, axes)
+
+
+def _dot(a, b, out=None):
+    if out is not None:
+        raise _Unsupported("out=")
+    return _api.dot(a, b)
+
+
+def _like(name):
+    def impl(a, *args, dtype=None, order="K", subok=True, shape=None, device=None, **kw):
+        if shape is not None or kw:
+            raise _Unsupported("shape/other arguments")
+        return getattr(_api, name)(a, *args, dtype=dtype)
+
+    return impl
+
+
+_FUNCTIONS = {
+    "sum": _reduction("sum"),
+    "prod": _reduction("prod"),
+    "mean": _reduction("mean"),
+    "max": _reduction("max", False),
+    "amax": _reduction("max", False),
+    "min": _reduction("min", False),
+    "amin": _reduction("min", False),
+    "any": _reduction("any", False),
+    "all": _reduction("all", False),
+    "var": _moment("var"),
+    "std": _moment("std"),
+    "argmax": _argred("argmax"),
+    "argmin": _argred("argmin"),
+    "round": _round,
+    "around": _round,
+    "where": _where,
+    "clip": _clip,
+    "concatenate": _concatenate,
+    "stack": _stack,
+    "reshape": _reshape,
+    "transpose": _transpose,
+    "expand_dims": lambda a, axis: _api.expand_dims(a, axis),
+    "squeeze": lambda a, axis=None: _api.squeeze(a, axis),
+    "broadcast_to": lambda array, shape, subok=False: _api.broadcast_to(array, shape),
+    "swapaxes": lambda a, axis1, axis2: _api.swapaxes(a, axis1, axis2),
+    "ravel": lambda a, order="C": _api.ravel(a) if order == "C" else (_ for _ in ()).throw(_Unsupported("order")),
+    "dot": _dot,
+    "astype": lambda x, dtype, copy=True, device=None: _api.astype(x, dtype),
+    "zeros_like": _like("zeros_like"),
+    "ones_like": _like("ones_like"),
+    "full_like": _like("full_like"),
+    "shape": lambda a: a.shape,
+    "ndim": lambda a: a.ndim,
+    "size": lambda a, axis=None: a.size if axis is None else a.shape[axis],
+}
+
+
+def array_function(func, types, args, kwargs):
+    """Implements ``Tensor.__array_function__``."""
+    impl = _FUNCTIONS.get(func.__name__)
+    if impl is not None and func.__module__ == "numpy":
+        try:
+            return impl(*args, **kwargs)
+        except _Unsupported:
+            pass
+        except NotImplementedError:
+            pass
+    return _fallback(f"np.{func.__name__}", func, args, kwargs)

@@ -1,0 +1,155 @@
+//! Tracing and compiled functions for `ember.jit` (the Python decorator lives in
+//! `ember/_jit.py`; this is the part that must not run Python per op).
+
+use crate::convert::{parse_dtype, to_tensor};
+use crate::errors::IntoPy;
+use crate::tensor::PyTensor;
+use ember::jit::{compile, CompileOptions, Compiled};
+use ember::trace::Trace;
+use ember::{Device, Tensor};
+use pyo3::exceptions::PyTypeError;
+use pyo3::prelude::*;
+use pyo3::types::{PyList, PyTuple};
+use std::sync::{Arc, Mutex};
+
+/// A trace in progress: make inputs, run the function, finish with its outputs.
+#[pyclass(name = "Trace", module = "ember._ember")]
+pub struct PyTrace {
+    trace: Mutex<Option<Trace>>,
+}
+
+#[pymethods]
+impl PyTrace {
+    #[new]
+    fn new() -> Self {
+        PyTrace {
+            trace: Mutex::new(Some(Trace::new())),
+        }
+    }
+
+    /// A traced argument of the given dtype and shape.
+    fn input(
+        &self,
+        py: Python<'_>,
+        dtype: &Bound<'_, PyAny>,
+        shape: Vec<usize>,
+    ) -> PyResult<Py<PyTensor>> {
+        let d = parse_dtype(dtype, "dtype")?;
+        let guard = self
+            .trace
+            .lock()
+            .map_err(|_| PyTypeError::new_err("trace lock poisoned"))?;
+        let t = guard
+            .as_ref()
+            .ok_or_else(|| PyTypeError::new_err("this trace is already finished"))?
+            .input(ember::ir::ValueType::new(d, &shape), Device::Cpu);
+        Py::new(py, PyTensor { inner: t })
+    }
+
+    /// Ends the trace with `outputs` (a list of tensors or array-likes) and compiles it.
+    #[pyo3(signature = (outputs, name="f"))]
+    fn finish(
+        &self,
+        py: Python<'_>,
+        outputs: &Bound<'_, PyList>,
+        name: &str,
+    ) -> PyResult<PyCompiled> {
+        let trace = self
+            .trace
+            .lock()
+            .map_err(|_| PyTypeError::new_err("trace lock poisoned"))?
+            .take()
+            .ok_or_else(|| PyTypeError::new_err("this trace is already finished"))?;
+        let outs = outputs
+            .iter()
+            .enumerate()
+            .map(|(i, o)| to_tensor(&o, &format!("output {i}")))
+            .collect::<PyResult<Vec<Tensor>>>()?;
+        let graph = trace.finish(&outs).py()?;
+        let opts = CompileOptions {
+            record_passes: true,
+            name: name.to_string(),
+        };
+        let compiled = py.detach(|| compile(graph, &opts)).py()?;
+        Ok(PyCompiled {
+            inner: Arc::new(compiled),
+        })
+    }
+}
+
+/// A compiled graph: runs on arrays without Python per op.
+#[pyclass(name = "Compiled", module = "ember._ember", frozen)]
+pub struct PyCompiled {
+    inner: Arc<Compiled>,
+}
+
+#[pymethods]
+impl PyCompiled {
+    /// Runs on a list of arrays (NumPy arrays are borrowed, not copied) and returns a list
+    /// of tensors.
+    fn run<'py>(&self, py: Python<'py>, args: &Bound<'py, PyList>) -> PyResult<Bound<'py, PyList>> {
+        let mut tensors = Vec::with_capacity(args.len());
+        for (i, a) in args.iter().enumerate() {
+            tensors.push(to_tensor(&a, &format!("argument {i}"))?);
+        }
+        let inner = self.inner.clone();
+        let outs = py.detach(move || inner.run(&tensors)).py()?;
+        let objs = outs
+            .into_iter()
+            .map(|t| Py::new(py, PyTensor { inner: t }))
+            .collect::<PyResult<Vec<_>>>()?;
+        PyList::new(py, objs)
+    }
+
+    /// The graph as traced, in IR text form.
+    #[getter]
+    fn traced_text(&self) -> String {
+        self.inner.traced.to_string()
+    }
+
+    /// The optimized graph, in IR text form.
+    #[getter]
+    fn optimized_text(&self) -> String {
+        self.inner.optimized.to_string()
+    }
+
+    /// The optimized graph as DOT.
+    #[getter]
+    fn dot(&self) -> String {
+        self.inner.optimized.to_dot()
+    }
+
+    /// `(pass name, changed, seconds, graph text after)` for each pass run.
+    #[getter]
+    fn passes<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyList>> {
+        let rows = self
+            .inner
+            .passes
+            .iter()
+            .map(|p| {
+                PyTuple::new(
+                    py,
+                    [
+                        p.name.clone().into_pyobject(py)?.into_any(),
+                        p.changed.into_pyobject(py)?.to_owned().into_any(),
+                        p.seconds.into_pyobject(py)?.into_any(),
+                        p.text.clone().into_pyobject(py)?.into_any(),
+                    ],
+                )
+            })
+            .collect::<PyResult<Vec<_>>>()?;
+        PyList::new(py, rows)
+    }
+
+    /// Seconds spent optimizing and building the plan.
+    #[getter]
+    fn compile_seconds(&self) -> f64 {
+        self.inner.compile_seconds
+    }
+
+    /// A one-line summary of the plan (kernels, library calls, eager steps).
+    #[getter]
+    fn plan_summary(&self) -> String {
+        self.inner.plan_summary()
+    }
+}

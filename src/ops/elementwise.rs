@@ -1,0 +1,80 @@
+//! Elementwise functions: unary math, binary arithmetic and comparisons, where, clip, astype.
+
+use super::{apply, resolve, Operand};
+use crate::error::Result;
+use crate::tensor::Tensor;
+use ember_ir::{BinaryOp, DType, Op, UnaryOp};
+
+/// Applies a unary elementwise function.
+#[track_caller]
+pub fn unary(op: UnaryOp, x: &Tensor) -> Result<Tensor> {
+    apply(Op::Unary(op), &[x])
+}
+
+/// Applies a binary elementwise function with broadcasting and NEP 50 promotion.
+#[track_caller]
+pub fn binary(op: BinaryOp, a: impl Into<Operand>, b: impl Into<Operand>) -> Result<Tensor> {
+    let t = resolve(&[a.into(), b.into()])?;
+    apply(Op::Binary(op), &[&t[0], &t[1]])
+}
+
+macro_rules! unary_fns {
+    ($($name:ident => $op:ident),* $(,)?) => {$(
+        #[doc = concat!("Elementwise `", stringify!($name), "` (NumPy semantics).")]
+        #[track_caller]
+        pub fn $name(x: &Tensor) -> Result<Tensor> { unary(UnaryOp::$op, x) }
+    )*};
+}
+unary_fns!(
+    negative => Neg, abs => Abs, sign => Sign, exp => Exp, expm1 => Expm1, log => Log,
+    log1p => Log1p, sqrt => Sqrt, square => Square, reciprocal => Reciprocal, sin => Sin,
+    cos => Cos, tan => Tan, tanh => Tanh, sinh => Sinh, cosh => Cosh, arcsin => Asin,
+    arccos => Acos, arctan => Atan, erf => Erf, sigmoid => Sigmoid, relu => Relu,
+    floor => Floor, ceil => Ceil, round => Round, isnan => IsNan, isinf => IsInf,
+    isfinite => IsFinite, logical_not => LogicalNot,
+);
+
+macro_rules! binary_fns {
+    ($($name:ident => $op:ident),* $(,)?) => {$(
+        #[doc = concat!("Elementwise `", stringify!($name), "` with broadcasting (NumPy semantics).")]
+        #[track_caller]
+        pub fn $name(a: impl Into<Operand>, b: impl Into<Operand>) -> Result<Tensor> {
+            binary(BinaryOp::$op, a, b)
+        }
+    )*};
+}
+binary_fns!(
+    add => Add, subtract => Sub, multiply => Mul, divide => Div, floor_divide => FloorDiv,
+    remainder => Rem, power => Pow, maximum => Max, minimum => Min, arctan2 => Atan2,
+    equal => Eq, not_equal => Ne, less => Lt, less_equal => Le, greater => Gt,
+    greater_equal => Ge, logical_and => And, logical_or => Or, logical_xor => Xor,
+);
+
+/// `np.where(cond, a, b)`: elements of `a` where `cond` is truthy, else of `b`.
+#[track_caller]
+pub fn where_(cond: &Tensor, a: impl Into<Operand>, b: impl Into<Operand>) -> Result<Tensor> {
+    let t = resolve(&[a.into(), b.into()])?;
+    apply(Op::Where, &[cond, &t[0], &t[1]])
+}
+
+/// `np.clip(x, lo, hi)` = `minimum(maximum(x, lo), hi)`; `None` leaves that side open.
+#[track_caller]
+pub fn clip(x: &Tensor, lo: Option<Operand>, hi: Option<Operand>) -> Result<Tensor> {
+    let mut out = x.clone();
+    if let Some(lo) = lo {
+        out = maximum(&out, lo)?;
+    }
+    if let Some(hi) = hi {
+        out = minimum(&out, hi)?;
+    }
+    Ok(out)
+}
+
+/// `x.astype(dtype)`: converts elements (a no-op returning `x` for its own dtype).
+#[track_caller]
+pub fn astype(x: &Tensor, dtype: DType) -> Result<Tensor> {
+    if x.dtype() == dtype {
+        return Ok(x.clone());
+    }
+    apply(Op::Cast(dtype), &[x])
+}

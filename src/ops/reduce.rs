@@ -1,0 +1,77 @@
+//! Reductions (`sum`, `max`, `argmax`, ...) and matmul.
+
+use super::apply;
+use crate::error::Result;
+use crate::tensor::Tensor;
+use ember_ir::shape::{normalize_axes, normalize_axis};
+use ember_ir::{Op, ReduceOp};
+use smallvec::SmallVec;
+
+/// Reduces `x` over `axes` (`None` = all axes), NumPy style.
+#[track_caller]
+pub fn reduce(op: ReduceOp, x: &Tensor, axes: Option<&[i64]>, keepdims: bool) -> Result<Tensor> {
+    let axes = normalize_axes(op.name(), axes, x.ndim())?;
+    apply(
+        Op::Reduce {
+            op,
+            axes: SmallVec::from_vec(axes),
+            keepdims,
+        },
+        &[x],
+    )
+}
+
+macro_rules! reduce_fns {
+    ($($name:ident => $op:ident),* $(,)?) => {$(
+        #[doc = concat!("`np.", stringify!($name), "(x, axis=axes, keepdims=keepdims)`.")]
+        #[track_caller]
+        pub fn $name(x: &Tensor, axes: Option<&[i64]>, keepdims: bool) -> Result<Tensor> {
+            reduce(ReduceOp::$op, x, axes, keepdims)
+        }
+    )*};
+}
+reduce_fns!(sum => Sum, prod => Prod, max => Max, min => Min, any => Any, all => All);
+
+/// `np.argmax(x, axis)`; `None` flattens first, like NumPy.
+#[track_caller]
+pub fn argmax(x: &Tensor, axis: Option<i64>, keepdims: bool) -> Result<Tensor> {
+    arg_reduce(ReduceOp::ArgMax, x, axis, keepdims)
+}
+
+/// `np.argmin(x, axis)`; `None` flattens first, like NumPy.
+#[track_caller]
+pub fn argmin(x: &Tensor, axis: Option<i64>, keepdims: bool) -> Result<Tensor> {
+    arg_reduce(ReduceOp::ArgMin, x, axis, keepdims)
+}
+
+#[track_caller]
+fn arg_reduce(op: ReduceOp, x: &Tensor, axis: Option<i64>, keepdims: bool) -> Result<Tensor> {
+    match axis {
+        Some(a) => {
+            let a = normalize_axis(op.name(), a, x.ndim())?;
+            apply(
+                Op::Reduce {
+                    op,
+                    axes: SmallVec::from_slice(&[a]),
+                    keepdims,
+                },
+                &[x],
+            )
+        }
+        None => {
+            let flat = super::reshape(x, &[-1])?;
+            let r = arg_reduce(op, &flat, Some(0), false)?;
+            if keepdims {
+                super::reshape(&r, &vec![1; x.ndim()])
+            } else {
+                Ok(r)
+            }
+        }
+    }
+}
+
+/// `np.matmul(a, b)` (`a @ b`).
+#[track_caller]
+pub fn matmul(a: &Tensor, b: &Tensor) -> Result<Tensor> {
+    apply(Op::MatMul, &[a, b])
+}

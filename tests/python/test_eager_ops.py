@@ -1,0 +1,244 @@
+"""Every eager op against NumPy on random inputs over all dtypes and shapes (0-d, 0-size and
+non-contiguous views included); the result dtype must equal NumPy 2's."""
+
+import itertools
+import warnings
+
+import numpy as np
+import pytest
+from conftest import DTYPES, SHAPES, assert_same, erf, numpy_or_error, rand
+
+import ember
+
+UNARY = [
+    "negative", "absolute", "sign", "exp", "expm1", "log", "log1p", "sqrt", "square",
+    "reciprocal", "sin", "cos", "tan", "tanh", "sinh", "cosh", "arcsin", "arccos", "arctan",
+    "floor", "ceil", "isnan", "isinf", "isfinite", "logical_not",
+]
+BINARY = [
+    "add", "subtract", "multiply", "divide", "floor_divide", "remainder", "power", "maximum",
+    "minimum", "arctan2", "equal", "not_equal", "less", "less_equal", "greater",
+    "greater_equal", "logical_and", "logical_or", "logical_xor",
+]
+
+
+def run_both(ember_fn, numpy_fn):
+    want = numpy_or_error(numpy_fn)
+    if isinstance(want, type):
+        with pytest.raises(want):
+            with np.errstate(all="ignore"):
+                ember_fn()
+        return
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        got = ember_fn()
+    assert_same(got, want)
+
+
+@pytest.mark.parametrize("name", UNARY)
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("shape", SHAPES)
+def test_unary(name, dtype, shape, rng):
+    x = rand(rng, shape, dtype)
+    if name in ("reciprocal",) and dtype.startswith("int"):
+        x = np.where(x == 0, 1, x).astype(dtype)
+    run_both(lambda: getattr(ember, name)(x), lambda: getattr(np, name)(x))
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_unary_on_strided_view(dtype, rng):
+    base = rand(rng, (6, 8), dtype)
+    view = base[::2, ::-3]
+    for name in ("negative", "exp", "absolute", "isnan"):
+        run_both(lambda: getattr(ember, name)(view), lambda: getattr(np, name)(view))
+
+
+@pytest.mark.parametrize("dtype", ["int32", "int64", "float32", "float64"])
+def test_round_sigmoid_relu_erf(dtype, rng):
+    x = rand(rng, (4, 5), dtype) * 1.5 if dtype.startswith("float") else rand(rng, (4, 5), dtype)
+    x = x.astype(dtype)
+    run_both(lambda: ember.round(x), lambda: np.round(x))
+    xf = x if dtype.startswith("float") else x.astype(np.float64)
+    assert_same(ember.sigmoid(x), (1 / (1 + np.exp(-xf))).astype(xf.dtype), rtol=1e-6)
+    assert_same(ember.relu(x), np.maximum(x, np.zeros((), x.dtype)))
+    assert_same(ember.erf(x), erf(xf), rtol=1e-6 if xf.dtype == np.float32 else 1e-13)
+
+
+SHAPE_PAIRS = [((), ()), ((5,), ()), ((), (4,)), ((3, 4), (4,)), ((3, 1), (1, 4)), ((2, 0), (1,)), ((2, 3, 1), (3, 5))]
+
+
+@pytest.mark.parametrize("name", BINARY)
+@pytest.mark.parametrize("da,db", list(itertools.product(DTYPES, DTYPES)))
+def test_binary_dtypes(name, da, db, rng):
+    a = rand(rng, (3, 4), da)
+    b = rand(rng, (4,), db)
+    if name == "power" and db.startswith("int"):
+        b = np.abs(b).astype(db)
+    run_both(lambda: getattr(ember, name)(a, b), lambda: getattr(np, name)(a, b))
+
+
+@pytest.mark.parametrize("name", ["add", "multiply", "less", "maximum", "floor_divide", "remainder"])
+@pytest.mark.parametrize("sa,sb", SHAPE_PAIRS)
+def test_binary_broadcasting(name, sa, sb, rng):
+    a, b = rand(rng, sa, "int64"), rand(rng, sb, "float32")
+    run_both(lambda: getattr(ember, name)(a, b), lambda: getattr(np, name)(a, b))
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("scalar", [True, 3, -2, 2.5, -0.5])
+@pytest.mark.parametrize("name", ["add", "multiply", "less", "maximum", "divide"])
+def test_weak_python_scalars_nep50(dtype, scalar, name, rng):
+    a = rand(rng, (5,), dtype)
+    run_both(lambda: getattr(ember, name)(a, scalar), lambda: getattr(np, name)(a, scalar))
+    run_both(lambda: getattr(ember, name)(scalar, a), lambda: getattr(np, name)(scalar, a))
+
+
+def test_int_overflow_of_python_scalar():
+    a = np.arange(3, dtype=np.int32)
+    with pytest.raises(OverflowError):
+        np.add(a, 2**40)
+    with pytest.raises(OverflowError):
+        ember.add(a, 2**40)
+
+
+@pytest.mark.parametrize("a,b", [(7, 2), (-7, 2), (7, -2), (-7, -2), (5, 0), (0, 0)])
+@pytest.mark.parametrize("dtype", ["int32", "int64", "float64"])
+def test_floor_divide_and_remainder_signs(a, b, dtype):
+    x, y = np.array([a], dtype), np.array([b], dtype)
+    run_both(lambda: ember.floor_divide(x, y), lambda: np.floor_divide(x, y))
+    run_both(lambda: ember.remainder(x, y), lambda: np.remainder(x, y))
+
+
+def test_integer_negative_power_raises():
+    with pytest.raises(ValueError):
+        ember.power(np.array([2]), np.array([-1]))
+
+
+REDUCTIONS = ["sum", "prod", "max", "min", "any", "all", "mean", "argmax", "argmin"]
+
+
+@pytest.mark.parametrize("name", REDUCTIONS)
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("axis", [None, 0, 1, -1, (0, 2)])
+@pytest.mark.parametrize("keepdims", [False, True])
+def test_reductions(name, dtype, axis, keepdims, rng):
+    x = rand(rng, (3, 4, 5), dtype)
+    if name in ("argmax", "argmin") and isinstance(axis, tuple):
+        return
+    run_both(
+        lambda: getattr(ember, name)(x, axis=axis, keepdims=keepdims),
+        lambda: getattr(np, name)(x, axis=axis, keepdims=keepdims),
+    )
+
+
+@pytest.mark.parametrize("name", ["var", "std"])
+@pytest.mark.parametrize("dtype", ["int32", "float32", "float64"])
+@pytest.mark.parametrize("ddof", [0, 1])
+def test_moments(name, dtype, ddof, rng):
+    x = rand(rng, (4, 6), dtype)
+    for axis in (None, 0, 1):
+        run_both(lambda: getattr(ember, name)(x, axis=axis, ddof=ddof),
+                 lambda: getattr(np, name)(x, axis=axis, ddof=ddof))
+
+
+@pytest.mark.parametrize("name", ["sum", "prod", "any", "all", "mean"])
+def test_empty_reductions(name):
+    x = np.zeros((0, 3), np.float32)
+    run_both(lambda: getattr(ember, name)(x, axis=0), lambda: getattr(np, name)(x, axis=0))
+
+
+def test_max_of_empty_raises():
+    with pytest.raises(ValueError):
+        ember.max(np.zeros((0,), np.float32))
+
+
+def test_float32_sum_is_pairwise_accurate():
+    x = np.full(1_000_003, 0.1, np.float32)
+    got = float(np.asarray(ember.sum(x)))
+    assert abs(got - float(np.sum(x))) <= 1e-4 * abs(float(np.sum(x)))
+
+
+@pytest.mark.parametrize("sa,sb", [((3, 4), (4, 5)), ((4,), (4, 2)), ((3, 4), (4,)), ((4,), (4,)), ((2, 3, 4), (4, 5)), ((2, 1, 3, 4), (5, 4, 2)), ((0, 3), (3, 2))])
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_matmul(sa, sb, dtype, rng):
+    a, b = rand(rng, sa, dtype), rand(rng, sb, dtype)
+    run_both(lambda: ember.matmul(a, b), lambda: np.matmul(a, b))
+    tol = 1e-5 if dtype == "float32" else None
+    if dtype.startswith("float"):
+        assert_same(ember.asarray(a) @ b, a @ b, rtol=tol)
+
+
+def test_matmul_mixed_dtypes_and_mismatch(rng):
+    a, b = rand(rng, (3, 4), "int32"), rand(rng, (4, 2), "float32")
+    assert_same(ember.matmul(a, b), np.matmul(a, b))
+    with pytest.raises(ValueError):
+        ember.matmul(a, rand(rng, (3, 2), "int32"))
+
+
+def test_where_clip_astype(rng):
+    c = rand(rng, (3, 4), "bool")
+    a, b = rand(rng, (3, 4), "float32"), rand(rng, (4,), "int64")
+    assert_same(ember.where(c, a, b), np.where(c, a, b))
+    assert_same(ember.where(c, a, 0.0), np.where(c, a, 0.0))
+    assert_same(ember.clip(a, -1, 1.5), np.clip(a, -1, 1.5))
+    for d in ["bool", "int32", "int64", "float32", "float64"]:
+        assert_same(ember.astype(a * 3, d), (a * 3).astype(d))
+
+
+def test_movement_ops(rng):
+    x = rand(rng, (2, 3, 4), "float32")
+    assert_same(ember.reshape(x, (4, -1)), x.reshape(4, -1))
+    assert_same(ember.transpose(x), x.T)
+    assert_same(ember.transpose(x, (1, 0, 2)), x.transpose(1, 0, 2))
+    assert_same(ember.expand_dims(x, 1), np.expand_dims(x, 1))
+    assert_same(ember.squeeze(x[:1]), np.squeeze(x[:1]))
+    assert_same(ember.broadcast_to(x[0, 0], (3, 4)), np.broadcast_to(x[0, 0], (3, 4)))
+    assert_same(ember.swapaxes(x, 0, 2), np.swapaxes(x, 0, 2))
+    assert_same(ember.concatenate([x, x[:1]], axis=0), np.concatenate([x, x[:1]], axis=0))
+    assert_same(ember.concatenate([x, x.astype(np.int32)], axis=-1), np.concatenate([x, x.astype(np.int32)], axis=-1))
+    assert_same(ember.stack([x, x], axis=1), np.stack([x, x], axis=1))
+
+
+@pytest.mark.parametrize("key", [
+    0, -1, (1, 2), slice(None), slice(1, None), slice(None, None, -1), (slice(None), 1),
+    (Ellipsis, 0), (None, 0), (slice(3, 0, -2), Ellipsis, None), (0, slice(1, 3), -1),
+    slice(10, 20), (slice(None), slice(None), slice(None, None, 3)),
+])
+def test_basic_indexing(key, rng):
+    x = rand(rng, (4, 3, 5), "int64")
+    assert_same(ember.asarray(x)[key], x[key])
+
+
+def test_advanced_indexing_runs_in_numpy(rng):
+    x = rand(rng, (5, 3), "float64")
+    t = ember.asarray(x)
+    assert_same(t[x[:, 0] > 0], x[x[:, 0] > 0])
+    assert_same(t[[0, 2, 4]], x[[0, 2, 4]])
+
+
+def test_creation():
+    assert_same(ember.zeros((2, 3)), np.zeros((2, 3)))
+    assert_same(ember.ones(4, dtype="int32"), np.ones(4, dtype="int32"))
+    assert_same(ember.full((2, 2), 7), np.full((2, 2), 7))
+    assert_same(ember.full((2, 2), 1.5, dtype="float32"), np.full((2, 2), 1.5, dtype="float32"))
+    assert_same(ember.arange(5), np.arange(5))
+    assert_same(ember.arange(1, 2, 0.25), np.arange(1, 2, 0.25))
+    assert_same(ember.arange(10, 0, -3), np.arange(10, 0, -3))
+    assert_same(ember.linspace(0, 1, 7), np.linspace(0, 1, 7))
+    assert_same(ember.linspace(0, 1, 5, endpoint=False, dtype="float32"), np.linspace(0, 1, 5, endpoint=False, dtype="float32"))
+    assert_same(ember.eye(3, 4, k=1), np.eye(3, 4, k=1))
+
+
+def test_composites(rng):
+    x = rand(rng, (3, 7), "float32")
+    e = np.exp(x - x.max(axis=1, keepdims=True))
+    assert_same(ember.softmax(x, axis=1), e / e.sum(axis=1, keepdims=True), rtol=1e-6)
+    assert_same(ember.log_softmax(x, axis=1), np.log(e / e.sum(axis=1, keepdims=True)), rtol=1e-5, atol=1e-6)
+    xd = x.astype(np.float64)
+    lse = np.log(np.sum(np.exp(xd), axis=1))
+    assert_same(ember.logsumexp(xd, axis=1), lse, rtol=1e-12)
+    assert_same(ember.silu(xd), xd / (1 + np.exp(-xd)), rtol=1e-12)
+    assert_same(ember.gelu(xd), 0.5 * xd * (1 + erf(xd / np.sqrt(2))), rtol=1e-12)
+    mu = xd.mean(axis=-1, keepdims=True)
+    ln = (xd - mu) / np.sqrt(xd.var(axis=-1, keepdims=True) + 1e-5)
+    assert_same(ember.layer_norm(xd), ln, rtol=1e-10, atol=1e-12)
