@@ -53,7 +53,11 @@ impl Storage {
     /// # Safety
     /// `ptr` must point to `nbytes` readable bytes that stay valid and unchanged for as long
     /// as `owner` lives.
-    pub unsafe fn foreign(ptr: *const u8, nbytes: usize, owner: Box<dyn Any + Send + Sync>) -> Storage {
+    pub unsafe fn foreign(
+        ptr: *const u8,
+        nbytes: usize,
+        owner: Box<dyn Any + Send + Sync>,
+    ) -> Storage {
         Storage {
             ptr: NonNull::new(ptr as *mut u8).unwrap_or(NonNull::dangling()),
             nbytes,
