@@ -213,7 +213,9 @@ macro_rules! float_unary {
             Floor => x.floor(),
             Ceil => x.ceil(),
             Round => x.round_ties_even(),
-            IsNan | IsInf | IsFinite | LogicalNot => unreachable!("predicates handled by the caller"),
+            IsNan | IsInf | IsFinite | LogicalNot => {
+                unreachable!("predicates handled by the caller")
+            }
         }
     }};
 }

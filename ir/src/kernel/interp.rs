@@ -100,11 +100,21 @@ fn err(k: &Kernel, why: String) -> IrError {
 pub fn run(kernel: &Kernel, buffers: &mut [Buffer]) -> Result<()> {
     let types = kernel.verify()?;
     if buffers.len() != kernel.args.len() {
-        return Err(err(kernel, format!("{} buffers for {} arguments", buffers.len(), kernel.args.len())));
+        return Err(err(
+            kernel,
+            format!(
+                "{} buffers for {} arguments",
+                buffers.len(),
+                kernel.args.len()
+            ),
+        ));
     }
     for (i, (b, a)) in buffers.iter().zip(&kernel.args).enumerate() {
         if b.dtype != a.dtype || b.strides.len() != a.shape.len() {
-            return Err(err(kernel, format!("buffer {i} does not match argument {i}")));
+            return Err(err(
+                kernel,
+                format!("buffer {i} does not match argument {i}"),
+            ));
         }
     }
     // Matching EndLoop of each Loop.
@@ -168,18 +178,24 @@ impl Machine<'_> {
                 Inst::Load { dst, arg, index } => {
                     let idx = self.index(index)?;
                     let b = &bufs[*arg as usize];
-                    let at = b
-                        .element(&idx)
-                        .ok_or_else(|| err(self.k, format!("load of argument {arg} at {idx:?} is out of bounds")))?;
+                    let at = b.element(&idx).ok_or_else(|| {
+                        err(
+                            self.k,
+                            format!("load of argument {arg} at {idx:?} is out of bounds"),
+                        )
+                    })?;
                     self.vals[dst.0 as usize] = Some(b.get_raw(at));
                 }
                 Inst::Store { arg, index, value } => {
                     let idx = self.index(index)?;
                     let v = self.get(*value)?;
                     let b = &mut bufs[*arg as usize];
-                    let at = b
-                        .element(&idx)
-                        .ok_or_else(|| err(self.k, format!("store to argument {arg} at {idx:?} is out of bounds")))?;
+                    let at = b.element(&idx).ok_or_else(|| {
+                        err(
+                            self.k,
+                            format!("store to argument {arg} at {idx:?} is out of bounds"),
+                        )
+                    })?;
                     let sz = b.dtype.size();
                     b.data[at * sz..(at + 1) * sz].copy_from_slice(&v.to_bytes());
                 }
@@ -187,7 +203,8 @@ impl Machine<'_> {
                     self.vals[dst.0 as usize] = Some(eval::unary(*op, self.get(*x)?));
                 }
                 Inst::Binary { dst, op, a, b } => {
-                    self.vals[dst.0 as usize] = Some(eval::binary(*op, self.get(*a)?, self.get(*b)?));
+                    self.vals[dst.0 as usize] =
+                        Some(eval::binary(*op, self.get(*a)?, self.get(*b)?));
                 }
                 Inst::Select { dst, cond, a, b } => {
                     let c = matches!(self.get(*cond)?, Scalar::Bool(true));
@@ -258,7 +275,11 @@ fn fold(op: ReduceOp, state: AccState, v: Scalar, at: i64) -> AccState {
             // Neumaier's compensated summation.
             let x = v.to_f64();
             let t = s + x;
-            let c = if s.abs() >= x.abs() { c + ((s - t) + x) } else { c + ((x - t) + s) };
+            let c = if s.abs() >= x.abs() {
+                c + ((s - t) + x)
+            } else {
+                c + ((x - t) + s)
+            };
             AccState::Sum(t, c)
         }
         AccState::Arg(best, i) => {
@@ -267,7 +288,11 @@ fn fold(op: ReduceOp, state: AccState, v: Scalar, at: i64) -> AccState {
                 Some(b) if is_nan(b) => false,
                 Some(_) if is_nan(v) => true,
                 Some(b) => {
-                    let cmp = if op == ReduceOp::ArgMax { BinaryOp::Gt } else { BinaryOp::Lt };
+                    let cmp = if op == ReduceOp::ArgMax {
+                        BinaryOp::Gt
+                    } else {
+                        BinaryOp::Lt
+                    };
                     matches!(eval::binary(cmp, v, b), Scalar::Bool(true))
                 }
             };

@@ -21,6 +21,7 @@
 //! The meaning of every instruction is defined by the interpreter ([`interp`]) and the scalar
 //! functions of [`eval`]; backends are tested against them.
 
+pub mod build;
 pub mod eval;
 pub mod interp;
 pub mod print;
@@ -391,13 +392,17 @@ impl Kernel {
                 if !live[i] {
                     return Err(verr(self, format!("%{} used where it is not defined", u.0)));
                 }
-                if is_acc[i] && !matches!(inst, Inst::Update { acc, .. } | Inst::UpdateArg { acc, .. } if *acc == u)
+                if is_acc[i]
+                    && !matches!(inst, Inst::Update { acc, .. } | Inst::UpdateArg { acc, .. } if *acc == u)
                 {
                     if let Some(d) = updated_in[i] {
                         if d <= depth {
                             return Err(verr(
                                 self,
-                                format!("accumulator %{} read inside the loop that updates it", u.0),
+                                format!(
+                                    "accumulator %{} read inside the loop that updates it",
+                                    u.0
+                                ),
                             ));
                         }
                     }
@@ -434,7 +439,11 @@ impl Kernel {
                     if index.len() != decl.shape.len() {
                         return Err(verr(
                             self,
-                            format!("argument {arg} has {} dimensions, indexed with {}", decl.shape.len(), index.len()),
+                            format!(
+                                "argument {arg} has {} dimensions, indexed with {}",
+                                decl.shape.len(),
+                                index.len()
+                            ),
                         ));
                     }
                     if index.iter().any(|&v| t(v) != DType::I64) {
@@ -446,7 +455,14 @@ impl Kernel {
                                 return Err(verr(self, format!("store to input argument {arg}")));
                             }
                             if t(*value) != decl.dtype {
-                                return Err(verr(self, format!("store of {} into {} argument {arg}", t(*value), decl.dtype)));
+                                return Err(verr(
+                                    self,
+                                    format!(
+                                        "store of {} into {} argument {arg}",
+                                        t(*value),
+                                        decl.dtype
+                                    ),
+                                ));
                             }
                             None
                         }
@@ -461,13 +477,19 @@ impl Kernel {
                 Inst::Unary { op, x, .. } => Some(unary_result(*op, t(*x))?),
                 Inst::Binary { op, a, b, .. } => {
                     if t(*a) != t(*b) {
-                        return Err(verr(self, format!("{} of {} and {}", op.name(), t(*a), t(*b))));
+                        return Err(verr(
+                            self,
+                            format!("{} of {} and {}", op.name(), t(*a), t(*b)),
+                        ));
                     }
                     Some(binary_result(*op, t(*a))?)
                 }
                 Inst::Select { cond, a, b, .. } => {
                     if t(*cond) != DType::Bool || t(*a) != t(*b) {
-                        return Err(verr(self, "select needs a bool condition and equal operand dtypes".into()));
+                        return Err(verr(
+                            self,
+                            "select needs a bool condition and equal operand dtypes".into(),
+                        ));
                     }
                     Some(t(*a))
                 }
@@ -489,14 +511,26 @@ impl Kernel {
                         return Err(verr(self, format!("%{} is not an accumulator", acc.0)));
                     };
                     if depth <= depth_of[i] {
-                        return Err(verr(self, format!("accumulator %{} updated outside a loop nested in its declaration", acc.0)));
+                        return Err(verr(
+                            self,
+                            format!(
+                                "accumulator %{} updated outside a loop nested in its declaration",
+                                acc.0
+                            ),
+                        ));
                     }
                     if t(*value) != dtype {
-                        return Err(verr(self, format!("update of {dtype} accumulator with {}", t(*value))));
+                        return Err(verr(
+                            self,
+                            format!("update of {dtype} accumulator with {}", t(*value)),
+                        ));
                     }
                     let is_arg = matches!(op, ReduceOp::ArgMax | ReduceOp::ArgMin);
                     if is_arg != matches!(inst, Inst::UpdateArg { .. }) {
-                        return Err(verr(self, "argmax/argmin use update_arg, other reductions update".into()));
+                        return Err(verr(
+                            self,
+                            "argmax/argmin use update_arg, other reductions update".into(),
+                        ));
                     }
                     let outer = depth_of[i] + 1;
                     updated_in[i] = Some(updated_in[i].map_or(outer, |d| d.min(outer)));
@@ -641,7 +675,10 @@ mod tests {
     fn reshape_strides_follow_numpy() {
         assert_eq!(reshape_strides(&[2, 3], &[3, 1], &[6]), Some(vec![1]));
         assert_eq!(reshape_strides(&[2, 3], &[1, 2], &[6]), None);
-        assert_eq!(reshape_strides(&[4, 6], &[12, 1], &[4, 2, 3]), Some(vec![12, 3, 1]));
+        assert_eq!(
+            reshape_strides(&[4, 6], &[12, 1], &[4, 2, 3]),
+            Some(vec![12, 3, 1])
+        );
         assert_eq!(reshape_strides(&[1, 5], &[0, 2], &[5, 1]), Some(vec![2, 0]));
         assert_eq!(reshape_strides(&[6], &[1], &[2, 1, 3]), Some(vec![3, 0, 1]));
     }

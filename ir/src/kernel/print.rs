@@ -35,7 +35,15 @@ fn index(ix: &[Var]) -> String {
 
 impl fmt::Display for Kernel {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "kernel {}(", if self.name.is_empty() { "_" } else { &self.name })?;
+        write!(
+            f,
+            "kernel {}(",
+            if self.name.is_empty() {
+                "_"
+            } else {
+                &self.name
+            }
+        )?;
         for (i, a) in self.args.iter().enumerate() {
             if i > 0 {
                 f.write_str(", ")?;
@@ -64,30 +72,51 @@ impl fmt::Display for Kernel {
                     extent,
                     parallel,
                 } => {
-                    write!(f, "for {} in 0..{extent}{} {{", V(*var), if *parallel { " parallel" } else { "" })?;
+                    write!(
+                        f,
+                        "for {} in 0..{extent}{} {{",
+                        V(*var),
+                        if *parallel { " parallel" } else { "" }
+                    )?;
                     depth += 1;
                 }
                 Inst::EndLoop => f.write_str("}")?,
-                Inst::Const { dst, value } => {
-                    write!(f, "{} = const {}:{}", V(*dst), value.0, value.0.dtype().short_name())?
-                }
-                Inst::Load { dst, arg, index: ix } => write!(f, "{} = load a{arg}[{}]", V(*dst), index(ix))?,
-                Inst::Store { arg, index: ix, value } => {
-                    write!(f, "store a{arg}[{}], {}", index(ix), V(*value))?
-                }
+                Inst::Const { dst, value } => write!(
+                    f,
+                    "{} = const {}:{}",
+                    V(*dst),
+                    value.0,
+                    value.0.dtype().short_name()
+                )?,
+                Inst::Load {
+                    dst,
+                    arg,
+                    index: ix,
+                } => write!(f, "{} = load a{arg}[{}]", V(*dst), index(ix))?,
+                Inst::Store {
+                    arg,
+                    index: ix,
+                    value,
+                } => write!(f, "store a{arg}[{}], {}", index(ix), V(*value))?,
                 Inst::Unary { dst, op, x } => write!(f, "{} = {op} {}", V(*dst), V(*x))?,
-                Inst::Binary { dst, op, a, b } => write!(f, "{} = {op} {}, {}", V(*dst), V(*a), V(*b))?,
+                Inst::Binary { dst, op, a, b } => {
+                    write!(f, "{} = {op} {}, {}", V(*dst), V(*a), V(*b))?
+                }
                 Inst::Select { dst, cond, a, b } => {
                     write!(f, "{} = select {}, {}, {}", V(*dst), V(*cond), V(*a), V(*b))?
                 }
-                Inst::Cast { dst, to, x } => write!(f, "{} = cast {} to {}", V(*dst), V(*x), to.short_name())?,
+                Inst::Cast { dst, to, x } => {
+                    write!(f, "{} = cast {} to {}", V(*dst), V(*x), to.short_name())?
+                }
                 Inst::Acc { dst, op, dtype } => {
                     write!(f, "{} = acc {op}:{}", V(*dst), dtype.short_name())?
                 }
                 Inst::Update { acc, value } => write!(f, "update {}, {}", V(*acc), V(*value))?,
-                Inst::UpdateArg { acc, value, index: at } => {
-                    write!(f, "update_arg {}, {}, {}", V(*acc), V(*value), V(*at))?
-                }
+                Inst::UpdateArg {
+                    acc,
+                    value,
+                    index: at,
+                } => write!(f, "update_arg {}, {}, {}", V(*acc), V(*value), V(*at))?,
             }
             f.write_str("\n")?;
         }

@@ -1,0 +1,124 @@
+//! Rust functions generated code calls for the ops it does not inline (rare ones: `tan`,
+//! `arcsin`, float `floor_divide`, integer `power`, ...). They call the kernel IR's own scalar
+//! semantics ([`ember_ir::kernel::eval`]), so these ops agree with the interpreter bit for bit.
+//! Each takes the op as its index in `UnaryOp::ALL` / `BinaryOp::ALL`.
+
+use ember_ir::kernel::eval;
+use ember_ir::{BinaryOp, Scalar, UnaryOp};
+
+fn un(op: u32) -> UnaryOp {
+    UnaryOp::ALL
+        .get(op as usize)
+        .copied()
+        .unwrap_or(UnaryOp::Neg)
+}
+
+fn bin(op: u32) -> BinaryOp {
+    BinaryOp::ALL
+        .get(op as usize)
+        .copied()
+        .unwrap_or(BinaryOp::Add)
+}
+
+/// `UnaryOp` on a float32.
+pub extern "C" fn ember_unary_f32(op: u32, x: f32) -> f32 {
+    match eval::unary(un(op), Scalar::F32(x)) {
+        Scalar::F32(v) => v,
+        _ => f32::NAN,
+    }
+}
+
+/// `UnaryOp` on a float64.
+pub extern "C" fn ember_unary_f64(op: u32, x: f64) -> f64 {
+    match eval::unary(un(op), Scalar::F64(x)) {
+        Scalar::F64(v) => v,
+        _ => f64::NAN,
+    }
+}
+
+/// `UnaryOp` on an int64 (int32 callers extend and truncate: the ops wrap consistently).
+pub extern "C" fn ember_unary_i64(op: u32, x: i64) -> i64 {
+    match eval::unary(un(op), Scalar::I64(x)) {
+        Scalar::I64(v) => v,
+        _ => 0,
+    }
+}
+
+/// `BinaryOp` on float32s.
+pub extern "C" fn ember_binary_f32(op: u32, a: f32, b: f32) -> f32 {
+    match eval::binary(bin(op), Scalar::F32(a), Scalar::F32(b)) {
+        Scalar::F32(v) => v,
+        _ => f32::NAN,
+    }
+}
+
+/// `BinaryOp` on float64s.
+pub extern "C" fn ember_binary_f64(op: u32, a: f64, b: f64) -> f64 {
+    match eval::binary(bin(op), Scalar::F64(a), Scalar::F64(b)) {
+        Scalar::F64(v) => v,
+        _ => f64::NAN,
+    }
+}
+
+/// `BinaryOp` on int64s.
+pub extern "C" fn ember_binary_i64(op: u32, a: i64, b: i64) -> i64 {
+    match eval::binary(bin(op), Scalar::I64(a), Scalar::I64(b)) {
+        Scalar::I64(v) => v,
+        _ => 0,
+    }
+}
+
+/// `BinaryOp` on int32s (floor_divide, remainder and power wrap in 32 bits like NumPy).
+pub extern "C" fn ember_binary_i32(op: u32, a: i32, b: i32) -> i32 {
+    match eval::binary(bin(op), Scalar::I32(a), Scalar::I32(b)) {
+        Scalar::I32(v) => v,
+        _ => 0,
+    }
+}
+
+/// Recomputes float32 sin (`cos == 0`) or cos lanes whose argument is beyond the fast range.
+///
+/// # Safety
+/// `x` and `r` point to `n` readable / writable floats.
+pub unsafe extern "C" fn ember_sincos_fix_f32(x: *const f32, r: *mut f32, n: u32, cos: u32) {
+    for i in 0..n as usize {
+        // SAFETY: the caller passes n-element stack slots.
+        let v = unsafe { *x.add(i) };
+        if (v.abs() as f64) > super::math::SINCOS_FAST_LIMIT_F32 || v.is_nan() {
+            let y = if cos != 0 { v.cos() } else { v.sin() };
+            // SAFETY: as above.
+            unsafe { *r.add(i) = y };
+        }
+    }
+}
+
+/// Float64 version of [`ember_sincos_fix_f32`].
+///
+/// # Safety
+/// `x` and `r` point to `n` readable / writable doubles.
+pub unsafe extern "C" fn ember_sincos_fix_f64(x: *const f64, r: *mut f64, n: u32, cos: u32) {
+    for i in 0..n as usize {
+        // SAFETY: the caller passes n-element stack slots.
+        let v = unsafe { *x.add(i) };
+        if v.abs() > super::math::SINCOS_FAST_LIMIT_F64 || v.is_nan() {
+            let y = if cos != 0 { v.cos() } else { v.sin() };
+            // SAFETY: as above.
+            unsafe { *r.add(i) = y };
+        }
+    }
+}
+
+/// Every symbol the JIT resolves, with its address.
+pub fn symbols() -> Vec<(&'static str, *const u8)> {
+    vec![
+        ("ember_unary_f32", ember_unary_f32 as *const u8),
+        ("ember_unary_f64", ember_unary_f64 as *const u8),
+        ("ember_unary_i64", ember_unary_i64 as *const u8),
+        ("ember_binary_f32", ember_binary_f32 as *const u8),
+        ("ember_binary_f64", ember_binary_f64 as *const u8),
+        ("ember_binary_i64", ember_binary_i64 as *const u8),
+        ("ember_binary_i32", ember_binary_i32 as *const u8),
+        ("ember_sincos_fix_f32", ember_sincos_fix_f32 as *const u8),
+        ("ember_sincos_fix_f64", ember_sincos_fix_f64 as *const u8),
+    ]
+}

@@ -1,0 +1,496 @@
+//! Kernel IR to one Cranelift function.
+//!
+//! The function's signature is `fn(args: *const *mut u8, strides: *const i64, start: i64,
+//! end: i64)`: `args[i]` is argument `i`'s base pointer, `strides` holds every argument's
+//! element strides one after the other, and `start..end` is the slice of the outermost parallel
+//! loop this call runs (ignored when the kernel has none).
+//!
+//! Each innermost loop whose body vectorizes (see [`super::vector`]) gets a 128-bit SIMD copy,
+//! unrolled twice, that runs when the strides it relies on are 1 at run time; the scalar loop
+//! then finishes the tail (or does all the work for strided views).
+
+use super::ops::cl_type;
+use crate::error::{CodegenError, Result};
+use cranelift_codegen::ir::condcodes::{FloatCC, IntCC};
+use cranelift_codegen::ir::{
+    types, AbiParam, FuncRef, InstBuilder, MemFlagsData, Signature, Type, Value,
+};
+use cranelift_frontend::{FunctionBuilder, Variable};
+use cranelift_jit::JITModule;
+use cranelift_module::{Linkage, Module};
+use ember_ir::kernel::{acc_identity, Inst, Kernel, Var};
+use ember_ir::{DType, ReduceOp, Scalar};
+use std::collections::HashMap;
+
+/// How values are represented while emitting.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mode {
+    /// One element per value.
+    Scalar,
+    /// 4 lanes of 32 bits (float32, int32, bool masks).
+    Vec32,
+    /// 2 lanes of 64 bits (float64, bool masks).
+    Vec64,
+}
+
+/// An accumulator's registers.
+#[derive(Clone, Copy)]
+pub struct AccVars {
+    pub op: ReduceOp,
+    pub dtype: DType,
+    /// The value (for argmax/argmin: the best value so far).
+    pub val: Variable,
+    /// Kahan compensation (float sums) or the best index (argmax/argmin).
+    pub aux: Option<Variable>,
+}
+
+/// The state of lowering one kernel.
+pub struct Lower<'a, 'b> {
+    pub b: FunctionBuilder<'b>,
+    pub k: &'a Kernel,
+    pub types: &'a [Option<DType>],
+    pub module: &'a mut JITModule,
+    pub ptrs: Vec<Value>,
+    pub strides: Vec<Vec<Value>>,
+    pub start: Value,
+    pub end: Value,
+    pub vals: HashMap<Var, Value>,
+    pub accs: HashMap<Var, AccVars>,
+    pub ends: Vec<usize>,
+    externs: HashMap<&'static str, FuncRef>,
+}
+
+/// The pointer-sized signature every kernel function has.
+pub fn kernel_signature(module: &JITModule) -> Signature {
+    let mut sig = module.make_signature();
+    for _ in 0..4 {
+        sig.params.push(AbiParam::new(types::I64));
+    }
+    sig
+}
+
+impl<'a, 'b> Lower<'a, 'b> {
+    /// Sets up the entry block: loads every argument pointer and stride.
+    pub fn new(
+        mut b: FunctionBuilder<'b>,
+        k: &'a Kernel,
+        types: &'a [Option<DType>],
+        module: &'a mut JITModule,
+    ) -> Self {
+        let entry = b.create_block();
+        b.append_block_params_for_function_params(entry);
+        b.switch_to_block(entry);
+        let params = b.block_params(entry).to_vec();
+        let (argp, stp, start, end) = (params[0], params[1], params[2], params[3]);
+        let flags = MemFlagsData::trusted();
+        let mut ptrs = Vec::new();
+        let mut strides = Vec::new();
+        let mut at = 0i32;
+        for (i, a) in k.args.iter().enumerate() {
+            ptrs.push(b.ins().load(types::I64, flags, argp, (i * 8) as i32));
+            let mut s = Vec::new();
+            for _ in 0..a.shape.len() {
+                s.push(b.ins().load(types::I64, flags, stp, at * 8));
+                at += 1;
+            }
+            strides.push(s);
+        }
+        let mut ends = vec![0; k.body.len()];
+        let mut stack = Vec::new();
+        for (i, inst) in k.body.iter().enumerate() {
+            match inst {
+                Inst::Loop { .. } => stack.push(i),
+                Inst::EndLoop => {
+                    if let Some(s) = stack.pop() {
+                        ends[s] = i;
+                    }
+                }
+                _ => {}
+            }
+        }
+        Lower {
+            b,
+            k,
+            types,
+            module,
+            ptrs,
+            strides,
+            start,
+            end,
+            vals: HashMap::new(),
+            accs: HashMap::new(),
+            ends,
+            externs: HashMap::new(),
+        }
+    }
+
+    /// The dtype of a value.
+    pub fn ty(&self, v: Var) -> DType {
+        self.types
+            .get(v.0 as usize)
+            .copied()
+            .flatten()
+            .unwrap_or(DType::Bool)
+    }
+
+    /// Emits the whole body and finishes the function.
+    pub fn finish(mut self) -> Result<()> {
+        self.emit_range(0, self.k.body.len())?;
+        self.b.ins().return_(&[]);
+        self.b.seal_all_blocks();
+        let cfg = self.module.isa().frontend_config();
+        self.b.finalize(cfg);
+        Ok(())
+    }
+
+    /// Calls an imported Rust function with one result.
+    pub fn call_ext(
+        &mut self,
+        name: &'static str,
+        params: &[Type],
+        ret: Type,
+        args: &[Value],
+    ) -> Result<Value> {
+        let f = self.ext(name, params, Some(ret))?;
+        let call = self.b.ins().call(f, args);
+        Ok(self.b.inst_results(call)[0])
+    }
+
+    /// Calls an imported Rust function with no result.
+    pub fn call_ext_void(
+        &mut self,
+        name: &'static str,
+        params: &[Type],
+        args: &[Value],
+    ) -> Result<()> {
+        let f = self.ext(name, params, None)?;
+        self.b.ins().call(f, args);
+        Ok(())
+    }
+
+    fn ext(&mut self, name: &'static str, params: &[Type], ret: Option<Type>) -> Result<FuncRef> {
+        if let Some(&f) = self.externs.get(name) {
+            return Ok(f);
+        }
+        let mut sig = self.module.make_signature();
+        sig.params.extend(params.iter().map(|&t| AbiParam::new(t)));
+        if let Some(r) = ret {
+            sig.returns.push(AbiParam::new(r));
+        }
+        let id = self
+            .module
+            .declare_function(name, Linkage::Import, &sig)
+            .map_err(|e| CodegenError::Module(e.to_string()))?;
+        let f = self.module.declare_func_in_func(id, self.b.func);
+        self.externs.insert(name, f);
+        Ok(f)
+    }
+
+    /// The scalar value of `v` (accumulators read their current value).
+    pub fn val(&mut self, v: Var) -> Result<Value> {
+        if let Some(a) = self.accs.get(&v).copied() {
+            return Ok(self.acc_read(&a));
+        }
+        self.vals
+            .get(&v)
+            .copied()
+            .ok_or_else(|| CodegenError::Internal(format!("%{} has no value", v.0)))
+    }
+
+    fn acc_read(&mut self, a: &AccVars) -> Value {
+        match (a.op, a.aux) {
+            (ReduceOp::Sum, Some(c)) => {
+                let s = self.b.use_var(a.val);
+                let c = self.b.use_var(c);
+                self.b.ins().fsub(s, c)
+            }
+            (ReduceOp::ArgMax | ReduceOp::ArgMin, Some(i)) => self.b.use_var(i),
+            _ => self.b.use_var(a.val),
+        }
+    }
+
+    /// The address of `arg[index]` given index values.
+    pub fn addr(&mut self, arg: u32, index: &[Value]) -> Value {
+        let a = arg as usize;
+        let mut off: Option<Value> = None;
+        for (d, &i) in index.iter().enumerate() {
+            let s = self.strides[a][d];
+            let p = self.b.ins().imul(i, s);
+            off = Some(match off {
+                Some(o) => self.b.ins().iadd(o, p),
+                None => p,
+            });
+        }
+        let base = self.ptrs[a];
+        match off {
+            Some(o) => {
+                let size = self.k.args[a].dtype.size() as i64;
+                let bytes = self.b.ins().imul_imm_s(o, size);
+                self.b.ins().iadd(base, bytes)
+            }
+            None => base,
+        }
+    }
+
+    fn index_vals(&mut self, index: &[Var]) -> Result<Vec<Value>> {
+        index.iter().map(|&v| self.val(v)).collect()
+    }
+
+    /// A constant as a scalar Cranelift value.
+    pub fn scalar_const(&mut self, s: Scalar) -> Value {
+        match s {
+            Scalar::Bool(v) => self.b.ins().iconst(types::I8, v as i64),
+            Scalar::I32(v) => self.b.ins().iconst(types::I32, v as i64),
+            Scalar::I64(v) => self.b.ins().iconst(types::I64, v),
+            Scalar::F32(v) => self.b.ins().f32const(v),
+            Scalar::F64(v) => self.b.ins().f64const(v),
+        }
+    }
+
+    /// Emits instructions `from..to` in scalar form.
+    pub fn emit_range(&mut self, from: usize, to: usize) -> Result<()> {
+        let mut pc = from;
+        while pc < to {
+            let inst = &self.k.body[pc];
+            match inst {
+                Inst::Loop { .. } => {
+                    let end = self.ends[pc];
+                    self.emit_loop(pc, end)?;
+                    pc = end + 1;
+                    continue;
+                }
+                Inst::EndLoop => {}
+                _ => self.emit_scalar_inst(pc)?,
+            }
+            pc += 1;
+        }
+        Ok(())
+    }
+
+    fn emit_scalar_inst(&mut self, pc: usize) -> Result<()> {
+        let inst = self.k.body[pc].clone();
+        let m = Mode::Scalar;
+        match &inst {
+            Inst::Const { dst, value } => {
+                let v = self.scalar_const(value.0);
+                self.vals.insert(*dst, v);
+            }
+            Inst::Load { dst, arg, index } => {
+                let ix = self.index_vals(index)?;
+                let addr = self.addr(*arg, &ix);
+                let t = cl_type(self.k.args[*arg as usize].dtype, m);
+                let v = self.b.ins().load(t, MemFlagsData::trusted(), addr, 0);
+                self.vals.insert(*dst, v);
+            }
+            Inst::Store { arg, index, value } => {
+                let ix = self.index_vals(index)?;
+                let addr = self.addr(*arg, &ix);
+                let v = self.val(*value)?;
+                self.b.ins().store(MemFlagsData::trusted(), v, addr, 0);
+            }
+            Inst::Unary { dst, op, x } => {
+                let xv = self.val(*x)?;
+                let r = self.unary(*op, self.ty(*x), xv, m)?;
+                self.vals.insert(*dst, r);
+            }
+            Inst::Binary { dst, op, a, b } => {
+                let (av, bv) = (self.val(*a)?, self.val(*b)?);
+                let r = self.binary(*op, self.ty(*a), av, bv, m)?;
+                self.vals.insert(*dst, r);
+            }
+            Inst::Select { dst, cond, a, b } => {
+                let (c, av, bv) = (self.val(*cond)?, self.val(*a)?, self.val(*b)?);
+                let r = self.select(self.ty(*a), c, av, bv, m);
+                self.vals.insert(*dst, r);
+            }
+            Inst::Cast { dst, to, x } => {
+                let xv = self.val(*x)?;
+                let r = self.cast(self.ty(*x), *to, xv, m)?;
+                self.vals.insert(*dst, r);
+            }
+            Inst::Acc { dst, op, dtype } => {
+                let t = cl_type(*dtype, m);
+                let val = self.b.declare_var(t);
+                let init = self.scalar_const(acc_identity(*op, *dtype));
+                let init = match op {
+                    // argmax/argmin keep the best value; start below (above) everything.
+                    ReduceOp::ArgMax | ReduceOp::ArgMin => {
+                        let s = arg_start(*op, *dtype);
+                        self.scalar_const(s)
+                    }
+                    _ => init,
+                };
+                self.b.def_var(val, init);
+                let aux = match (op, dtype.is_float()) {
+                    (ReduceOp::Sum, true) => {
+                        let c = self.b.declare_var(t);
+                        let z = self.scalar_const(acc_identity(ReduceOp::Sum, *dtype));
+                        self.b.def_var(c, z);
+                        Some(c)
+                    }
+                    (ReduceOp::ArgMax | ReduceOp::ArgMin, _) => {
+                        let i = self.b.declare_var(types::I64);
+                        let z = self.b.ins().iconst(types::I64, 0);
+                        self.b.def_var(i, z);
+                        Some(i)
+                    }
+                    _ => None,
+                };
+                self.accs.insert(
+                    *dst,
+                    AccVars {
+                        op: *op,
+                        dtype: *dtype,
+                        val,
+                        aux,
+                    },
+                );
+            }
+            Inst::Update { acc, value } => {
+                let a = self.acc_vars(*acc)?;
+                let v = self.val(*value)?;
+                self.acc_fold_scalar(&a, v)?;
+            }
+            Inst::UpdateArg { acc, value, index } => {
+                let a = self.acc_vars(*acc)?;
+                let v = self.val(*value)?;
+                let at = self.val(*index)?;
+                self.acc_fold_arg(&a, v, at);
+            }
+            Inst::Loop { .. } | Inst::EndLoop => {}
+        }
+        Ok(())
+    }
+
+    pub fn acc_vars(&self, acc: Var) -> Result<AccVars> {
+        self.accs
+            .get(&acc)
+            .copied()
+            .ok_or_else(|| CodegenError::Internal(format!("%{} is not an accumulator", acc.0)))
+    }
+
+    /// `acc = op(acc, v)` for a scalar `v` (Kahan-compensated for float sums).
+    pub fn acc_fold_scalar(&mut self, a: &AccVars, v: Value) -> Result<()> {
+        let cur = self.b.use_var(a.val);
+        let r = match (a.op, a.aux) {
+            (ReduceOp::Sum, Some(cv)) => {
+                let c = self.b.use_var(cv);
+                let y = self.b.ins().fsub(v, c);
+                let t = self.b.ins().fadd(cur, y);
+                let d = self.b.ins().fsub(t, cur);
+                let nc = self.b.ins().fsub(d, y);
+                self.b.def_var(cv, nc);
+                t
+            }
+            (ReduceOp::Sum, None) => {
+                self.binary(ember_ir::BinaryOp::Add, a.dtype, cur, v, Mode::Scalar)?
+            }
+            (ReduceOp::Prod, _) => {
+                self.binary(ember_ir::BinaryOp::Mul, a.dtype, cur, v, Mode::Scalar)?
+            }
+            (ReduceOp::Max, _) => {
+                self.binary(ember_ir::BinaryOp::Max, a.dtype, cur, v, Mode::Scalar)?
+            }
+            (ReduceOp::Min, _) => {
+                self.binary(ember_ir::BinaryOp::Min, a.dtype, cur, v, Mode::Scalar)?
+            }
+            (ReduceOp::Any, _) => self.b.ins().bor(cur, v),
+            (ReduceOp::All, _) => self.b.ins().band(cur, v),
+            (ReduceOp::ArgMax | ReduceOp::ArgMin, _) => cur,
+        };
+        self.b.def_var(a.val, r);
+        Ok(())
+    }
+
+    fn acc_fold_arg(&mut self, a: &AccVars, v: Value, at: Value) {
+        let cur = self.b.use_var(a.val);
+        let max = a.op == ReduceOp::ArgMax;
+        let better = match a.dtype {
+            DType::F32 | DType::F64 => {
+                let cc = if max {
+                    FloatCC::GreaterThan
+                } else {
+                    FloatCC::LessThan
+                };
+                let gt = self.b.ins().fcmp(cc, v, cur);
+                let vnan = self.b.ins().fcmp(FloatCC::Unordered, v, v);
+                let cnan = self.b.ins().fcmp(FloatCC::Ordered, cur, cur);
+                let nan_wins = self.b.ins().band(vnan, cnan);
+                self.b.ins().bor(gt, nan_wins)
+            }
+            DType::Bool => {
+                let cc = if max {
+                    IntCC::UnsignedGreaterThan
+                } else {
+                    IntCC::UnsignedLessThan
+                };
+                self.b.ins().icmp(cc, v, cur)
+            }
+            _ => {
+                let cc = if max {
+                    IntCC::SignedGreaterThan
+                } else {
+                    IntCC::SignedLessThan
+                };
+                self.b.ins().icmp(cc, v, cur)
+            }
+        };
+        let nv = self.b.ins().select(better, v, cur);
+        self.b.def_var(a.val, nv);
+        if let Some(iv) = a.aux {
+            let ci = self.b.use_var(iv);
+            let ni = self.b.ins().select(better, at, ci);
+            self.b.def_var(iv, ni);
+        }
+    }
+
+    /// A loop: the vector copy when its body allows, then the scalar loop (tail or all).
+    fn emit_loop(&mut self, pc: usize, end: usize) -> Result<()> {
+        let Inst::Loop {
+            var,
+            extent,
+            parallel,
+        } = self.k.body[pc].clone()
+        else {
+            return Err(CodegenError::Internal("loop expected".into()));
+        };
+        let (lo, hi) = if parallel {
+            (self.start, self.end)
+        } else {
+            let z = self.b.ins().iconst(types::I64, 0);
+            let e = self.b.ins().iconst(types::I64, extent as i64);
+            (z, e)
+        };
+        let iv = self.b.declare_var(types::I64);
+        self.b.def_var(iv, lo);
+        if let Some(plan) = super::vector::plan(self, pc, end, var) {
+            self.emit_vector_loop(&plan, pc, end, var, iv, lo, hi)?;
+        }
+        let header = self.b.create_block();
+        let body = self.b.create_block();
+        let exit = self.b.create_block();
+        self.b.ins().jump(header, &[]);
+        self.b.switch_to_block(header);
+        let i = self.b.use_var(iv);
+        let c = self.b.ins().icmp(IntCC::SignedLessThan, i, hi);
+        self.b.ins().brif(c, body, &[], exit, &[]);
+        self.b.switch_to_block(body);
+        self.vals.insert(var, i);
+        self.emit_range(pc + 1, end)?;
+        let i2 = self.b.ins().iadd_imm_s(i, 1);
+        self.b.def_var(iv, i2);
+        self.b.ins().jump(header, &[]);
+        self.b.switch_to_block(exit);
+        Ok(())
+    }
+}
+
+/// The starting "best" of an argmax/argmin accumulator: the identity of max/min.
+fn arg_start(op: ReduceOp, dtype: DType) -> Scalar {
+    let m = if op == ReduceOp::ArgMax {
+        ReduceOp::Max
+    } else {
+        ReduceOp::Min
+    };
+    acc_identity(m, dtype)
+}

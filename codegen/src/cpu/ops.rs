@@ -1,0 +1,528 @@
+//! Lowering of one kernel instruction's arithmetic (unary, binary, select, cast) to Cranelift,
+//! for scalars and for 128-bit vectors alike.
+//!
+//! Representation: in scalar code a `bool` is an `i8` holding 0 or 1 (its memory form); in
+//! vector code it is a lane mask (all ones or zero) as wide as the loop's lanes (`i32x4` for a
+//! float32/int32 loop, `i64x2` for a float64 loop).
+
+use super::lower::{Lower, Mode};
+use super::math::{M, SINCOS_FAST_LIMIT_F32, SINCOS_FAST_LIMIT_F64};
+use crate::error::{CodegenError, Result};
+use cranelift_codegen::ir::condcodes::{FloatCC, IntCC};
+use cranelift_codegen::ir::{
+    types, InstBuilder, MemFlagsData, StackSlotData, StackSlotKind, Type, Value,
+};
+use ember_ir::{BinaryOp, DType, UnaryOp};
+
+/// The Cranelift type of a value of `dt` in `mode`.
+pub fn cl_type(dt: DType, mode: Mode) -> Type {
+    let scalar = match dt {
+        DType::Bool => types::I8,
+        DType::I32 => types::I32,
+        DType::I64 => types::I64,
+        DType::F32 => types::F32,
+        DType::F64 => types::F64,
+    };
+    match mode {
+        Mode::Scalar => scalar,
+        Mode::Vec32 => match dt {
+            DType::F32 => types::F32X4,
+            _ => types::I32X4,
+        },
+        Mode::Vec64 => match dt {
+            DType::F64 => types::F64X2,
+            _ => types::I64X2,
+        },
+    }
+}
+
+/// True when the vector form of `op` on `dt` exists (for the loop's mode); other ops make the
+/// loop run scalar.
+pub fn unary_vectorizes(op: UnaryOp, dt: DType) -> bool {
+    use UnaryOp::*;
+    match dt {
+        DType::F32 | DType::F64 => !matches!(op, Tan | Sinh | Cosh | Asin | Acos | Atan),
+        DType::I32 => matches!(
+            op,
+            Neg | Abs
+                | Sign
+                | Square
+                | Relu
+                | Floor
+                | Ceil
+                | Round
+                | IsNan
+                | IsInf
+                | IsFinite
+                | LogicalNot
+        ),
+        DType::Bool => matches!(
+            op,
+            Abs | Relu | Floor | Ceil | Round | IsNan | IsInf | IsFinite | LogicalNot
+        ),
+        DType::I64 => false,
+    }
+}
+
+/// True when the vector form of `op` on operands of `dt` exists.
+pub fn binary_vectorizes(op: BinaryOp, dt: DType) -> bool {
+    use BinaryOp::*;
+    match dt {
+        DType::F32 | DType::F64 => !matches!(op, FloorDiv | Rem | Pow | Atan2),
+        DType::I32 => matches!(
+            op,
+            Add | Sub | Mul | Max | Min | Eq | Ne | Lt | Le | Gt | Ge | And | Or | Xor
+        ),
+        DType::Bool => matches!(op, Add | Mul | Max | Min | Eq | Ne | And | Or | Xor),
+        DType::I64 => false,
+    }
+}
+
+fn float_cc(op: BinaryOp) -> FloatCC {
+    use BinaryOp::*;
+    match op {
+        Eq => FloatCC::Equal,
+        Ne => FloatCC::NotEqual,
+        Lt => FloatCC::LessThan,
+        Le => FloatCC::LessThanOrEqual,
+        Gt => FloatCC::GreaterThan,
+        _ => FloatCC::GreaterThanOrEqual,
+    }
+}
+
+fn int_cc(op: BinaryOp, unsigned: bool) -> IntCC {
+    use BinaryOp::*;
+    match (op, unsigned) {
+        (Eq, _) => IntCC::Equal,
+        (Ne, _) => IntCC::NotEqual,
+        (Lt, false) => IntCC::SignedLessThan,
+        (Le, false) => IntCC::SignedLessThanOrEqual,
+        (Gt, false) => IntCC::SignedGreaterThan,
+        (Ge, false) => IntCC::SignedGreaterThanOrEqual,
+        (Lt, true) => IntCC::UnsignedLessThan,
+        (Le, true) => IntCC::UnsignedLessThanOrEqual,
+        (Gt, true) => IntCC::UnsignedGreaterThan,
+        (_, true) => IntCC::UnsignedGreaterThanOrEqual,
+        (_, false) => IntCC::SignedGreaterThanOrEqual,
+    }
+}
+
+impl Lower<'_, '_> {
+    /// A constant of `dt` in `mode` (bools as 0/1 scalars or lane masks).
+    pub fn konst(&mut self, dt: DType, v: f64, bits: i64, mode: Mode) -> Value {
+        let s = match dt {
+            DType::F32 => self.b.ins().f32const(v as f32),
+            DType::F64 => self.b.ins().f64const(v),
+            DType::Bool if mode != Mode::Scalar => {
+                let lane = cl_type(dt, mode).lane_type();
+                self.b.ins().iconst(lane, if bits != 0 { -1 } else { 0 })
+            }
+            _ => {
+                let t = cl_type(dt, Mode::Scalar);
+                self.b.ins().iconst(t, bits)
+            }
+        };
+        self.splat_if(dt, s, mode)
+    }
+
+    /// Broadcasts a scalar of the right lane type to the mode's vector.
+    pub fn splat_if(&mut self, dt: DType, s: Value, mode: Mode) -> Value {
+        if mode == Mode::Scalar {
+            s
+        } else {
+            self.b.ins().splat(cl_type(dt, mode), s)
+        }
+    }
+
+    /// A scalar value (bool as 0/1) turned into the mode's representation.
+    pub fn broadcast_scalar(&mut self, dt: DType, s: Value, mode: Mode) -> Value {
+        if mode == Mode::Scalar {
+            return s;
+        }
+        let t = cl_type(dt, mode);
+        let s = match dt {
+            DType::Bool => {
+                // 0/1 -> 0/-1 in the lane width.
+                let w = self.b.ins().uextend(t.lane_type(), s);
+                self.b.ins().ineg(w)
+            }
+            _ => s,
+        };
+        self.b.ins().splat(t, s)
+    }
+
+    fn fsel(&mut self, ty: Type, mask: Value, a: Value, b: Value) -> Value {
+        if ty.is_vector() {
+            let flags =
+                MemFlagsData::new().with_endianness(cranelift_codegen::ir::Endianness::Little);
+            let m = if self.b.func.dfg.value_type(mask) != ty {
+                self.b.ins().bitcast(ty, flags, mask)
+            } else {
+                mask
+            };
+            self.b.ins().bitselect(m, a, b)
+        } else {
+            self.b.ins().select(mask, a, b)
+        }
+    }
+
+    /// Truthiness of a value as a bool (mask in vector mode).
+    fn truthy(&mut self, dt: DType, x: Value, mode: Mode) -> Value {
+        match dt {
+            DType::Bool => x,
+            DType::F32 | DType::F64 => {
+                let z = self.konst(dt, 0.0, 0, mode);
+                self.b.ins().fcmp(FloatCC::NotEqual, x, z)
+            }
+            _ => {
+                let z = self.konst(dt, 0.0, 0, mode);
+                self.b.ins().icmp(IntCC::NotEqual, x, z)
+            }
+        }
+    }
+
+    fn call_unary_ext(&mut self, op: UnaryOp, dt: DType, x: Value) -> Result<Value> {
+        let idx = UnaryOp::ALL.iter().position(|&o| o == op).unwrap_or(0) as i64;
+        let opv = self.b.ins().iconst(types::I32, idx);
+        Ok(match dt {
+            DType::F32 => self.call_ext(
+                "ember_unary_f32",
+                &[types::I32, types::F32],
+                types::F32,
+                &[opv, x],
+            )?,
+            DType::F64 => self.call_ext(
+                "ember_unary_f64",
+                &[types::I32, types::F64],
+                types::F64,
+                &[opv, x],
+            )?,
+            DType::I64 => self.call_ext(
+                "ember_unary_i64",
+                &[types::I32, types::I64],
+                types::I64,
+                &[opv, x],
+            )?,
+            DType::I32 => {
+                let w = self.b.ins().sextend(types::I64, x);
+                let r = self.call_ext(
+                    "ember_unary_i64",
+                    &[types::I32, types::I64],
+                    types::I64,
+                    &[opv, w],
+                )?;
+                self.b.ins().ireduce(types::I32, r)
+            }
+            DType::Bool => x,
+        })
+    }
+
+    fn call_binary_ext(&mut self, op: BinaryOp, dt: DType, a: Value, b: Value) -> Result<Value> {
+        let idx = BinaryOp::ALL.iter().position(|&o| o == op).unwrap_or(0) as i64;
+        let opv = self.b.ins().iconst(types::I32, idx);
+        let (name, t) = match dt {
+            DType::F32 => ("ember_binary_f32", types::F32),
+            DType::F64 => ("ember_binary_f64", types::F64),
+            DType::I32 => ("ember_binary_i32", types::I32),
+            _ => ("ember_binary_i64", types::I64),
+        };
+        self.call_ext(name, &[types::I32, t, t], t, &[opv, a, b])
+    }
+
+    /// `op(x)` for a value of `dt`.
+    pub fn unary(&mut self, op: UnaryOp, dt: DType, x: Value, mode: Mode) -> Result<Value> {
+        use UnaryOp::*;
+        let ty = cl_type(dt, mode);
+        if mode == Mode::Scalar
+            && !unary_vectorizes(op, dt)
+            && !matches!(dt, DType::Bool | DType::I64)
+        {
+            return self.call_unary_ext(op, dt, x);
+        }
+        if dt.is_float() {
+            let mut m = M::new(&mut self.b, ty);
+            return Ok(match op {
+                Neg => m.b.ins().fneg(x),
+                Abs => m.b.ins().fabs(x),
+                Sign => {
+                    let z = m.c(0.0);
+                    let one = m.c(1.0);
+                    let mone = m.c(-1.0);
+                    let lt = m.cmp(FloatCC::LessThan, x, z);
+                    let r = m.sel(lt, mone, x);
+                    let gt = m.cmp(FloatCC::GreaterThan, x, z);
+                    m.sel(gt, one, r)
+                }
+                Exp => m.exp(x),
+                Expm1 => m.expm1(x),
+                Log => m.log(x),
+                Log1p => m.log1p(x),
+                Sqrt => m.b.ins().sqrt(x),
+                Square => m.b.ins().fmul(x, x),
+                Reciprocal => {
+                    let one = m.c(1.0);
+                    m.b.ins().fdiv(one, x)
+                }
+                Sin | Cos => {
+                    let r = m.sincos(x, op == Cos);
+                    return self.patch_sincos(dt, x, r, op == Cos, mode);
+                }
+                Tanh => m.tanh(x),
+                Erf => m.erf(x),
+                Sigmoid => m.sigmoid(x),
+                Relu => {
+                    let z = m.c(0.0);
+                    let lt = m.cmp(FloatCC::LessThan, x, z);
+                    m.sel(lt, z, x)
+                }
+                Floor => m.b.ins().floor(x),
+                Ceil => m.b.ins().ceil(x),
+                Round => m.b.ins().nearest(x),
+                IsNan => m.cmp(FloatCC::Unordered, x, x),
+                IsInf => {
+                    let a = m.b.ins().fabs(x);
+                    let inf = m.c(f64::INFINITY);
+                    m.cmp(FloatCC::Equal, a, inf)
+                }
+                IsFinite => {
+                    let a = m.b.ins().fabs(x);
+                    let inf = m.c(f64::INFINITY);
+                    m.cmp(FloatCC::LessThan, a, inf)
+                }
+                LogicalNot => {
+                    let z = m.c(0.0);
+                    m.cmp(FloatCC::Equal, x, z)
+                }
+                Tan | Sinh | Cosh | Asin | Acos | Atan => {
+                    return Err(CodegenError::Unsupported(format!("vector {op} on {dt}")))
+                }
+            });
+        }
+        // Integers and bools.
+        let bool_ty = cl_type(DType::Bool, mode);
+        Ok(match op {
+            IsNan | IsInf => {
+                let _ = bool_ty;
+                self.konst(DType::Bool, 0.0, 0, mode)
+            }
+            IsFinite => self.konst(DType::Bool, 1.0, 1, mode),
+            LogicalNot => {
+                if dt == DType::Bool {
+                    if mode == Mode::Scalar {
+                        self.b.ins().bxor_imm_s(x, 1)
+                    } else {
+                        self.b.ins().bnot(x)
+                    }
+                } else {
+                    let z = self.konst(dt, 0.0, 0, mode);
+                    self.b.ins().icmp(IntCC::Equal, x, z)
+                }
+            }
+            _ if dt == DType::Bool => x,
+            Neg => self.b.ins().ineg(x),
+            Abs => self.b.ins().iabs(x),
+            Sign => {
+                let z = self.konst(dt, 0.0, 0, mode);
+                let lt = self.b.ins().icmp(IntCC::SignedLessThan, x, z);
+                let gt = self.b.ins().icmp(IntCC::SignedGreaterThan, x, z);
+                if mode == Mode::Scalar {
+                    let lt = self.b.ins().uextend(ty, lt);
+                    let gt = self.b.ins().uextend(ty, gt);
+                    self.b.ins().isub(gt, lt)
+                } else {
+                    // Masks are -1 for true.
+                    self.b.ins().isub(lt, gt)
+                }
+            }
+            Square => self.b.ins().imul(x, x),
+            Relu => {
+                let z = self.konst(dt, 0.0, 0, mode);
+                self.b.ins().smax(x, z)
+            }
+            Floor | Ceil | Round => x,
+            _ => {
+                if mode != Mode::Scalar {
+                    return Err(CodegenError::Unsupported(format!("vector {op} on {dt}")));
+                }
+                self.call_unary_ext(op, dt, x)?
+            }
+        })
+    }
+
+    /// Recomputes sin/cos lanes beyond the fast range through libm (a rarely taken branch).
+    fn patch_sincos(
+        &mut self,
+        dt: DType,
+        x: Value,
+        r: Value,
+        cos: bool,
+        mode: Mode,
+    ) -> Result<Value> {
+        let ty = cl_type(dt, mode);
+        let lim = if dt == DType::F32 {
+            SINCOS_FAST_LIMIT_F32
+        } else {
+            SINCOS_FAST_LIMIT_F64
+        };
+        let (ax, limv) = {
+            let mut m = M::new(&mut self.b, ty);
+            let ax = m.b.ins().fabs(x);
+            (ax, m.c(lim))
+        };
+        // NaN lanes compare true here so the slow path keeps them exact too (cheap: rare).
+        let big = self.b.ins().fcmp(FloatCC::UnorderedOrGreaterThan, ax, limv);
+        let any = if ty.is_vector() {
+            self.b.ins().vany_true(big)
+        } else {
+            big
+        };
+        let slow = self.b.create_block();
+        let join = self.b.create_block();
+        let out = self.b.append_block_param(join, ty);
+        self.b.ins().brif(any, slow, &[], join, &[r.into()]);
+        self.b.switch_to_block(slow);
+        let bytes = ty.bytes();
+        let sx = self.b.create_sized_stack_slot(StackSlotData::new(
+            StackSlotKind::ExplicitSlot,
+            bytes,
+            4,
+        ));
+        let sr = self.b.create_sized_stack_slot(StackSlotData::new(
+            StackSlotKind::ExplicitSlot,
+            bytes,
+            4,
+        ));
+        self.b.ins().stack_store(types::I64, x, sx, 0);
+        self.b.ins().stack_store(types::I64, r, sr, 0);
+        let px = self.b.ins().stack_addr(types::I64, sx, 0);
+        let pr = self.b.ins().stack_addr(types::I64, sr, 0);
+        let n = self.b.ins().iconst(types::I32, ty.lane_count() as i64);
+        let c = self.b.ins().iconst(types::I32, cos as i64);
+        let name = if dt == DType::F32 {
+            "ember_sincos_fix_f32"
+        } else {
+            "ember_sincos_fix_f64"
+        };
+        self.call_ext_void(
+            name,
+            &[types::I64, types::I64, types::I32, types::I32],
+            &[px, pr, n, c],
+        )?;
+        let fixed = self.b.ins().stack_load(types::I64, ty, sr, 0);
+        self.b.ins().jump(join, &[fixed.into()]);
+        self.b.switch_to_block(join);
+        Ok(out)
+    }
+
+    /// `op(a, b)` for operands of `dt`.
+    pub fn binary(
+        &mut self,
+        op: BinaryOp,
+        dt: DType,
+        a: Value,
+        b: Value,
+        mode: Mode,
+    ) -> Result<Value> {
+        use BinaryOp::*;
+        if matches!(op, And | Or | Xor) {
+            let ta = self.truthy(dt, a, mode);
+            let tb = self.truthy(dt, b, mode);
+            return Ok(match op {
+                And => self.b.ins().band(ta, tb),
+                Or => self.b.ins().bor(ta, tb),
+                _ => self.b.ins().bxor(ta, tb),
+            });
+        }
+        if op.is_predicate() {
+            return Ok(match dt {
+                DType::F32 | DType::F64 => self.b.ins().fcmp(float_cc(op), a, b),
+                DType::Bool => self.b.ins().icmp(int_cc(op, true), a, b),
+                _ => self.b.ins().icmp(int_cc(op, false), a, b),
+            });
+        }
+        if dt.is_float() {
+            return Ok(match op {
+                Add => self.b.ins().fadd(a, b),
+                Sub => self.b.ins().fsub(a, b),
+                Mul => self.b.ins().fmul(a, b),
+                Div => self.b.ins().fdiv(a, b),
+                Max => self.b.ins().fmax(a, b),
+                Min => self.b.ins().fmin(a, b),
+                Pow if dt == DType::F32 && mode == Mode::Scalar => {
+                    // Through float64 log/exp: the float32 result is then within 1 ULP.
+                    let a64 = self.b.ins().fpromote(types::F64, a);
+                    let b64 = self.b.ins().fpromote(types::F64, b);
+                    let r = M::new(&mut self.b, types::F64).pow(a64, b64);
+                    self.b.ins().fdemote(types::F32, r)
+                }
+                _ if mode == Mode::Scalar => self.call_binary_ext(op, dt, a, b)?,
+                _ => return Err(CodegenError::Unsupported(format!("vector {op} on {dt}"))),
+            });
+        }
+        if dt == DType::Bool {
+            return Ok(match op {
+                Add | Max => self.b.ins().bor(a, b),
+                Mul | Min => self.b.ins().band(a, b),
+                _ => return Err(CodegenError::Unsupported(format!("{op} on bool"))),
+            });
+        }
+        Ok(match op {
+            Add => self.b.ins().iadd(a, b),
+            Sub => self.b.ins().isub(a, b),
+            Mul => self.b.ins().imul(a, b),
+            Max => self.b.ins().smax(a, b),
+            Min => self.b.ins().smin(a, b),
+            _ if mode == Mode::Scalar => self.call_binary_ext(op, dt, a, b)?,
+            _ => return Err(CodegenError::Unsupported(format!("vector {op} on {dt}"))),
+        })
+    }
+
+    /// `cond ? a : b` (values of `dt`).
+    pub fn select(&mut self, dt: DType, cond: Value, a: Value, b: Value, mode: Mode) -> Value {
+        let ty = cl_type(dt, mode);
+        self.fsel(ty, cond, a, b)
+    }
+
+    /// `x as to`.
+    pub fn cast(&mut self, from: DType, to: DType, x: Value, mode: Mode) -> Result<Value> {
+        use DType::*;
+        if from == to {
+            return Ok(x);
+        }
+        let tt = cl_type(to, mode);
+        if to == Bool {
+            return Ok(self.truthy(from, x, mode));
+        }
+        if mode != Mode::Scalar {
+            return Ok(match (from, to) {
+                (Bool, F32 | F64) => {
+                    let one = self.konst(to, 1.0, 1, mode);
+                    let z = self.konst(to, 0.0, 0, mode);
+                    self.fsel(tt, x, one, z)
+                }
+                (Bool, _) => self.b.ins().ineg(x),
+                (I32, F32) => self.b.ins().fcvt_from_sint(tt, x),
+                (F32, I32) => self.b.ins().fcvt_to_sint_sat(tt, x),
+                _ => {
+                    return Err(CodegenError::Unsupported(format!(
+                        "vector cast {from} to {to}"
+                    )))
+                }
+            });
+        }
+        Ok(match (from, to) {
+            (Bool, I32 | I64) => self.b.ins().uextend(tt, x),
+            (Bool, F32 | F64) => {
+                let w = self.b.ins().uextend(types::I32, x);
+                self.b.ins().fcvt_from_sint(tt, w)
+            }
+            (I32, I64) => self.b.ins().sextend(tt, x),
+            (I64, I32) => self.b.ins().ireduce(tt, x),
+            (I32 | I64, F32 | F64) => self.b.ins().fcvt_from_sint(tt, x),
+            (F32 | F64, I32 | I64) => self.b.ins().fcvt_to_sint_sat(tt, x),
+            (F32, F64) => self.b.ins().fpromote(tt, x),
+            (F64, F32) => self.b.ins().fdemote(tt, x),
+            _ => x,
+        })
+    }
+}

@@ -1,0 +1,445 @@
+//! Explicit SIMD for innermost loops (Cranelift does not auto-vectorize).
+//!
+//! A loop vectorizes when it contains no loop, every value in it is float32/int32 (4 lanes of
+//! 32 bits) or float64 (2 lanes of 64 bits) or a bool computed from those, every load and store
+//! indexes the loop variable in at most one dimension, and every op has a vector form. Loads
+//! that do not use the loop variable are hoisted and splat. At run time the vector loop runs
+//! only when every such dimension's stride is 1; it processes two vectors per iteration and
+//! leaves the tail (and strided views) to the scalar loop. Float sums keep a Kahan-compensated
+//! vector accumulator and combine lanes pairwise at the end, which makes them at least as
+//! accurate as NumPy's pairwise summation.
+
+use super::lower::{AccVars, Lower, Mode};
+use super::ops::{binary_vectorizes, cl_type, unary_vectorizes};
+use crate::error::{CodegenError, Result};
+use cranelift_codegen::ir::condcodes::IntCC;
+use cranelift_codegen::ir::{types, InstBuilder, MemFlagsData, Value};
+use cranelift_frontend::Variable;
+use ember_ir::kernel::{acc_identity, Inst, Var};
+use ember_ir::{BinaryOp, DType, ReduceOp};
+use std::collections::{HashMap, HashSet};
+
+/// Vectors per iteration.
+const UNROLL: usize = 2;
+
+/// What the vector loop needs.
+pub struct Plan {
+    mode: Mode,
+    /// `(arg, dim)` whose stride must be 1 at run time.
+    unit: Vec<(u32, usize)>,
+}
+
+fn class_ok(dt: DType, mode: Mode) -> bool {
+    match mode {
+        Mode::Vec32 => matches!(dt, DType::F32 | DType::I32 | DType::Bool),
+        Mode::Vec64 => matches!(dt, DType::F64 | DType::Bool),
+        Mode::Scalar => true,
+    }
+}
+
+/// Decides whether the loop `pc..end` (loop variable `var`) vectorizes.
+pub fn plan(l: &Lower, pc: usize, end: usize, var: Var) -> Option<Plan> {
+    let body = &l.k.body[pc + 1..end];
+    let defined: HashSet<Var> = body.iter().filter_map(|i| i.def()).collect();
+    let mut dts: HashSet<DType> = HashSet::new();
+    for inst in body {
+        match inst {
+            Inst::Loop { .. } | Inst::UpdateArg { .. } => return None,
+            Inst::Load { arg, .. } | Inst::Store { arg, .. } => {
+                dts.insert(l.k.args[*arg as usize].dtype);
+            }
+            _ => {}
+        }
+        if let Some(d) = inst.def() {
+            dts.insert(l.ty(d));
+        }
+    }
+    dts.remove(&DType::Bool);
+    let mode = if !dts.is_empty() && dts.iter().all(|d| matches!(d, DType::F32 | DType::I32)) {
+        Mode::Vec32
+    } else if dts.len() == 1 && dts.contains(&DType::F64) {
+        Mode::Vec64
+    } else {
+        return None;
+    };
+    let mut unit = Vec::new();
+    for inst in body {
+        // The loop variable may only appear in indices.
+        let index_uses: Vec<Var> = match inst {
+            Inst::Load { index, .. } | Inst::Store { index, .. } => index.to_vec(),
+            _ => Vec::new(),
+        };
+        for u in inst.uses() {
+            if u == var && !index_uses.contains(&u) {
+                return None;
+            }
+            if !defined.contains(&u) && u != var && !index_uses.contains(&u) {
+                if matches!(inst, Inst::Update { acc, .. } if *acc == u) {
+                    // The accumulator being updated: checked below.
+                    continue;
+                }
+                if !class_ok(l.ty(u), mode) {
+                    return None;
+                }
+            }
+        }
+        match inst {
+            Inst::Load { arg, index, .. } | Inst::Store { arg, index, .. } => {
+                if l.k.args[*arg as usize].dtype == DType::Bool {
+                    return None;
+                }
+                let hits: Vec<usize> = index
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, &v)| v == var)
+                    .map(|(d, _)| d)
+                    .collect();
+                if index.iter().any(|v| defined.contains(v)) || hits.len() > 1 {
+                    return None;
+                }
+                match (inst, hits.first()) {
+                    (_, Some(&d)) => unit.push((*arg, d)),
+                    (Inst::Store { .. }, None) => return None,
+                    _ => {}
+                }
+            }
+            Inst::Unary { op, x, .. } => {
+                if !unary_vectorizes(*op, l.ty(*x)) {
+                    return None;
+                }
+            }
+            Inst::Binary { op, a, .. } => {
+                if !binary_vectorizes(*op, l.ty(*a)) {
+                    return None;
+                }
+            }
+            Inst::Cast { to, x, .. } => {
+                let from = l.ty(*x);
+                let ok = from == *to
+                    || *to == DType::Bool
+                    || from == DType::Bool
+                    || matches!(
+                        (from, *to),
+                        (DType::I32, DType::F32) | (DType::F32, DType::I32)
+                    );
+                if !ok || !class_ok(from, mode) || !class_ok(*to, mode) {
+                    return None;
+                }
+            }
+            Inst::Update { acc, .. } => {
+                let a = l.accs.get(acc)?;
+                if !matches!(
+                    a.op,
+                    ReduceOp::Sum | ReduceOp::Prod | ReduceOp::Max | ReduceOp::Min
+                ) || a.dtype == DType::Bool
+                    || !class_ok(a.dtype, mode)
+                {
+                    return None;
+                }
+            }
+            Inst::Acc { .. } => return None,
+            _ => {}
+        }
+    }
+    Some(Plan { mode, unit })
+}
+
+struct VAcc {
+    scalar: AccVars,
+    vals: Vec<Variable>,
+    comp: Vec<Variable>,
+}
+
+impl Lower<'_, '_> {
+    fn vfold(&mut self, op: ReduceOp, dt: DType, a: Value, b: Value, mode: Mode) -> Result<Value> {
+        let bop = match op {
+            ReduceOp::Sum => BinaryOp::Add,
+            ReduceOp::Prod => BinaryOp::Mul,
+            ReduceOp::Max => BinaryOp::Max,
+            _ => BinaryOp::Min,
+        };
+        self.binary(bop, dt, a, b, mode)
+    }
+
+    /// Emits the vector copy of loop `pc..end`; leaves `iv` where the scalar loop continues.
+    #[allow(clippy::too_many_arguments)]
+    pub fn emit_vector_loop(
+        &mut self,
+        plan: &Plan,
+        pc: usize,
+        end: usize,
+        var: Var,
+        iv: Variable,
+        lo: Value,
+        hi: Value,
+    ) -> Result<()> {
+        let mode = plan.mode;
+        let lanes = if mode == Mode::Vec32 { 4 } else { 2 };
+        let step = (lanes * UNROLL) as i64;
+        // Run-time check: every vectorized dimension has unit stride.
+        let mut ok = self.b.ins().iconst(types::I8, 1);
+        for &(arg, d) in &plan.unit {
+            let s = self.strides[arg as usize][d];
+            let e = self.b.ins().icmp_imm_s(IntCC::Equal, s, 1);
+            ok = self.b.ins().band(ok, e);
+        }
+        let n = self.b.ins().isub(hi, lo);
+        let nv = self.b.ins().band_imm_s(n, !(step - 1));
+        let vend = self.b.ins().iadd(lo, nv);
+        let vend = self.b.ins().select(ok, vend, lo);
+
+        // Preheader: constants, invariant loads and outer values as vectors.
+        let body: Vec<Inst> = self.k.body[pc + 1..end].to_vec();
+        let defined: HashSet<Var> = body.iter().filter_map(|i| i.def()).collect();
+        let mut vv: HashMap<Var, Vec<Value>> = HashMap::new();
+        for inst in &body {
+            let hoisted = match inst {
+                Inst::Const { dst, value } => {
+                    let s = self.scalar_const(value.0);
+                    Some((*dst, self.broadcast_scalar(value.0.dtype(), s, mode)))
+                }
+                Inst::Load { dst, arg, index } if !index.contains(&var) => {
+                    let ix: Vec<Value> =
+                        index.iter().map(|&v| self.val(v)).collect::<Result<_>>()?;
+                    let addr = self.addr(*arg, &ix);
+                    let dt = self.k.args[*arg as usize].dtype;
+                    let s = self.b.ins().load(
+                        cl_type(dt, Mode::Scalar),
+                        MemFlagsData::trusted(),
+                        addr,
+                        0,
+                    );
+                    Some((*dst, self.broadcast_scalar(dt, s, mode)))
+                }
+                _ => None,
+            };
+            if let Some((d, v)) = hoisted {
+                vv.insert(d, vec![v; UNROLL]);
+            }
+            let idx: Vec<Var> = match inst {
+                Inst::Load { index, .. } | Inst::Store { index, .. } => index.to_vec(),
+                _ => Vec::new(),
+            };
+            let updated = match inst {
+                Inst::Update { acc, .. } => Some(*acc),
+                _ => None,
+            };
+            for u in inst.uses() {
+                if !defined.contains(&u)
+                    && u != var
+                    && !idx.contains(&u)
+                    && Some(u) != updated
+                    && !vv.contains_key(&u)
+                {
+                    let s = self.val(u)?;
+                    let v = self.broadcast_scalar(self.ty(u), s, mode);
+                    vv.insert(u, vec![v; UNROLL]);
+                }
+            }
+        }
+        // Vector accumulators.
+        let mut vaccs: HashMap<Var, VAcc> = HashMap::new();
+        for inst in &body {
+            if let Inst::Update { acc, .. } = inst {
+                if vaccs.contains_key(acc) {
+                    continue;
+                }
+                let a = self.acc_vars(*acc)?;
+                let t = cl_type(a.dtype, mode);
+                let id = acc_identity(a.op, a.dtype);
+                let s = self.scalar_const(id);
+                let init = self.broadcast_scalar(a.dtype, s, mode);
+                let zs = self.scalar_const(acc_identity(ReduceOp::Sum, a.dtype));
+                let zero = self.broadcast_scalar(a.dtype, zs, mode);
+                let mut vals = Vec::new();
+                let mut comp = Vec::new();
+                for _ in 0..UNROLL {
+                    let v = self.b.declare_var(t);
+                    self.b.def_var(v, init);
+                    vals.push(v);
+                    if a.op == ReduceOp::Sum && a.dtype.is_float() {
+                        let c = self.b.declare_var(t);
+                        self.b.def_var(c, zero);
+                        comp.push(c);
+                    }
+                }
+                vaccs.insert(
+                    *acc,
+                    VAcc {
+                        scalar: a,
+                        vals,
+                        comp,
+                    },
+                );
+            }
+        }
+
+        let header = self.b.create_block();
+        let vbody = self.b.create_block();
+        let exit = self.b.create_block();
+        self.b.ins().jump(header, &[]);
+        self.b.switch_to_block(header);
+        let i = self.b.use_var(iv);
+        let c = self.b.ins().icmp(IntCC::SignedLessThan, i, vend);
+        self.b.ins().brif(c, vbody, &[], exit, &[]);
+        self.b.switch_to_block(vbody);
+        for inst in &body {
+            self.emit_vector_inst(inst, var, i, mode, lanes, &mut vv, &vaccs)?;
+        }
+        let i2 = self.b.ins().iadd_imm_s(i, step);
+        self.b.def_var(iv, i2);
+        self.b.ins().jump(header, &[]);
+        self.b.switch_to_block(exit);
+
+        // Fold the vector accumulators into the scalar ones: unrolled copies, then lanes,
+        // pairwise.
+        let mut keys: Vec<Var> = vaccs.keys().copied().collect();
+        keys.sort();
+        for k in keys {
+            let va = &vaccs[&k];
+            let a = va.scalar;
+            let mut parts: Vec<Value> = Vec::new();
+            for u in 0..UNROLL {
+                let v = self.b.use_var(va.vals[u]);
+                let v = if let Some(&c) = va.comp.get(u) {
+                    let c = self.b.use_var(c);
+                    self.b.ins().fsub(v, c)
+                } else {
+                    v
+                };
+                parts.push(v);
+            }
+            let v = self.vfold(a.op, a.dtype, parts[0], parts[1], mode)?;
+            let mut lanes_v: Vec<Value> = (0..lanes as u8)
+                .map(|j| self.b.ins().extractlane(v, j))
+                .collect();
+            while lanes_v.len() > 1 {
+                let mut next = Vec::new();
+                for pair in lanes_v.chunks(2) {
+                    next.push(if pair.len() == 2 {
+                        self.vfold(a.op, a.dtype, pair[0], pair[1], Mode::Scalar)?
+                    } else {
+                        pair[0]
+                    });
+                }
+                lanes_v = next;
+            }
+            self.acc_fold_scalar(&a, lanes_v[0])?;
+        }
+        Ok(())
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn emit_vector_inst(
+        &mut self,
+        inst: &Inst,
+        var: Var,
+        i: Value,
+        mode: Mode,
+        lanes: usize,
+        vv: &mut HashMap<Var, Vec<Value>>,
+        vaccs: &HashMap<Var, VAcc>,
+    ) -> Result<()> {
+        let get = |vv: &HashMap<Var, Vec<Value>>, v: Var| {
+            vv.get(&v)
+                .cloned()
+                .ok_or_else(|| CodegenError::Internal(format!("vector value %{} missing", v.0)))
+        };
+        match inst {
+            Inst::Const { .. } => {}
+            Inst::Load { dst, arg, index }
+            | Inst::Store {
+                arg,
+                index,
+                value: dst,
+            } => {
+                if !index.contains(&var) {
+                    // Hoisted in the preheader.
+                    return Ok(());
+                }
+                let ix: Vec<Value> = index
+                    .iter()
+                    .map(|&v| if v == var { Ok(i) } else { self.val(v) })
+                    .collect::<Result<_>>()?;
+                let addr = self.addr(*arg, &ix);
+                let dt = self.k.args[*arg as usize].dtype;
+                let t = cl_type(dt, mode);
+                let size = (dt.size() * lanes) as i32;
+                // Unaligned 128-bit accesses: NumPy buffers are not 16-byte aligned in general.
+                let flags = MemFlagsData::new().with_notrap();
+                if matches!(inst, Inst::Load { .. }) {
+                    let vs = (0..UNROLL)
+                        .map(|u| self.b.ins().load(t, flags, addr, size * u as i32))
+                        .collect();
+                    vv.insert(*dst, vs);
+                } else {
+                    let vs = get(vv, *dst)?;
+                    for (u, v) in vs.into_iter().enumerate() {
+                        self.b.ins().store(flags, v, addr, size * u as i32);
+                    }
+                }
+            }
+            Inst::Unary { dst, op, x } => {
+                let xs = get(vv, *x)?;
+                let dt = self.ty(*x);
+                let r = xs
+                    .into_iter()
+                    .map(|x| self.unary(*op, dt, x, mode))
+                    .collect::<Result<_>>()?;
+                vv.insert(*dst, r);
+            }
+            Inst::Binary { dst, op, a, b } => {
+                let (xa, xb) = (get(vv, *a)?, get(vv, *b)?);
+                let dt = self.ty(*a);
+                let r = xa
+                    .into_iter()
+                    .zip(xb)
+                    .map(|(x, y)| self.binary(*op, dt, x, y, mode))
+                    .collect::<Result<_>>()?;
+                vv.insert(*dst, r);
+            }
+            Inst::Select { dst, cond, a, b } => {
+                let (c, xa, xb) = (get(vv, *cond)?, get(vv, *a)?, get(vv, *b)?);
+                let dt = self.ty(*a);
+                let r = (0..UNROLL)
+                    .map(|u| self.select(dt, c[u], xa[u], xb[u], mode))
+                    .collect();
+                vv.insert(*dst, r);
+            }
+            Inst::Cast { dst, to, x } => {
+                let xs = get(vv, *x)?;
+                let from = self.ty(*x);
+                let r = xs
+                    .into_iter()
+                    .map(|x| self.cast(from, *to, x, mode))
+                    .collect::<Result<_>>()?;
+                vv.insert(*dst, r);
+            }
+            Inst::Update { acc, value } => {
+                let va = vaccs
+                    .get(acc)
+                    .ok_or_else(|| CodegenError::Internal("vector accumulator missing".into()))?;
+                let xs = get(vv, *value)?;
+                for (u, x) in xs.into_iter().enumerate() {
+                    let cur = self.b.use_var(va.vals[u]);
+                    let r = if let Some(&cv) = va.comp.get(u) {
+                        let c = self.b.use_var(cv);
+                        let y = self.b.ins().fsub(x, c);
+                        let t = self.b.ins().fadd(cur, y);
+                        let d = self.b.ins().fsub(t, cur);
+                        let nc = self.b.ins().fsub(d, y);
+                        self.b.def_var(cv, nc);
+                        t
+                    } else {
+                        self.vfold(va.scalar.op, va.scalar.dtype, cur, x, mode)?
+                    };
+                    self.b.def_var(va.vals[u], r);
+                }
+            }
+            Inst::Loop { .. } | Inst::EndLoop | Inst::Acc { .. } | Inst::UpdateArg { .. } => {
+                return Err(CodegenError::Internal("not vectorizable".into()))
+            }
+        }
+        Ok(())
+    }
+}

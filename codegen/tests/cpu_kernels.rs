@@ -1,0 +1,238 @@
+//! Hand-built kernels compiled by the CPU backend and checked against the interpreter over odd
+//! sizes (tail loops), broadcast (stride 0) and strided inputs.
+
+mod common;
+
+use common::{buffer, check, values, Rng};
+use ember_ir::kernel::build::Builder;
+use ember_ir::kernel::Kernel;
+use ember_ir::{BinaryOp, DType, ReduceOp, Scalar, UnaryOp};
+
+/// `tanh(a*b+c)*0.5 + a/(1+exp(-b))` over `n` elements.
+fn w1(dt: DType, n: usize) -> Kernel {
+    let mut b = Builder::new("w1");
+    let (a0, a1, a2) = (
+        b.arg(dt, &[n], false),
+        b.arg(dt, &[n], false),
+        b.arg(dt, &[n], false),
+    );
+    let out = b.arg(dt, &[n], true);
+    let i = b.open_loop(n, true);
+    let (x, y, z) = (b.load(a0, &[i]), b.load(a1, &[i]), b.load(a2, &[i]));
+    let c = |v: f64| {
+        if dt == DType::F32 {
+            Scalar::F32(v as f32)
+        } else {
+            Scalar::F64(v)
+        }
+    };
+    let m = b.binary(BinaryOp::Mul, x, y);
+    let s = b.binary(BinaryOp::Add, m, z);
+    let t = b.unary(UnaryOp::Tanh, s);
+    let half = b.konst(c(0.5));
+    let t = b.binary(BinaryOp::Mul, t, half);
+    let ny = b.unary(UnaryOp::Neg, y);
+    let e = b.unary(UnaryOp::Exp, ny);
+    let one = b.konst(c(1.0));
+    let d = b.binary(BinaryOp::Add, one, e);
+    let q = b.binary(BinaryOp::Div, x, d);
+    let r = b.binary(BinaryOp::Add, t, q);
+    b.store(out, &[i], r);
+    b.finish()
+}
+
+#[test]
+fn w1_matches_interpreter_on_odd_sizes_and_strides() {
+    let mut rng = Rng(7);
+    for dt in [DType::F32, DType::F64] {
+        for n in [0, 1, 3, 7, 8, 9, 17, 64, 101, 1000] {
+            for strided in [false, true] {
+                let k = w1(dt, n);
+                let ins: Vec<_> = (0..3)
+                    .map(|_| buffer(dt, &[n], &values(&mut rng, dt, n, -4.0, 4.0), strided))
+                    .collect();
+                check(&k, &ins, 4.0, 1e-6);
+            }
+        }
+    }
+}
+
+#[test]
+fn large_w1_runs_in_parallel() {
+    let mut rng = Rng(3);
+    let n = 100_003;
+    let k = w1(DType::F32, n);
+    let ins: Vec<_> = (0..3)
+        .map(|_| {
+            buffer(
+                DType::F32,
+                &[n],
+                &values(&mut rng, DType::F32, n, -3.0, 3.0),
+                false,
+            )
+        })
+        .collect();
+    check(&k, &ins, 4.0, 1e-6);
+}
+
+/// `out[i, j] = x[i, j] op y[j]` (y broadcast over rows by a stride-0... by indexing only j).
+#[test]
+fn broadcast_rows_and_every_binary_op() {
+    let mut rng = Rng(11);
+    for dt in DType::ALL {
+        for &op in BinaryOp::ALL {
+            if ember_ir::kernel::binary_result(op, dt).is_err() {
+                continue;
+            }
+            let (r, c) = (3, 13);
+            let mut b = Builder::new("bcast");
+            let (ax, ay) = (b.arg(dt, &[r, c], false), b.arg(dt, &[c], false));
+            let rdt = ember_ir::kernel::binary_result(op, dt).unwrap();
+            let out = b.arg(rdt, &[r, c], true);
+            let i = b.open_loop(r, true);
+            let j = b.open_loop(c, false);
+            let (x, y) = (b.load(ax, &[i, j]), b.load(ay, &[j]));
+            let v = b.binary(op, x, y);
+            b.store(out, &[i, j], v);
+            let k = b.finish();
+            let (lo, hi) = if op == BinaryOp::Pow {
+                (0.0, 3.0)
+            } else {
+                (-5.0, 5.0)
+            };
+            let xs = buffer(dt, &[r, c], &values(&mut rng, dt, r * c, lo, hi), false);
+            let ys = buffer(dt, &[c], &values(&mut rng, dt, c, lo, hi), false);
+            check(&k, &[xs, ys], 2.0, 0.0);
+        }
+    }
+}
+
+#[test]
+fn every_unary_op_and_cast() {
+    let mut rng = Rng(5);
+    for dt in DType::ALL {
+        for &op in UnaryOp::ALL {
+            let Ok(rdt) = ember_ir::kernel::unary_result(op, dt) else {
+                continue;
+            };
+            let n = 37;
+            let mut b = Builder::new("unary");
+            let a = b.arg(dt, &[n], false);
+            let out = b.arg(rdt, &[n], true);
+            let i = b.open_loop(n, false);
+            let x = b.load(a, &[i]);
+            let v = b.unary(op, x);
+            b.store(out, &[i], v);
+            let k = b.finish();
+            let (lo, hi) = match op {
+                UnaryOp::Asin | UnaryOp::Acos => (-1.0, 1.0),
+                UnaryOp::Log | UnaryOp::Sqrt => (0.01, 50.0),
+                _ => (-6.0, 6.0),
+            };
+            let mut vals = values(&mut rng, dt, n, lo, hi);
+            vals[0] = 0.0;
+            check(&k, &[buffer(dt, &[n], &vals, false)], 4.0, 1e-6);
+        }
+        for to in DType::ALL {
+            let n = 21;
+            let mut b = Builder::new("cast");
+            let a = b.arg(dt, &[n], false);
+            let out = b.arg(to, &[n], true);
+            let i = b.open_loop(n, false);
+            let x = b.load(a, &[i]);
+            let v = b.cast(to, x);
+            b.store(out, &[i], v);
+            let k = b.finish();
+            let vals = values(&mut rng, dt, n, -1e3, 1e3);
+            check(&k, &[buffer(dt, &[n], &vals, true)], 0.0, 0.0);
+        }
+    }
+}
+
+/// Row reductions `out[i] = reduce_j x[i, j]` for every reduction and dtype.
+#[test]
+fn row_reductions() {
+    let mut rng = Rng(9);
+    for dt in DType::ALL {
+        for &op in ReduceOp::ALL {
+            for (r, c) in [(1, 1), (4, 9), (3, 64), (2, 1001)] {
+                let mut b = Builder::new("reduce");
+                let a = b.arg(dt, &[r, c], false);
+                let vdt = match op {
+                    ReduceOp::Any | ReduceOp::All => DType::Bool,
+                    ReduceOp::Sum | ReduceOp::Prod => dt.sum_result(),
+                    _ => dt,
+                };
+                let rdt = ember_ir::kernel::acc_result(op, vdt);
+                let out = b.arg(rdt, &[r], true);
+                let i = b.open_loop(r, true);
+                let acc = b.acc(op, vdt);
+                let j = b.open_loop(c, false);
+                let x = b.load(a, &[i, j]);
+                let x = if vdt != dt { b.cast(vdt, x) } else { x };
+                if matches!(op, ReduceOp::ArgMax | ReduceOp::ArgMin) {
+                    b.update_arg(acc, x, j);
+                } else {
+                    b.update(acc, x);
+                }
+                b.close_loop();
+                b.store(out, &[i], acc);
+                let k = b.finish();
+                let (lo, hi) = if op == ReduceOp::Prod {
+                    (0.5, 1.5)
+                } else {
+                    (-10.0, 10.0)
+                };
+                let vals = values(&mut rng, dt, r * c, lo, hi);
+                check(&k, &[buffer(dt, &[r, c], &vals, c % 2 == 0)], 4.0, 1e-9);
+            }
+        }
+    }
+}
+
+/// Softmax as one kernel: max, sum of exp, then the normalized row.
+#[test]
+fn softmax_row_kernel() {
+    let mut rng = Rng(13);
+    for (r, c) in [(1, 1), (3, 5), (7, 33), (64, 100)] {
+        let dt = DType::F32;
+        let mut b = Builder::new("softmax");
+        let a = b.arg(dt, &[r, c], false);
+        let out = b.arg(dt, &[r, c], true);
+        let i = b.open_loop(r, true);
+        let m = b.acc(ReduceOp::Max, dt);
+        let j = b.open_loop(c, false);
+        let x = b.load(a, &[i, j]);
+        b.update(m, x);
+        b.close_loop();
+        let s = b.acc(ReduceOp::Sum, dt);
+        let j = b.open_loop(c, false);
+        let x = b.load(a, &[i, j]);
+        let d = b.binary(BinaryOp::Sub, x, m);
+        let e = b.unary(UnaryOp::Exp, d);
+        b.update(s, e);
+        b.close_loop();
+        let j = b.open_loop(c, false);
+        let x = b.load(a, &[i, j]);
+        let d = b.binary(BinaryOp::Sub, x, m);
+        let e = b.unary(UnaryOp::Exp, d);
+        let q = b.binary(BinaryOp::Div, e, s);
+        b.store(out, &[i, j], q);
+        let k = b.finish();
+        let vals = values(&mut rng, dt, r * c, -20.0, 20.0);
+        check(&k, &[buffer(dt, &[r, c], &vals, false)], 4.0, 1e-7);
+    }
+}
+
+#[test]
+fn structurally_equal_kernels_compile_once() {
+    let be = ember_codegen::cpu::CpuBackend::new().unwrap();
+    let mut k1 = w1(DType::F32, 50);
+    k1.name = "first".into();
+    let mut k2 = w1(DType::F32, 50);
+    k2.name = "second".into();
+    let c1 = be.compile(&k1).unwrap();
+    let c2 = be.compile(&k2).unwrap();
+    assert!(std::sync::Arc::ptr_eq(&c1, &c2));
+    assert_eq!(be.cache_stats(), (1, 1));
+}
