@@ -14,39 +14,40 @@ fn round_trip(text: &str) {
 
 #[test]
 fn every_op_round_trips() {
+    // In canonical order: inputs, then depth first from the outputs, then unused nodes.
     round_trip(
         "%0 = input 0 : f32[4,8] @cuda:0 # model.py:3
 %1 = input 1 : i32[8]
 %2 = const f32[] 2.0 @cuda:0
-%3 = const f64[2,2] [1.0, -0.0, NaN, -inf]
-%4 = const bool[2] [true, false]
-%5 = const bool[0] []
-%6 = multiply %0, %2 : f32[4,8] @cuda:0 # my model.py:12
-%7 = sum{axes=[1], keepdims=false} %6 : f32[4] @cuda:0
-%8 = copy{cpu} %7 : f32[4]
-%9 = cast{f64} %1 : f64[8]
-%10 = reshape{shape=[2,4]} %9 : f64[2,4]
-%11 = permute{perm=[1,0]} %10 : f64[4,2]
-%12 = broadcast{shape=[3,4,2]} %11 : f64[3,4,2]
-%13 = slice{[0:3:1, 3:2:-1, 1:1:2]} %12 : f64[3,2,1]
-%14 = concat{axis=0} %11, %11 : f64[8,2]
-%15 = matmul %11, %3 : f64[4,2]
-%16 = where %4, %15, %15 : f64[4,2]
-%17 = softmax{axis=1} %15 : f64[4,2]
-%18 = log_softmax{axis=0} %15 : f64[4,2]
-%19 = logsumexp{axes=[0,1], keepdims=true} %15 : f64[1,1]
-%20 = mean{axes=[0], keepdims=false} %1 : f64[]
-%21 = var{axes=[0], keepdims=false, ddof=1} %15 : f64[2]
-%22 = std{axes=[], keepdims=true, ddof=0} %15 : f64[4,2]
-%23 = gelu{approximate=true} %0 : f32[4,8] @cuda:0
-%24 = silu %1 : f64[8]
-%25 = layer_norm{axes=[1], eps=1e-5} %0 : f32[4,8] @cuda:0
-%26 = argmax{axes=[0], keepdims=true} %1 : i64[1]
-%27 = logical_not %5 : bool[0]
-%28 = negative %9 : f64[8]
-output 0 %8
-output 1 %16 # out.py:1
-output 2 %27
+%3 = multiply %0, %2 : f32[4,8] @cuda:0 # my model.py:12
+%4 = sum{axes=[1], keepdims=false} %3 : f32[4] @cuda:0
+%5 = copy{cpu} %4 : f32[4]
+%6 = const bool[2] [true, false]
+%7 = cast{f64} %1 : f64[8]
+%8 = reshape{shape=[2,4]} %7 : f64[2,4]
+%9 = permute{perm=[1,0]} %8 : f64[4,2]
+%10 = const f64[2,2] [1.0, -0.0, NaN, -inf]
+%11 = matmul %9, %10 : f64[4,2]
+%12 = where %6, %11, %11 : f64[4,2]
+%13 = const bool[0] []
+%14 = logical_not %13 : bool[0]
+%15 = broadcast{shape=[3,4,2]} %9 : f64[3,4,2]
+%16 = slice{[0:3:1, 3:2:-1, 1:1:2]} %15 : f64[3,2,1]
+%17 = concat{axis=0} %9, %9 : f64[8,2]
+%18 = softmax{axis=1} %11 : f64[4,2]
+%19 = log_softmax{axis=0} %11 : f64[4,2]
+%20 = logsumexp{axes=[0,1], keepdims=true} %11 : f64[1,1]
+%21 = mean{axes=[0], keepdims=false} %1 : f64[]
+%22 = var{axes=[0], keepdims=false, ddof=1} %11 : f64[2]
+%23 = std{axes=[], keepdims=true, ddof=0} %11 : f64[4,2]
+%24 = gelu{approximate=true} %0 : f32[4,8] @cuda:0
+%25 = silu %1 : f64[8]
+%26 = layer_norm{axes=[1], eps=1e-5} %0 : f32[4,8] @cuda:0
+%27 = argmax{axes=[0], keepdims=true} %1 : i64[1]
+%28 = negative %7 : f64[8]
+output 0 %5
+output 1 %12 # out.py:1
+output 2 %14
 ",
     );
 }
@@ -219,6 +220,21 @@ fn parse_errors_name_the_line_and_the_problem() {
             "%0 = input 0 : f32[4]\n%1 = slice{[0:9:1]} %0\n",
             2,
             "out of range",
+        ),
+        (
+            "%0 = input 0 : f32[4]\n%1 = slice{[0:4:9223372036854775807]} %0\n",
+            2,
+            "reaches outside any dimension",
+        ),
+        (
+            "%0 = input 0 : f32[4]\n%1 = slice{[18446744073709551615:1:1]} %0\n",
+            2,
+            "reaches outside any dimension",
+        ),
+        (
+            "%0 = input 0 : f32[0]\n%1 = slice{[0:0:-9223372036854775808]} %0\n",
+            2,
+            "reaches outside any dimension",
         ),
         (
             "%0 = input 0 : f32[4] @cuda:0\n%1 = const f32[] 1.0\n%2 = add %0, %1\n",

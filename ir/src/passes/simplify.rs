@@ -63,7 +63,7 @@ fn rewrite(g: &mut Graph, id: NodeId) -> Result<Option<NodeId>> {
     Ok(match &node.op {
         Op::Binary(b) if ops.len() == 2 => binary(g, *b, &node, x, ops[1])?,
         Op::Unary(u @ (UnaryOp::Neg | UnaryOp::LogicalNot)) => match op_of(g, x) {
-            Op::Unary(v) if v == *u => inner(g, x),
+            Op::Unary(v) if v == *u => inner(g, x).filter(|&src| g.node(src).ty == node.ty),
             _ => None,
         },
         Op::Permute(p) => {
