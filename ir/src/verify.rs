@@ -6,6 +6,7 @@ use crate::graph::{Graph, NodeId};
 use crate::op::{Op, ValueType};
 use crate::text::numbering;
 use smallvec::SmallVec;
+use std::cell::OnceCell;
 use std::collections::HashMap;
 
 /// Checks that `graph` is well formed:
@@ -22,10 +23,12 @@ use std::collections::HashMap;
 /// Errors name the node as the text form numbers it: `%12 add: ...`, `output 0: ...`.
 pub fn verify(graph: &Graph) -> Result<()> {
     let order = graph.topo_order().map_err(|_| cycle_error(graph))?;
-    let names = numbering(graph);
+    // Numbering the nodes costs a traversal; only messages need it.
+    let names = OnceCell::new();
+    let names = || names.get_or_init(|| numbering(graph));
     let label = |id: NodeId| -> String {
         let node = graph.node(id);
-        match (&node.op, names.get(&id)) {
+        match (&node.op, names().get(&id)) {
             (Op::Output { index }, _) => format!("output {index}"),
             (op, Some(k)) => format!("%{k} {}", op.name()),
             (op, None) => format!("node {} {}", id.index(), op.name()),
@@ -60,7 +63,11 @@ pub fn verify(graph: &Graph) -> Result<()> {
     for id in order {
         let node = graph.node(id);
         let operands = graph.operands(id);
-        let name_of = |o: NodeId| names.get(&o).map_or_else(|| label(o), |k| format!("%{k}"));
+        let name_of = |o: NodeId| {
+            names()
+                .get(&o)
+                .map_or_else(|| label(o), |k| format!("%{k}"))
+        };
         match node.op {
             Op::Input { index } if graph.inputs().get(index) != Some(&id) => {
                 return fail(id, format!("is not registered as graph input {index}"));
