@@ -776,8 +776,11 @@ impl Op {
                     )));
                 }
                 for (d, &size) in dims.iter().zip(s) {
-                    let last = d.start as i64 + (d.len as i64 - 1) * d.step;
-                    if d.step == 0 || (d.len > 0 && (d.start >= size || last < 0 || last >= size as i64)) {
+                    // i128 so extreme steps cannot overflow the bounds check itself.
+                    let last = d.start as i128 + (d.len as i128 - 1) * d.step as i128;
+                    if d.step == 0
+                        || (d.len > 0 && (d.start >= size || last < 0 || last >= size as i128))
+                    {
                         return Err(shape_err(format!("slice {d:?} out of range for size {size}")));
                     }
                 }

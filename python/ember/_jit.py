@@ -138,6 +138,10 @@ class JitFunction:
         self._misses = 0
         self._retraces = []
         self._fallbacks = []
+        # Fast path for the common call f(array, array, ...): keyed by each argument's type,
+        # dtype and shape only, it skips pytree flattening (see __call__).
+        self._fast = {}
+        self._fast_ok = not self._static_argnums and not self._static_argnames
         self._recent = collections.deque(maxlen=10)
         self._last_key = None
         self._warned_retrace = False
@@ -191,6 +195,20 @@ class JitFunction:
 
     # -- calling ---------------------------------------------------------------------
     def __call__(self, *args, **kwargs):
+        if self._fast_ok and not kwargs:
+            try:
+                fkey = tuple([(type(a), a.dtype, a.shape) for a in args])
+            except AttributeError:
+                fkey = None
+            fast = self._fast.get(fkey) if fkey is not None else None
+            if fast is not None and getattr(_state, "depth", 0) == 0:
+                self._hits += 1
+                self._recent.append(False)
+                compiled, out_tree, out_tensors = fast
+                outs = compiled.run(list(args))
+                if not out_tensors:
+                    outs = [o.numpy() for o in outs]
+                return outs[0] if out_tree == "*" else unflatten(out_tree, iter(outs))
         if getattr(_state, "depth", 0) > 0:
             # Called while another function is being traced: inline (like JAX).
             return self._fn(*args, **kwargs)
@@ -203,6 +221,9 @@ class JitFunction:
             self._recent.append(False)
         if entry.eager_reason is not None:
             return self._fn(*args, **kwargs)
+        if self._fast_ok and not kwargs and all(isinstance(a, (np.ndarray, Tensor)) for a in args):
+            self._fast[tuple((type(a), a.dtype, a.shape) for a in args)] = (
+                entry.compiled, entry.out_tree, entry.out_tensors)
         arrays = [leaf for leaf in leaves if not isinstance(leaf, _SCALARS)]
         outs = entry.compiled.run(arrays)
         if not entry.out_tensors:
@@ -306,6 +327,7 @@ class JitFunction:
         """Forgets every compiled signature."""
         with self._lock:
             self._cache.clear()
+            self._fast.clear()
             self._last_key = None
 
 
