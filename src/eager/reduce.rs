@@ -13,7 +13,7 @@ use crate::element::Element;
 use crate::error::{EmberError, Result};
 use crate::tensor::Tensor;
 use ember_ir::{DType, ReduceOp, ValueType};
-use ndarray::Axis;
+use ndarray::{Axis, IxDyn};
 
 /// Runs reduction `op` over `axes` (sorted, unique, in range) of `x`.
 pub(crate) fn reduce(op: ReduceOp, x: &Tensor, axes: &[usize], out: &ValueType) -> Result<Tensor> {
@@ -61,12 +61,41 @@ pub(crate) fn reduce(op: ReduceOp, x: &Tensor, axes: &[usize], out: &ValueType) 
     }
 }
 
+/// The order in which NumPy's iterator walks an operand: axes sorted by decreasing |stride|
+/// (outermost first) with NumPy's insertion sort (`npyiter_find_best_axis_ordering`), which
+/// keeps C order for equal strides and steps over stride-0 (broadcast) axes undecided.
+fn memory_order(strides: &[isize]) -> Vec<usize> {
+    // `fast` lists axes innermost first, as NumPy's iterator does internally.
+    let mut fast: Vec<usize> = (0..strides.len()).rev().collect();
+    for i0 in 1..fast.len() {
+        let a = fast[i0];
+        let mut ipos = i0;
+        for i1 in (0..i0).rev() {
+            let (sa, sb) = (strides[a].unsigned_abs(), strides[fast[i1]].unsigned_abs());
+            if sa != 0 && sb != 0 {
+                if sb <= sa {
+                    break;
+                }
+                ipos = i1;
+            }
+        }
+        if ipos != i0 {
+            let a = fast.remove(i0);
+            fast.insert(ipos, a);
+        }
+    }
+    fast.reverse();
+    fast
+}
+
 /// Folds the elements of `x` into `out` (pre-filled with the identity; one accumulator per
 /// output element, in C order), reducing `axes`.
 ///
-/// The input is walked in C order as runs of its trailing axes that are all reduced or all
-/// kept. A reduced run folds into one accumulator with `run(acc, elems)`; a kept run folds
-/// elementwise into consecutive accumulators with `step(acc, elem)`.
+/// The input is walked like NumPy walks it: size-1 axes dropped, the rest in memory order,
+/// adjacent axes coalesced when the output allows. When the innermost remaining axis is
+/// reduced, each of its contiguous runs folds into one accumulator with `run(acc, elems)`
+/// (pairwise for float sums); otherwise each element folds into its accumulator with
+/// `step(acc, elem)`, in iteration order.
 fn fold_runs<T: Element, A: Copy>(
     x: &Tensor,
     axes: &[usize],
@@ -74,60 +103,78 @@ fn fold_runs<T: Element, A: Copy>(
     run: impl Fn(A, &[T]) -> A,
     step: impl Fn(A, T) -> A,
 ) -> Result<()> {
-    let view = x.view::<T>()?;
-    // A non-contiguous input is copied once into C order (the cost of a strided gather).
-    let std_layout = view.as_standard_layout();
-    let data = std_layout
-        .as_slice()
-        .ok_or_else(|| EmberError::Backend("reduce: input is not contiguous after copy".into()))?;
-    let dims = x.shape();
-    let n = dims.len();
-    if n == 0 {
-        if let (Some(o), Some(&v)) = (out.first_mut(), data.first()) {
-            *o = step(*o, v);
-        }
+    if x.numel() == 0 {
+        // Nothing to fold: `out` keeps the identities (or is empty itself).
         return Ok(());
     }
-    let reduced = |i: usize| axes.contains(&i);
-    let last_reduced = reduced(n - 1);
-    // The trailing run: axes lead..n, all reduced or all kept like the last one.
-    let mut lead = n - 1;
-    while lead > 0 && reduced(lead - 1) == last_reduced {
-        lead -= 1;
-    }
-    let run_len: usize = dims[lead..].iter().product();
-    // Output strides (in accumulators) of the leading axes; 0 along reduced ones.
-    let mut ostride = vec![0usize; lead];
-    let mut acc = if last_reduced { 1 } else { run_len };
-    for i in (0..lead).rev() {
-        if !reduced(i) {
+    let dims = x.shape();
+    // Output stride of each input axis: C-order strides of the kept axes, 0 if reduced.
+    let mut ostride = vec![0usize; dims.len()];
+    let mut acc = 1;
+    for i in (0..dims.len()).rev() {
+        if !axes.contains(&i) {
             ostride[i] = acc;
             acc *= dims[i];
         }
     }
-    let runs: usize = dims[..lead].iter().product();
-    if runs == 0 {
-        return Ok(());
+    // Drop size-1 axes (NumPy coalesces them away).
+    let mut view = x.view::<T>()?;
+    for i in (0..dims.len()).rev() {
+        if dims[i] == 1 {
+            view = view.index_axis_move(Axis(i), 0);
+            ostride.remove(i);
+        }
     }
-    let mut idx = vec![0usize; lead];
+    let order = memory_order(view.strides());
+    let view = view.permuted_axes(IxDyn(&order));
+    // Zero-copy when the input is contiguous in memory order (C, Fortran, any permutation);
+    // otherwise one gather into that order.
+    let std_layout = view.as_standard_layout();
+    let data = std_layout
+        .as_slice()
+        .ok_or_else(|| EmberError::Backend("reduce: input is not contiguous after copy".into()))?;
+    // (size, output stride) per axis, outermost first, coalescing neighbours whose output
+    // strides line up (both reduced, or contiguous in the output).
+    let pdims = view.shape();
+    let mut loops: Vec<(usize, usize)> = Vec::with_capacity(order.len());
+    for (k, &i) in order.iter().enumerate() {
+        let (d, os) = (pdims[k], ostride[i]);
+        match loops.last_mut() {
+            Some(last) if last.1 == os * d => *last = (last.0 * d, os),
+            _ => loops.push((d, os)),
+        }
+    }
+    let Some((&(inner, istride), lead)) = loops.split_last() else {
+        // Every axis has size 1: a single element into a single accumulator.
+        if let (Some(o), Some(&v)) = (out.first_mut(), data.first()) {
+            *o = step(*o, v);
+        }
+        return Ok(());
+    };
+    let runs: usize = lead.iter().map(|l| l.0).product();
+    let mut idx = vec![0usize; lead.len()];
     let mut o = 0usize;
-    for r in 0..runs {
-        let chunk = &data[r * run_len..(r + 1) * run_len];
-        if last_reduced {
+    for chunk in data.chunks_exact(inner).take(runs) {
+        if istride == 0 {
             out[o] = run(out[o], chunk);
+        } else if istride == 1 {
+            for (a, &v) in out[o..o + inner].iter_mut().zip(chunk) {
+                *a = step(*a, v);
+            }
         } else {
-            for (a, &v) in out[o..o + run_len].iter_mut().zip(chunk) {
+            for (j, &v) in chunk.iter().enumerate() {
+                let a = &mut out[o + j * istride];
                 *a = step(*a, v);
             }
         }
-        // Advance the odometer over the leading axes, tracking the output offset.
-        for k in (0..lead).rev() {
+        // Advance the odometer over the outer loops, tracking the output offset.
+        for (k, &(d, os)) in lead.iter().enumerate().rev() {
             idx[k] += 1;
-            o += ostride[k];
-            if idx[k] < dims[k] {
+            o += os;
+            if idx[k] < d {
                 break;
             }
-            o -= ostride[k] * dims[k];
+            o -= os * d;
             idx[k] = 0;
         }
     }

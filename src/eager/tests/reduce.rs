@@ -206,3 +206,43 @@ fn any_all_keepdims_and_empty_reductions() {
         vec![0]
     );
 }
+
+#[test]
+fn float32_sums_of_views_follow_numpy_memory_order() {
+    let perm =
+        |x: &Tensor, p: &[usize]| run(Op::Permute(p.iter().copied().collect()), &[x]).unwrap();
+    // gen(3700).reshape(37, 100).T: NumPy walks memory order, so axis 0 is pairwise here.
+    let y = perm(&gen(3700, &[37, 100]), &[1, 0]);
+    assert_eq!(
+        bits(&red(ReduceOp::Sum, &y, &[0], false))[..3],
+        [1171978534, 1172271104, 1172563676]
+    );
+    assert_eq!(
+        bits(&red(ReduceOp::Sum, &y, &[1], false))[..3],
+        [1159420781, 1160007680, 1160009436]
+    );
+    // A size-1 trailing axis does not stop the pairwise run.
+    let w = gen(300, &[300, 1]);
+    assert_eq!(bits(&red(ReduceOp::Sum, &w, &[0], false)), vec![1185387520]);
+    let z = perm(&gen(9000, &[5, 6, 300]), &[2, 0, 1]);
+    assert_eq!(
+        bits(&red(ReduceOp::Sum, &z, &[1, 2], false))[..3],
+        [1156649546, 1157316609, 1157805788]
+    );
+    assert_eq!(
+        bits(&red(ReduceOp::Sum, &z, &[0], false))[..6],
+        [1185387520, 1185387520, 1185314377, 1185314377, 1185460662, 1185314377]
+    );
+    // Reversed rows: gen(3000).reshape(1000, 3)[::-1].sum(axis=0).
+    let dims: SmallVec<[ember_ir::SliceDim; 4]> = [
+        ember_ir::SliceDim::from_python(None, None, Some(-1), 1000).unwrap(),
+        ember_ir::SliceDim::full(3),
+    ]
+    .into_iter()
+    .collect();
+    let r = run(Op::Slice(dims), &[&gen(3000, &[1000, 3])]).unwrap();
+    assert_eq!(
+        bits(&red(ReduceOp::Sum, &r, &[0], false)),
+        vec![1200316046, 1200316046, 1200316060]
+    );
+}
