@@ -140,7 +140,8 @@ class JitFunction:
         self._fallbacks = []
         # Fast path for the common call f(array, array, ...): keyed by each argument's type,
         # dtype and shape only, it skips pytree flattening (see __call__).
-        self._fast = {}
+        self._fast = _C.FastCache()
+        self._fast_seen = 0
         self._fast_ok = not self._static_argnums and not self._static_argnames
         self._recent = collections.deque(maxlen=10)
         self._last_key = None
@@ -195,20 +196,10 @@ class JitFunction:
 
     # -- calling ---------------------------------------------------------------------
     def __call__(self, *args, **kwargs):
-        if self._fast_ok and not kwargs:
-            try:
-                fkey = tuple([(type(a), a.dtype, a.shape) for a in args])
-            except AttributeError:
-                fkey = None
-            fast = self._fast.get(fkey) if fkey is not None else None
-            if fast is not None and getattr(_state, "depth", 0) == 0:
-                self._hits += 1
-                self._recent.append(False)
-                compiled, out_tree, out_tensors = fast
-                outs = compiled.run(list(args))
-                if not out_tensors:
-                    outs = [o.numpy() for o in outs]
-                return outs[0] if out_tree == "*" else unflatten(out_tree, iter(outs))
+        if self._fast_ok and not kwargs and getattr(_state, "depth", 0) == 0:
+            r = self._fast.call(args)
+            if r is not None:
+                return r
         if getattr(_state, "depth", 0) > 0:
             # Called while another function is being traced: inline (like JAX).
             return self._fn(*args, **kwargs)
@@ -221,9 +212,12 @@ class JitFunction:
             self._recent.append(False)
         if entry.eager_reason is not None:
             return self._fn(*args, **kwargs)
-        if self._fast_ok and not kwargs and all(isinstance(a, (np.ndarray, Tensor)) for a in args):
-            self._fast[tuple((type(a), a.dtype, a.shape) for a in args)] = (
-                entry.compiled, entry.out_tree, entry.out_tensors)
+        tree = entry.out_tree
+        if self._fast_ok and not kwargs:
+            if tree == "*":
+                self._fast.insert(args, entry.compiled, "*", entry.out_tensors)
+            elif tree[0] in "LT" and all(t == "*" for t in tree[1]):
+                self._fast.insert(args, entry.compiled, tree[0], entry.out_tensors)
         arrays = [leaf for leaf in leaves if not isinstance(leaf, _SCALARS)]
         outs = entry.compiled.run(arrays)
         if not entry.out_tensors:
@@ -236,6 +230,9 @@ class JitFunction:
             if entry is not None:
                 return entry
             self._misses += 1
+            fast_hits = self._fast.hits - self._fast_seen
+            self._fast_seen = self._fast.hits
+            self._recent.extend([False] * min(fast_hits, 10))
             self._recent.append(True)
             reason = self._retrace_reason(key)
             if reason is not None:
@@ -321,7 +318,7 @@ class JitFunction:
 
     def cache_info(self):
         """Hits, misses, retrace reasons, fallback reasons and entries of this function."""
-        return CacheInfo(self._hits, self._misses, list(self._retraces), list(self._fallbacks), len(self._cache))
+        return CacheInfo(self._hits + self._fast.hits, self._misses, list(self._retraces), list(self._fallbacks), len(self._cache))
 
     def clear_cache(self):
         """Forgets every compiled signature."""

@@ -83,6 +83,13 @@ pub struct PyCompiled {
     inner: Arc<Compiled>,
 }
 
+impl PyCompiled {
+    /// The shared compiled graph (for the fast-path cache).
+    pub fn shared(&self) -> Arc<Compiled> {
+        self.inner.clone()
+    }
+}
+
 #[pymethods]
 impl PyCompiled {
     /// Runs on a list of arrays (NumPy arrays are borrowed, not copied) and returns a list

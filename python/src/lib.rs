@@ -6,6 +6,7 @@
 mod convert;
 mod dispatch;
 mod errors;
+mod fastpath;
 mod functions;
 mod jit;
 mod numpy_api;
@@ -25,6 +26,7 @@ fn _ember(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<tensor::PyTensor>()?;
     m.add_class::<jit::PyTrace>()?;
     m.add_class::<jit::PyCompiled>()?;
+    m.add_class::<fastpath::FastCache>()?;
     m.add("EmberError", py.get_type::<errors::EmberException>())?;
     m.add("TraceError", py.get_type::<errors::TraceError>())?;
     m.add("BackendError", py.get_type::<errors::BackendError>())?;
