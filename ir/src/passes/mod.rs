@@ -5,6 +5,7 @@ pub mod cse;
 pub mod dce;
 pub mod decompose;
 pub mod fold;
+pub mod fuse;
 pub mod pipeline;
 pub mod place;
 pub mod simplify;

@@ -1,0 +1,433 @@
+//! Lowers one fused group to a kernel: collapses the domain's dimensions where every buffer
+//! allows it, opens the outer loops (the first one parallel), then one phase per reduction
+//! level, each an inner loop nest that folds reductions and stores elementwise results.
+
+use super::{GroupView, KernelStep};
+use crate::dtype::DType;
+use crate::error::{IrError, Result};
+use crate::graph::{Graph, NodeId};
+use crate::kernel::build::Builder;
+use crate::kernel::{ArgId, Var};
+use crate::literal::Scalar;
+use crate::op::{Op, ReduceOp, UnaryOp};
+use std::collections::{HashMap, HashSet};
+
+/// A run of adjacent domain dimensions iterated as one loop.
+#[derive(Debug)]
+struct DimGroup {
+    dims: Vec<usize>,
+    size: usize,
+    reduced: bool,
+}
+
+struct Emitter<'a> {
+    g: &'a Graph,
+    mat: &'a HashSet<NodeId>,
+    reshapes: &'a HashSet<NodeId>,
+    in_group: HashSet<NodeId>,
+    domain: &'a [usize],
+    groups: Vec<DimGroup>,
+    b: Builder,
+    /// Loop variable of each dim group, when open.
+    vars: Vec<Option<Var>>,
+    memo: HashMap<NodeId, Var>,
+    accs: HashMap<NodeId, Var>,
+    args: HashMap<(NodeId, Vec<bool>), ArgId>,
+    inputs: Vec<NodeId>,
+}
+
+fn err(why: String) -> IrError {
+    IrError::Verify(format!("fusion: {why}"))
+}
+
+/// Presence of a value of `shape` in each dim of `domain` (right-aligned broadcasting).
+fn presence(shape: &[usize], domain: &[usize]) -> Vec<bool> {
+    let n = domain.len();
+    (0..n)
+        .map(|i| {
+            let j = (i + shape.len()).checked_sub(n);
+            j.is_some_and(|j| shape[j] == domain[i] && domain[i] != 1)
+        })
+        .collect()
+}
+
+impl Emitter<'_> {
+    /// True when `n` is read from a buffer (not computed here).
+    fn is_load(&self, n: NodeId) -> bool {
+        !self.in_group.contains(&n) && (self.mat.contains(&n) || self.reshapes.contains(&n))
+    }
+
+    fn buffer(&self, mut n: NodeId) -> NodeId {
+        while self.reshapes.contains(&n) && !self.mat.contains(&n) {
+            n = self.g.operands(n)[0];
+        }
+        n
+    }
+
+    fn splat(&self, n: NodeId) -> Option<Scalar> {
+        match &self.g.node(n).op {
+            Op::Const(l) if !self.mat.contains(&n) || !self.in_group.contains(&n) => {
+                l.splat_value()
+            }
+            _ => None,
+        }
+    }
+
+    fn dt(&self, n: NodeId) -> DType {
+        self.g.node(n).ty.dtype
+    }
+
+    fn cast(&mut self, x: Var, from: DType, to: DType) -> Var {
+        if from == to {
+            x
+        } else {
+            self.b.cast(to, x)
+        }
+    }
+
+    fn emit(&mut self, n: NodeId) -> Result<Var> {
+        if let Some(&v) = self.accs.get(&n) {
+            return Ok(v);
+        }
+        if let Some(&v) = self.memo.get(&n) {
+            return Ok(v);
+        }
+        let v = if let Some(s) = self.splat(n) {
+            self.b.konst(s)
+        } else if self.is_load(n) {
+            self.load(n)?
+        } else {
+            self.compute(n)?
+        };
+        self.memo.insert(n, v);
+        Ok(v)
+    }
+
+    fn load(&mut self, n: NodeId) -> Result<Var> {
+        let buf = self.buffer(n);
+        let pres = presence(&self.g.node(n).ty.shape, self.domain);
+        let gp: Vec<bool> = self
+            .groups
+            .iter()
+            .map(|g| g.dims.iter().any(|&d| pres[d]))
+            .collect();
+        let key = (n, gp.clone());
+        let arg = match self.args.get(&key) {
+            Some(&a) => a,
+            None => {
+                let shape: Vec<usize> = self
+                    .groups
+                    .iter()
+                    .zip(&gp)
+                    .filter(|(_, &p)| p)
+                    .map(|(g, _)| g.size)
+                    .collect();
+                let a = self.b.arg(self.dt(buf), &shape, false);
+                self.args.insert(key, a);
+                self.inputs.push(buf);
+                a
+            }
+        };
+        let mut index = Vec::new();
+        for (gi, &p) in gp.iter().enumerate() {
+            if p {
+                index.push(
+                    self.vars[gi].ok_or_else(|| err(format!("loop of dim group {gi} not open")))?,
+                );
+            }
+        }
+        Ok(self.b.load(arg, &index))
+    }
+
+    fn compute(&mut self, n: NodeId) -> Result<Var> {
+        let ops = self.g.operands(n);
+        let nd = self.dt(n);
+        let op = self.g.node(n).op.clone();
+        Ok(match op {
+            Op::Unary(u) => {
+                let x = self.emit(ops[0])?;
+                let xd = self.dt(ops[0]);
+                if matches!(
+                    u,
+                    UnaryOp::IsNan | UnaryOp::IsInf | UnaryOp::IsFinite | UnaryOp::LogicalNot
+                ) {
+                    self.b.unary(u, x)
+                } else {
+                    let x = self.cast(x, xd, nd);
+                    self.b.unary(u, x)
+                }
+            }
+            Op::Binary(bop) => {
+                let (a, b) = (self.emit(ops[0])?, self.emit(ops[1])?);
+                let (da, db) = (self.dt(ops[0]), self.dt(ops[1]));
+                let c = bop.compute_dtype(da, db)?;
+                let a = self.cast(a, da, c);
+                let b = self.cast(b, db, c);
+                let r = self.b.binary(bop, a, b);
+                let rd = crate::kernel::binary_result(bop, c)?;
+                self.cast(r, rd, nd)
+            }
+            Op::Where => {
+                let c = self.emit(ops[0])?;
+                let c = self.cast(c, self.dt(ops[0]), DType::Bool);
+                let (a, b) = (self.emit(ops[1])?, self.emit(ops[2])?);
+                let a = self.cast(a, self.dt(ops[1]), nd);
+                let b = self.cast(b, self.dt(ops[2]), nd);
+                self.b.select(c, a, b)
+            }
+            Op::Cast(to) => {
+                let x = self.emit(ops[0])?;
+                self.cast(x, self.dt(ops[0]), to)
+            }
+            Op::Broadcast(_) => self.emit(ops[0])?,
+            other => {
+                return Err(err(format!(
+                    "cannot compute {} inside a kernel",
+                    other.name()
+                )))
+            }
+        })
+    }
+
+    /// The reductions of this group reachable from `n` without crossing a buffer.
+    fn reduce_deps(
+        &self,
+        n: NodeId,
+        root: NodeId,
+        out: &mut HashSet<NodeId>,
+        seen: &mut HashSet<NodeId>,
+    ) {
+        if !seen.insert(n) {
+            return;
+        }
+        if n != root && matches!(self.g.node(n).op, Op::Reduce { .. }) && self.in_group.contains(&n)
+        {
+            out.insert(n);
+            return;
+        }
+        if n != root && (self.is_load(n) || self.splat(n).is_some()) {
+            return;
+        }
+        for o in self.g.operands(n) {
+            self.reduce_deps(o, root, out, seen);
+        }
+    }
+}
+
+/// Emits the kernel for one group.
+pub(super) fn emit_group(
+    g: &Graph,
+    mat: &HashSet<NodeId>,
+    reshapes: &HashSet<NodeId>,
+    view: &GroupView<'_>,
+    group_of: &HashMap<NodeId, usize>,
+    gi: usize,
+    stored: &HashSet<NodeId>,
+) -> Result<KernelStep> {
+    let domain = view.domain;
+    let in_group: HashSet<NodeId> = group_of
+        .iter()
+        .filter(|(_, &x)| x == gi)
+        .map(|(&n, _)| n)
+        .collect();
+    let mut em = Emitter {
+        g,
+        mat,
+        reshapes,
+        in_group,
+        domain,
+        groups: Vec::new(),
+        b: Builder::new(String::new()),
+        vars: Vec::new(),
+        memo: HashMap::new(),
+        accs: HashMap::new(),
+        args: HashMap::new(),
+        inputs: Vec::new(),
+    };
+    // Buffers read, to decide which dims collapse.
+    let mut loads: Vec<NodeId> = Vec::new();
+    {
+        let mut seen = HashSet::new();
+        let mut stack: Vec<NodeId> = view.roots.to_vec();
+        while let Some(n) = stack.pop() {
+            if !seen.insert(n) {
+                continue;
+            }
+            for o in g.operands(n) {
+                if em.splat(o).is_some() {
+                    continue;
+                }
+                if em.is_load(o) {
+                    loads.push(o);
+                } else {
+                    stack.push(o);
+                }
+            }
+        }
+        loads.sort();
+        loads.dedup();
+    }
+    let pres: Vec<Vec<bool>> = loads
+        .iter()
+        .map(|&l| presence(&g.node(l).ty.shape, domain))
+        .collect();
+    let sig = |d: usize| -> (bool, Vec<bool>) {
+        (view.axes.contains(&d), pres.iter().map(|p| p[d]).collect())
+    };
+    let mut groups: Vec<DimGroup> = Vec::new();
+    let mut last_sig = None;
+    for d in 0..domain.len() {
+        if domain[d] == 1 {
+            continue;
+        }
+        let s = sig(d);
+        match (groups.last_mut(), &last_sig) {
+            (Some(gr), Some(ls)) if *ls == s => {
+                gr.dims.push(d);
+                gr.size *= domain[d];
+            }
+            _ => groups.push(DimGroup {
+                dims: vec![d],
+                size: domain[d],
+                reduced: s.0,
+            }),
+        }
+        last_sig = Some(s);
+    }
+    em.groups = groups;
+    em.vars = vec![None; em.groups.len()];
+    let kept: Vec<usize> = (0..em.groups.len())
+        .filter(|&i| !em.groups[i].reduced)
+        .collect();
+    let reduced: Vec<usize> = (0..em.groups.len())
+        .filter(|&i| em.groups[i].reduced)
+        .collect();
+
+    // Output arguments first.
+    let mut outputs = Vec::new();
+    let mut out_arg: HashMap<NodeId, ArgId> = HashMap::new();
+    for &r in view.roots {
+        if !stored.contains(&r) {
+            continue;
+        }
+        let is_reduce = matches!(g.node(r).op, Op::Reduce { .. });
+        let shape: Vec<usize> = em
+            .groups
+            .iter()
+            .filter(|gr| !(is_reduce && gr.reduced))
+            .map(|gr| gr.size)
+            .collect();
+        out_arg.insert(r, em.b.arg(g.node(r).ty.dtype, &shape, true));
+        outputs.push(r);
+    }
+    // Phases.
+    let mut phase: HashMap<NodeId, usize> = HashMap::new();
+    let mut order: Vec<NodeId> = view.roots.to_vec();
+    order.sort();
+    for _ in 0..=order.len() {
+        for &r in &order {
+            let mut deps = HashSet::new();
+            em.reduce_deps(r, r, &mut deps, &mut HashSet::new());
+            let is_reduce = matches!(g.node(r).op, Op::Reduce { .. });
+            let p = deps
+                .iter()
+                .map(|d| phase.get(d).copied().unwrap_or(0) + 1)
+                .max()
+                .unwrap_or(0);
+            let _ = is_reduce;
+            phase.insert(r, p);
+        }
+    }
+    let nphases = phase.values().copied().max().map_or(1, |m| m + 1);
+    let has_reduce = view
+        .roots
+        .iter()
+        .any(|&r| matches!(g.node(r).op, Op::Reduce { .. }));
+
+    for (i, &gk) in kept.iter().enumerate() {
+        let v = em.b.open_loop(em.groups[gk].size, i == 0);
+        em.vars[gk] = Some(v);
+    }
+    for p in 0..nphases {
+        let roots: Vec<NodeId> = order.iter().copied().filter(|r| phase[r] == p).collect();
+        let mut accs = Vec::new();
+        for &r in &roots {
+            if let Op::Reduce { op, .. } = &g.node(r).op {
+                let x = g.operands(r)[0];
+                let vdt = match op {
+                    ReduceOp::Any | ReduceOp::All => DType::Bool,
+                    ReduceOp::ArgMax | ReduceOp::ArgMin | ReduceOp::Max | ReduceOp::Min => {
+                        g.node(x).ty.dtype
+                    }
+                    ReduceOp::Sum | ReduceOp::Prod => g.node(r).ty.dtype,
+                };
+                let a = em.b.acc(*op, vdt);
+                accs.push((r, *op, a, vdt));
+            }
+        }
+        em.memo.clear();
+        let mut opened = 0;
+        for &gr in &reduced {
+            let v = em.b.open_loop(em.groups[gr].size, false);
+            em.vars[gr] = Some(v);
+            opened += 1;
+        }
+        if has_reduce && opened == 0 {
+            // Every reduced dim has size 1: one iteration keeps updates inside a loop.
+            em.b.open_loop(1, false);
+            opened = 1;
+        }
+        for &(r, op, a, vdt) in &accs {
+            let x = g.operands(r)[0];
+            let v = em.emit(x)?;
+            let v = em.cast(v, g.node(x).ty.dtype, vdt);
+            if matches!(op, ReduceOp::ArgMax | ReduceOp::ArgMin) {
+                let idx = match reduced.first().and_then(|&gr| em.vars[gr]) {
+                    Some(v) => v,
+                    None => em.b.konst(Scalar::I64(0)),
+                };
+                em.b.update_arg(a, v, idx);
+            } else {
+                em.b.update(a, v);
+            }
+        }
+        for &r in &roots {
+            if matches!(g.node(r).op, Op::Reduce { .. }) {
+                continue;
+            }
+            if let Some(&arg) = out_arg.get(&r) {
+                let v = em.emit(r)?;
+                let index: Vec<Var> = em.vars.iter().flatten().copied().collect();
+                em.b.store(arg, &index, v);
+            }
+        }
+        for _ in 0..opened {
+            em.b.close_loop();
+        }
+        for &gr in &reduced {
+            em.vars[gr] = None;
+        }
+        em.memo.clear();
+        for &(r, _, a, _) in &accs {
+            em.accs.insert(r, a);
+            if let Some(&arg) = out_arg.get(&r) {
+                let index: Vec<Var> = kept.iter().filter_map(|&k| em.vars[k]).collect();
+                em.b.store(arg, &index, a);
+            }
+        }
+    }
+    let mut kernel = em.b.finish();
+    let names: Vec<&str> = view.roots.iter().map(|&r| g.node(r).op.name()).collect();
+    kernel.name = format!(
+        "fused_{}_{}",
+        view.roots.first().map_or(0, |r| r.index()),
+        names.join("_")
+    );
+    // Inputs were declared as they were met, interleaved with nothing (outputs came first).
+    kernel.verify()?;
+    Ok(KernelStep {
+        kernel,
+        inputs: em.inputs,
+        outputs,
+    })
+}
