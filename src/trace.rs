@@ -26,8 +26,9 @@ pub fn set_location(loc: Option<SourceLoc>) {
 struct TraceInner {
     graph: Graph,
     /// Concrete tensors captured as constants, by data pointer and type, so a closed-over
-    /// array used twice becomes one constant.
-    captured: HashMap<(usize, ValueType, Vec<isize>), NodeId>,
+    /// array used twice becomes one constant. The tensor is kept alive with its node: were it
+    /// freed, a later tensor could reuse its address and wrongly match its key.
+    captured: HashMap<(usize, ValueType, Vec<isize>), (NodeId, Tensor)>,
 }
 
 /// The state of one trace, shared by its traced tensors.
@@ -147,12 +148,12 @@ fn node_of(state: &Arc<TraceState>, inner: &mut TraceInner, t: &Tensor) -> Resul
                 t.value_type().clone(),
                 t.strides().to_vec(),
             );
-            if let Some(&n) = inner.captured.get(&key) {
-                return Ok(n);
+            if let Some((n, _)) = inner.captured.get(&key) {
+                return Ok(*n);
             }
             let lit = literal_of(t)?;
             let n = inner.graph.add(Op::Const(lit), &[], None)?;
-            inner.captured.insert(key, n);
+            inner.captured.insert(key, (n, t.clone()));
             Ok(n)
         }
     }
