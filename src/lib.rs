@@ -9,6 +9,7 @@ pub mod element;
 pub mod error;
 pub mod jit;
 pub mod ops;
+pub mod profile;
 pub mod runtime;
 pub mod storage;
 pub mod tensor;
