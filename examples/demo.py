@@ -3,9 +3,8 @@ timed against NumPy, with the graph Ember built and a fallback that says why."""
 
 import time
 
-import numpy as np
-
 import ember
+import numpy as np
 
 
 @ember.jit

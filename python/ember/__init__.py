@@ -19,10 +19,18 @@ to eager execution, with the reason recorded in ``f.cache_info()`` and warned on
 import os as _os
 
 from . import _ember
-from ._api import *  # noqa: F401,F403
+from ._api import *
 from ._api import __all__ as _api_all
 from ._ember import BackendError, DeviceError, EmberError, Tensor, TraceError
-from ._jit import CacheInfo, EmberWarning, Explanation, FallbackWarning, JitFunction, RetraceWarning, jit
+from ._jit import (
+    CacheInfo,
+    EmberWarning,
+    Explanation,
+    FallbackWarning,
+    JitFunction,
+    RetraceWarning,
+    jit,
+)
 
 _ember._set_package_dir(_os.path.dirname(_os.path.abspath(__file__)))
 
@@ -38,7 +46,7 @@ def from_dlpack(x):
     CPU tensor) without copying."""
     import numpy as np
 
-    return asarray(np.from_dlpack(x))  # noqa: F405
+    return asarray(np.from_dlpack(x))
 
 
 def devices():
@@ -47,7 +55,23 @@ def devices():
 
 
 __all__ = list(_api_all) + [
-    "Tensor", "jit", "JitFunction", "CacheInfo", "Explanation", "EmberError", "TraceError",
-    "BackendError", "DeviceError", "EmberWarning", "FallbackWarning", "RetraceWarning",
-    "from_dlpack", "devices", "bool_", "int32", "int64", "float32", "float64",
+    "Tensor",
+    "jit",
+    "JitFunction",
+    "CacheInfo",
+    "Explanation",
+    "EmberError",
+    "TraceError",
+    "BackendError",
+    "DeviceError",
+    "EmberWarning",
+    "FallbackWarning",
+    "RetraceWarning",
+    "from_dlpack",
+    "devices",
+    "bool_",
+    "int32",
+    "int64",
+    "float32",
+    "float64",
 ]

@@ -11,14 +11,61 @@ from . import _ember as _C
 
 _UNARY, _BINARY = _C.op_names()
 
-__all__ = list(_UNARY) + list(_BINARY) + [
-    "abs", "asarray", "clip", "concatenate", "stack", "where", "matmul", "dot", "sum", "prod",
-    "mean", "var", "std", "max", "min", "amax", "amin", "argmax", "argmin", "any", "all",
-    "reshape", "transpose", "expand_dims", "squeeze", "broadcast_to", "swapaxes", "ravel",
-    "astype", "zeros", "ones", "full", "arange", "linspace", "eye", "zeros_like",
-    "ones_like", "full_like", "softmax", "log_softmax", "logsumexp", "gelu", "silu",
-    "layer_norm", "true_divide", "mod", "rint", "pow", "fabs",
-]
+__all__ = (
+    list(_UNARY)
+    + list(_BINARY)
+    + [
+        "abs",
+        "asarray",
+        "clip",
+        "concatenate",
+        "stack",
+        "where",
+        "matmul",
+        "dot",
+        "sum",
+        "prod",
+        "mean",
+        "var",
+        "std",
+        "max",
+        "min",
+        "amax",
+        "amin",
+        "argmax",
+        "argmin",
+        "any",
+        "all",
+        "reshape",
+        "transpose",
+        "expand_dims",
+        "squeeze",
+        "broadcast_to",
+        "swapaxes",
+        "ravel",
+        "astype",
+        "zeros",
+        "ones",
+        "full",
+        "arange",
+        "linspace",
+        "eye",
+        "zeros_like",
+        "ones_like",
+        "full_like",
+        "softmax",
+        "log_softmax",
+        "logsumexp",
+        "gelu",
+        "silu",
+        "layer_norm",
+        "true_divide",
+        "mod",
+        "rint",
+        "pow",
+        "fabs",
+    ]
+)
 
 
 def _make_unary(name):
@@ -44,12 +91,12 @@ for _n in _UNARY:
 for _n in _BINARY:
     globals()[_n] = _make_binary(_n)
 
-abs = globals()["absolute"]  # noqa: A001 - NumPy's alias
+abs = globals()["absolute"]
 fabs = globals()["absolute"]
 rint = globals()["round"]
 true_divide = globals()["divide"]
 mod = globals()["remainder"]
-pow = globals()["power"]  # noqa: A001 - NumPy's alias
+pow = globals()["power"]
 asarray = _C.asarray
 astype = _C.astype
 matmul = _C.matmul
@@ -87,7 +134,7 @@ def dot(a, b):
     return _C.matmul(ta, tb)
 
 
-def sum(a, axis=None, dtype=None, keepdims=False):  # noqa: A001
+def sum(a, axis=None, dtype=None, keepdims=False):
     """``numpy.sum``."""
     return _C.reduce("sum", a, axis, dtype, keepdims)
 
@@ -102,12 +149,12 @@ def mean(a, axis=None, dtype=None, keepdims=False):
     return _C.reduce("mean", a, axis, dtype, keepdims)
 
 
-def max(a, axis=None, keepdims=False):  # noqa: A001
+def max(a, axis=None, keepdims=False):
     """``numpy.max``."""
     return _C.reduce("max", a, axis, None, keepdims)
 
 
-def min(a, axis=None, keepdims=False):  # noqa: A001
+def min(a, axis=None, keepdims=False):
     """``numpy.min``."""
     return _C.reduce("min", a, axis, None, keepdims)
 
@@ -126,12 +173,12 @@ def argmin(a, axis=None, keepdims=False):
     return _C.reduce("argmin", a, axis, None, keepdims)
 
 
-def any(a, axis=None, keepdims=False):  # noqa: A001
+def any(a, axis=None, keepdims=False):
     """``numpy.any``."""
     return _C.reduce("any", a, axis, None, keepdims)
 
 
-def all(a, axis=None, keepdims=False):  # noqa: A001
+def all(a, axis=None, keepdims=False):
     """``numpy.all``."""
     return _C.reduce("all", a, axis, None, keepdims)
 

@@ -71,7 +71,7 @@ def _describe(sig):
 
 
 class _Entry:
-    __slots__ = ("compiled", "eager_reason", "out_tree", "out_tensors")
+    __slots__ = ("compiled", "eager_reason", "out_tensors", "out_tree")
 
     def __init__(self):
         self.compiled = None
@@ -93,7 +93,11 @@ class Explanation:
         self.name = name
         self.fallback = fallback
         self.traced = compiled.traced_text if compiled else None
-        self.passes = [(n, changed, secs, text) for (n, changed, secs, text) in compiled.passes] if compiled else []
+        self.passes = (
+            [(n, changed, secs, text) for (n, changed, secs, text) in compiled.passes]
+            if compiled
+            else []
+        )
         self.optimized = compiled.optimized_text if compiled else None
         self.plan = compiled.plan_summary if compiled else None
         self.dot = compiled.dot if compiled else None
@@ -108,8 +112,12 @@ class Explanation:
             lines.append(f"== after {name} ({mark}, {secs * 1e3:.2f} ms) ==")
             if changed and text:
                 lines.append(text)
-        lines += ["== optimized ==", self.optimized, f"== plan == {self.plan}",
-                  f"compiled in {self.compile_seconds * 1e3:.2f} ms"]
+        lines += [
+            "== optimized ==",
+            self.optimized,
+            f"== plan == {self.plan}",
+            f"compiled in {self.compile_seconds * 1e3:.2f} ms",
+        ]
         return "\n".join(lines)
 
     __repr__ = __str__
@@ -153,7 +161,9 @@ class JitFunction:
 
     # -- signature -------------------------------------------------------------------
     def _arg_name(self, i):
-        return f"argument '{self._param_names[i]}'" if i < len(self._param_names) else f"argument {i}"
+        return (
+            f"argument '{self._param_names[i]}'" if i < len(self._param_names) else f"argument {i}"
+        )
 
     def _split(self, args, kwargs):
         """Separates static arguments, flattens the rest; returns (key, leaves, rebuild)."""
@@ -173,7 +183,10 @@ class JitFunction:
                 dyn_kwargs[k] = kwargs[k]
         leaves = []
         structure = flatten((tuple(dyn_args), dyn_kwargs), leaves)
-        sigs = tuple(_leaf_signature(leaf, f"{self.__name__}: argument leaf {i}") for i, leaf in enumerate(leaves))
+        sigs = tuple(
+            _leaf_signature(leaf, f"{self.__name__}: argument leaf {i}")
+            for i, leaf in enumerate(leaves)
+        )
         try:
             key = (structure, tuple(static), sigs)
             hash(key)
@@ -260,7 +273,10 @@ class JitFunction:
                 traced.append(leaf)
             else:
                 arr = leaf if isinstance(leaf, Tensor) else np.asarray(leaf)
-                if not isinstance(leaf, Tensor) and arr.dtype.kind + str(arr.itemsize) not in _SUPPORTED:
+                if (
+                    not isinstance(leaf, Tensor)
+                    and arr.dtype.kind + str(arr.itemsize) not in _SUPPORTED
+                ):
                     raise TypeError(
                         f"{self.__name__}: unsupported dtype {arr.dtype}; Ember supports bool, int32, int64, float32, float64"
                     )
@@ -286,7 +302,9 @@ class JitFunction:
             entry.eager_reason = reason
             self._fallbacks.append(reason)
             _debug(1, f"fallback {self.__name__}: {reason}")
-            warnings.warn(f"ember.jit: {self.__name__} runs eagerly: {reason}", FallbackWarning, stacklevel=5)
+            warnings.warn(
+                f"ember.jit: {self.__name__} runs eagerly: {reason}", FallbackWarning, stacklevel=5
+            )
             return entry
         except RecursionError:
             raise RecursionError(
@@ -304,7 +322,10 @@ class JitFunction:
                     "return arrays (or tuples, lists, dicts of arrays)"
                 )
         entry.compiled = trace.finish(out_leaves, self.__name__)
-        _debug(1, f"compile {self.__name__}: {entry.compiled.plan_summary} in {entry.compiled.compile_seconds * 1e3:.2f} ms")
+        _debug(
+            1,
+            f"compile {self.__name__}: {entry.compiled.plan_summary} in {entry.compiled.compile_seconds * 1e3:.2f} ms",
+        )
         return entry
 
     # -- introspection ---------------------------------------------------------------
@@ -318,7 +339,13 @@ class JitFunction:
 
     def cache_info(self):
         """Hits, misses, retrace reasons, fallback reasons and entries of this function."""
-        return CacheInfo(self._hits + self._fast.hits, self._misses, list(self._retraces), list(self._fallbacks), len(self._cache))
+        return CacheInfo(
+            self._hits + self._fast.hits,
+            self._misses,
+            list(self._retraces),
+            list(self._fallbacks),
+            len(self._cache),
+        )
 
     def clear_cache(self):
         """Forgets every compiled signature."""

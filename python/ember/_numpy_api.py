@@ -56,7 +56,9 @@ def _to_numpy(x):
 
 
 def _from_numpy(r):
-    if isinstance(r, np.ndarray) and (r.dtype.kind + str(r.itemsize) in {"b1", "i4", "i8", "f4", "f8"}):
+    if isinstance(r, np.ndarray) and (
+        r.dtype.kind + str(r.itemsize) in {"b1", "i4", "i8", "f4", "f8"}
+    ):
         return _api.asarray(r)
     if isinstance(r, tuple):
         return tuple(_from_numpy(v) for v in r)
@@ -84,7 +86,9 @@ def array_ufunc(ufunc, method, inputs, **kwargs):
         if name == "positive" and len(inputs) == 1:
             return _api.asarray(inputs[0])
         f = getattr(_api, name, None)
-        if f is not None and (name in _api._UNARY and len(inputs) == 1 or name in _api._BINARY and len(inputs) == 2):
+        if f is not None and (
+            name in _api._UNARY and len(inputs) == 1 or name in _api._BINARY and len(inputs) == 2
+        ):
             return f(*inputs)
     if method == "reduce" and name in _REDUCE_METHODS and len(inputs) == 1:
         axis = kwargs.pop("axis", 0)
@@ -93,12 +97,20 @@ def array_ufunc(ufunc, method, inputs, **kwargs):
             return getattr(_api, _REDUCE_METHODS[name])(inputs[0], axis=axis, keepdims=keepdims)
     if out is not None:
         kwargs["out"] = out
-    return _fallback(f"np.{ufunc.__name__}.{method}" if method != "__call__" else f"np.{ufunc.__name__}",
-                     getattr(ufunc, method), inputs, kwargs)
+    return _fallback(
+        f"np.{ufunc.__name__}.{method}" if method != "__call__" else f"np.{ufunc.__name__}",
+        getattr(ufunc, method),
+        inputs,
+        kwargs,
+    )
 
 
 def _only(kwargs, *allowed):
-    extra = {k: v for k, v in kwargs.items() if k not in allowed and v is not None and v is not np._NoValue}
+    extra = {
+        k: v
+        for k, v in kwargs.items()
+        if k not in allowed and v is not None and v is not np._NoValue
+    }
     if extra:
         raise _Unsupported(f"arguments {sorted(extra)}")
 
@@ -111,7 +123,11 @@ def _reduction(name, takes_dtype=True):
         if keepdims is np._NoValue:
             keepdims = False
         f = getattr(_api, name)
-        return f(a, axis=axis, dtype=dtype, keepdims=bool(keepdims)) if takes_dtype and dtype is not None else f(a, axis=axis, keepdims=bool(keepdims))
+        return (
+            f(a, axis=axis, dtype=dtype, keepdims=bool(keepdims))
+            if takes_dtype and dtype is not None
+            else f(a, axis=axis, keepdims=bool(keepdims))
+        )
 
     return impl
 
@@ -133,7 +149,9 @@ def _argred(name):
         _only(kw)
         if out is not None:
             raise _Unsupported("out=")
-        return getattr(_api, name)(a, axis=axis, keepdims=bool(keepdims) if keepdims is not np._NoValue else False)
+        return getattr(_api, name)(
+            a, axis=axis, keepdims=bool(keepdims) if keepdims is not np._NoValue else False
+        )
 
     return impl
 
@@ -150,7 +168,9 @@ def _where(condition, x=None, y=None):
     return _api.where(condition, x, y)
 
 
-def _clip(a, a_min=np._NoValue, a_max=np._NoValue, out=None, *, min=np._NoValue, max=np._NoValue, **kw):  # noqa: A002
+def _clip(
+    a, a_min=np._NoValue, a_max=np._NoValue, out=None, *, min=np._NoValue, max=np._NoValue, **kw
+):
     _only(kw)
     lo = a_min if a_min is not np._NoValue else min
     hi = a_max if a_max is not np._NoValue else max
@@ -224,7 +244,9 @@ _FUNCTIONS = {
     "squeeze": lambda a, axis=None: _api.squeeze(a, axis),
     "broadcast_to": lambda array, shape, subok=False: _api.broadcast_to(array, shape),
     "swapaxes": lambda a, axis1, axis2: _api.swapaxes(a, axis1, axis2),
-    "ravel": lambda a, order="C": _api.ravel(a) if order == "C" else (_ for _ in ()).throw(_Unsupported("order")),
+    "ravel": lambda a, order="C": (
+        _api.ravel(a) if order == "C" else (_ for _ in ()).throw(_Unsupported("order"))
+    ),
     "dot": _dot,
     "astype": lambda x, dtype, copy=True, device=None: _api.astype(x, dtype),
     "zeros_like": _like("zeros_like"),

@@ -3,10 +3,9 @@
 import math
 import warnings
 
+import ember
 import numpy as np
 import pytest
-
-import ember
 
 DTYPES = ["bool", "int32", "int64", "float32", "float64"]
 SHAPES = [(), (0,), (7,), (3, 5), (2, 0, 3), (2, 3, 4)]

@@ -3,11 +3,10 @@ the NumPy 2 ``__array__`` signature, DLPack and the dispatch protocols."""
 
 import gc
 
+import ember
 import numpy as np
 import pytest
 from conftest import DTYPES, assert_same, rand
-
-import ember
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
@@ -42,7 +41,10 @@ def test_byteswapped_and_misaligned_inputs_are_copied(rng):
     assert_same(ember.asarray(mis), mis.copy())
 
 
-@pytest.mark.parametrize("bad", [np.zeros(3, np.complex128), np.array(["a"]), np.array([object()]), np.zeros(3, np.uint8), np.zeros(2, np.float16)])
+@pytest.mark.parametrize(
+    "bad",
+    [np.zeros(3, np.complex128), np.array(["a"]), np.array([object()]), np.zeros(3, np.uint8), np.zeros(2, np.float16)],
+)
 def test_unsupported_dtypes_raise_type_error(bad):
     with pytest.raises(TypeError, match="unsupported dtype|cannot convert"):
         ember.asarray(bad)

@@ -4,21 +4,58 @@ non-contiguous views included); the result dtype must equal NumPy 2's."""
 import itertools
 import warnings
 
+import ember
 import numpy as np
 import pytest
 from conftest import DTYPES, SHAPES, assert_same, erf, numpy_or_error, rand
 
-import ember
-
 UNARY = [
-    "negative", "absolute", "sign", "exp", "expm1", "log", "log1p", "sqrt", "square",
-    "reciprocal", "sin", "cos", "tan", "tanh", "sinh", "cosh", "arcsin", "arccos", "arctan",
-    "floor", "ceil", "isnan", "isinf", "isfinite", "logical_not",
+    "negative",
+    "absolute",
+    "sign",
+    "exp",
+    "expm1",
+    "log",
+    "log1p",
+    "sqrt",
+    "square",
+    "reciprocal",
+    "sin",
+    "cos",
+    "tan",
+    "tanh",
+    "sinh",
+    "cosh",
+    "arcsin",
+    "arccos",
+    "arctan",
+    "floor",
+    "ceil",
+    "isnan",
+    "isinf",
+    "isfinite",
+    "logical_not",
 ]
 BINARY = [
-    "add", "subtract", "multiply", "divide", "floor_divide", "remainder", "power", "maximum",
-    "minimum", "arctan2", "equal", "not_equal", "less", "less_equal", "greater",
-    "greater_equal", "logical_and", "logical_or", "logical_xor",
+    "add",
+    "subtract",
+    "multiply",
+    "divide",
+    "floor_divide",
+    "remainder",
+    "power",
+    "maximum",
+    "minimum",
+    "arctan2",
+    "equal",
+    "not_equal",
+    "less",
+    "less_equal",
+    "greater",
+    "greater_equal",
+    "logical_and",
+    "logical_or",
+    "logical_xor",
 ]
 
 
@@ -137,8 +174,9 @@ def test_reductions(name, dtype, axis, keepdims, rng):
 def test_moments(name, dtype, ddof, rng):
     x = rand(rng, (4, 6), dtype)
     for axis in (None, 0, 1):
-        run_both(lambda: getattr(ember, name)(x, axis=axis, ddof=ddof),
-                 lambda: getattr(np, name)(x, axis=axis, ddof=ddof))
+        run_both(
+            lambda: getattr(ember, name)(x, axis=axis, ddof=ddof), lambda: getattr(np, name)(x, axis=axis, ddof=ddof)
+        )
 
 
 @pytest.mark.parametrize("name", ["sum", "prod", "any", "all", "mean"])
@@ -158,7 +196,18 @@ def test_float32_sum_is_pairwise_accurate():
     assert abs(got - float(np.sum(x))) <= 1e-4 * abs(float(np.sum(x)))
 
 
-@pytest.mark.parametrize("sa,sb", [((3, 4), (4, 5)), ((4,), (4, 2)), ((3, 4), (4,)), ((4,), (4,)), ((2, 3, 4), (4, 5)), ((2, 1, 3, 4), (5, 4, 2)), ((0, 3), (3, 2))])
+@pytest.mark.parametrize(
+    "sa,sb",
+    [
+        ((3, 4), (4, 5)),
+        ((4,), (4, 2)),
+        ((3, 4), (4,)),
+        ((4,), (4,)),
+        ((2, 3, 4), (4, 5)),
+        ((2, 1, 3, 4), (5, 4, 2)),
+        ((0, 3), (3, 2)),
+    ],
+)
 @pytest.mark.parametrize("dtype", DTYPES)
 def test_matmul(sa, sb, dtype, rng):
     a, b = rand(rng, sa, dtype), rand(rng, sb, dtype)
@@ -199,11 +248,24 @@ def test_movement_ops(rng):
     assert_same(ember.stack([x, x], axis=1), np.stack([x, x], axis=1))
 
 
-@pytest.mark.parametrize("key", [
-    0, -1, (1, 2), slice(None), slice(1, None), slice(None, None, -1), (slice(None), 1),
-    (Ellipsis, 0), (None, 0), (slice(3, 0, -2), Ellipsis, None), (0, slice(1, 3), -1),
-    slice(10, 20), (slice(None), slice(None), slice(None, None, 3)),
-])
+@pytest.mark.parametrize(
+    "key",
+    [
+        0,
+        -1,
+        (1, 2),
+        slice(None),
+        slice(1, None),
+        slice(None, None, -1),
+        (slice(None), 1),
+        (Ellipsis, 0),
+        (None, 0),
+        (slice(3, 0, -2), Ellipsis, None),
+        (0, slice(1, 3), -1),
+        slice(10, 20),
+        (slice(None), slice(None), slice(None, None, 3)),
+    ],
+)
 def test_basic_indexing(key, rng):
     x = rand(rng, (4, 3, 5), "int64")
     assert_same(ember.asarray(x)[key], x[key])
@@ -225,7 +287,9 @@ def test_creation():
     assert_same(ember.arange(1, 2, 0.25), np.arange(1, 2, 0.25))
     assert_same(ember.arange(10, 0, -3), np.arange(10, 0, -3))
     assert_same(ember.linspace(0, 1, 7), np.linspace(0, 1, 7))
-    assert_same(ember.linspace(0, 1, 5, endpoint=False, dtype="float32"), np.linspace(0, 1, 5, endpoint=False, dtype="float32"))
+    assert_same(
+        ember.linspace(0, 1, 5, endpoint=False, dtype="float32"), np.linspace(0, 1, 5, endpoint=False, dtype="float32")
+    )
     assert_same(ember.eye(3, 4, k=1), np.eye(3, 4, k=1))
 
 

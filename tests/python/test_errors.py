@@ -1,10 +1,9 @@
 """Bad input raises a typed Python exception naming the argument and what was expected,
 never a panic or a wrong result."""
 
+import ember
 import numpy as np
 import pytest
-
-import ember
 
 
 def test_shape_mismatch():

@@ -3,11 +3,10 @@ fallback reasons and error modes behave as documented."""
 
 import warnings
 
+import ember
 import numpy as np
 import pytest
 from conftest import DTYPES, assert_same, rand
-
-import ember
 
 
 def w1(a, b, c):
@@ -59,7 +58,7 @@ def test_methods_reductions_indexing_under_jit(rng):
 
     @ember.jit
     def f(x, w):
-        y = x[:, 1:] .sum(axis=1, keepdims=True) + (x @ w).max(axis=1, keepdims=True)
+        y = x[:, 1:].sum(axis=1, keepdims=True) + (x @ w).max(axis=1, keepdims=True)
         z = np.where(x > 0, x, 0.0).mean(axis=0)
         return y, {"z": z, "t": x.T[::2]}, [np.concatenate([x, x], axis=0).std()]
 
@@ -112,13 +111,16 @@ def test_closed_over_arrays_become_constants(rng):
     assert "const" in str(f.explain(x).traced)
 
 
-@pytest.mark.parametrize("body,reason", [
-    (lambda x: x * 2 if x.sum() > 0 else x, "bool"),
-    (lambda x: x * float(x[0]), "float"),
-    (lambda x: x[x > 0], "advanced indexing"),
-    (lambda x: np.cumsum(x), "np.cumsum"),
-    (lambda x: x * int(x.max()), "int"),
-])
+@pytest.mark.parametrize(
+    "body,reason",
+    [
+        (lambda x: x * 2 if x.sum() > 0 else x, "bool"),
+        (lambda x: x * float(x[0]), "float"),
+        (lambda x: x[x > 0], "advanced indexing"),
+        (lambda x: np.cumsum(x), "np.cumsum"),
+        (lambda x: x * int(x.max()), "int"),
+    ],
+)
 def test_fallback_runs_eagerly_with_a_reason(body, reason, rng):
     x = rand(rng, (5,), "float64")
     f = ember.jit(body)
