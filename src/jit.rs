@@ -138,6 +138,13 @@ pub struct CacheInfo {
     pub fallbacks: Vec<String>,
 }
 
+/// A jitted function's cache: entries by signature, counters, the last signature traced.
+type JitCache = (
+    HashMap<Vec<ValueType>, Arc<Entry>>,
+    CacheInfo,
+    Option<Vec<ValueType>>,
+);
+
 enum Entry {
     Compiled(Arc<Compiled>),
     Eager,
@@ -147,11 +154,7 @@ enum Entry {
 pub struct JitFn<F> {
     f: F,
     name: String,
-    cache: Mutex<(
-        HashMap<Vec<ValueType>, Arc<Entry>>,
-        CacheInfo,
-        Option<Vec<ValueType>>,
-    )>,
+    cache: Mutex<JitCache>,
 }
 
 /// Wraps `f` so each new signature of arguments is traced once, optimized and cached; calls

@@ -79,7 +79,7 @@ pub fn tensor_from_numpy(arr: &Bound<'_, PyUntypedArray>, arg: &str) -> PyResult
     let data = fields.data as usize;
     let byte_strides = arr.strides();
     let shape: Vec<usize> = arr.shape().to_vec();
-    let aligned = data % itemsize == 0
+    let aligned = data.is_multiple_of(itemsize)
         && byte_strides.iter().all(|s| s % itemsize as isize == 0)
         && fields.flags & flags::NPY_ARRAY_ALIGNED != 0;
     if !native || !aligned {
@@ -94,7 +94,7 @@ pub fn tensor_from_numpy(arr: &Bound<'_, PyUntypedArray>, arg: &str) -> PyResult
         let copy = copy.cast::<PyUntypedArray>()?;
         // SAFETY: reading the header of a live array.
         let fresh = unsafe { &*npyffi::objects::_PyArray_GET_ITEM_DATA(copy.as_array_ptr()) };
-        if fresh.data as usize % itemsize != 0 {
+        if !(fresh.data as usize).is_multiple_of(itemsize) {
             return Err(PyTypeError::new_err(format!(
                 "{arg}: could not make an aligned copy"
             )));
