@@ -1,13 +1,14 @@
 //! Vectorizable math emitted as Cranelift IR: range reduction plus polynomials, written once
 //! over a value type that is a scalar (`f32`, `f64`) or a vector (`f32x4`, `f64x2`).
 //!
-//! Measured error bounds (max ULP against a float64 / libm reference over the ranges in
-//! `codegen/tests/math_accuracy.rs`, specials included) are listed in that test and asserted
-//! there. In short: `exp`, `log`, `sigmoid`, `expm1` within 2 ULP; `tanh`, `sin`, `cos`
-//! within 3 ULP (sin/cos reduce with a 3-part Cody-Waite constant: lanes with
-//! `|x| > SINCOS_FAST_LIMIT` are recomputed by the platform's libm, so huge arguments stay
-//! exact); `erf` within 4 ULP (fdlibm's rational approximations, evaluated branch-free);
-//! float32 `pow` within 1 ULP (computed through the float64 `log`/`exp`).
+//! Error bounds (max ULP against a float64 / libm reference over the ranges in
+//! `codegen/tests/math_accuracy.rs`, specials included) are asserted there; measured maxima:
+//! float32 `exp`, `expm1`, `log`, `log1p`, `tanh`, `sin`, `cos`, `erf` 1 ULP, `sigmoid` 2 ULP,
+//! `pow` 0 ULP (computed through the float64 `log`/`exp`); float64 1 ULP except `tanh` 3 ULP.
+//! sin/cos reduce with a 3-part Cody-Waite constant; lanes with `|x|` above
+//! [`SINCOS_FAST_LIMIT_F32`] / [`SINCOS_FAST_LIMIT_F64`] (rare) are recomputed by the
+//! platform's libm, so huge arguments stay exact. `erf` evaluates fdlibm's rational
+//! approximations branch-free.
 //!
 //! Special values follow NumPy: NaN propagates, `exp(-inf) = 0`, `exp(inf) = inf`,
 //! `log(0) = -inf`, `log(x<0) = nan`, `tanh(±inf) = ±1`, `sin(inf) = nan`, results in the
@@ -356,7 +357,10 @@ impl<'a, 'b> M<'a, 'b> {
         let r = self.sel(is1, x, r);
         let inf = self.c(f64::INFINITY);
         let isinf = self.cmp(FloatCC::Equal, u, inf);
-        self.sel(isinf, l, r)
+        let r = self.sel(isinf, l, r);
+        let zero = self.c(0.0);
+        let is0 = self.cmp(FloatCC::Equal, u, zero);
+        self.sel(is0, l, r)
     }
 
     /// Hyperbolic tangent via `expm1`.
@@ -372,13 +376,19 @@ impl<'a, 'b> M<'a, 'b> {
         self.with_sign_of(t, x)
     }
 
-    /// `1 / (1 + e^-x)`.
+    /// `1 / (1 + e^-x)`, as `e^x / (1 + e^x)` for negative `x` so tiny results keep their
+    /// precision instead of underflowing through an overflowed `e^-x`.
     pub fn sigmoid(&mut self, x: Value) -> Value {
-        let nx = self.b.ins().fneg(x);
+        let ax = self.b.ins().fabs(x);
+        let nx = self.b.ins().fneg(ax);
         let e = self.exp(nx);
         let d = self.addc(e, 1.0);
         let one = self.c(1.0);
-        self.div(one, d)
+        let s = self.div(one, d);
+        let es = self.mul(e, s);
+        let zero = self.c(0.0);
+        let neg = self.cmp(FloatCC::LessThan, x, zero);
+        self.sel(neg, es, s)
     }
 
     /// Sine (`cos = false`) or cosine (`cos = true`) for arguments below the fast limit (the
@@ -605,7 +615,10 @@ impl<'a, 'b> M<'a, 'b> {
         let nr = self.b.ins().fneg(r);
         let r = self.sel(negate, nr, r);
         let xlt0 = self.cmp(FloatCC::LessThan, x, zero);
+        let ninf = self.c(f64::NEG_INFINITY);
+        let xninf = self.cmp(FloatCC::Equal, x, ninf);
         let bad = self.b.ins().band_not(xlt0, yint);
+        let bad = self.b.ins().band_not(bad, xninf);
         let nan = self.c(f64::NAN);
         let r = self.sel(bad, nan, r);
         // pow(-1, ±inf) = 1, pow(1, y) = 1, pow(x, 0) = 1 (NaN included).
@@ -621,6 +634,17 @@ impl<'a, 'b> M<'a, 'b> {
         let y0 = self.cmp(FloatCC::Equal, y, zero);
         self.sel(y0, one, r)
     }
+}
+
+/// A 128-bit constant from the constant pool: one load that can fold into its user, where a
+/// scalar constant plus `splat` costs two instructions inside every loop iteration.
+pub fn vconst(b: &mut FunctionBuilder<'_>, ty: Type, bytes: Vec<u8>) -> Value {
+    let handle = b
+        .func
+        .dfg
+        .constants
+        .insert(cranelift_codegen::ir::ConstantData::from(bytes));
+    b.ins().vconst(ty, handle)
 }
 
 /// `k!` as a float.

@@ -110,6 +110,23 @@ fn int_cc(op: BinaryOp, unsigned: bool) -> IntCC {
 impl Lower<'_, '_> {
     /// A constant of `dt` in `mode` (bools as 0/1 scalars or lane masks).
     pub fn konst(&mut self, dt: DType, v: f64, bits: i64, mode: Mode) -> Value {
+        if mode != Mode::Scalar {
+            let ty = cl_type(dt, mode);
+            let lanes = ty.lane_count() as usize;
+            let bytes = match (dt, mode) {
+                (DType::F32, _) => (v as f32).to_le_bytes().repeat(lanes),
+                (DType::F64, _) => v.to_le_bytes().repeat(lanes),
+                (DType::Bool, Mode::Vec64) => (if bits != 0 { -1i64 } else { 0 })
+                    .to_le_bytes()
+                    .repeat(lanes),
+                (DType::Bool, _) => (if bits != 0 { -1i32 } else { 0 })
+                    .to_le_bytes()
+                    .repeat(lanes),
+                (_, Mode::Vec64) => bits.to_le_bytes().repeat(lanes),
+                _ => (bits as i32).to_le_bytes().repeat(lanes),
+            };
+            return super::math::vconst(&mut self.b, ty, bytes);
+        }
         let s = match dt {
             DType::F32 => self.b.ins().f32const(v as f32),
             DType::F64 => self.b.ins().f64const(v),

@@ -118,7 +118,8 @@ fn ord64(x: f64) -> i64 {
 }
 
 /// Runs `kernel` through the interpreter and the JIT on the same inputs and asserts the outputs
-/// agree: exactly for non-floats, within `max_ulps` (or `abs_tol` absolute) for floats.
+/// agree: exactly for non-floats, within `max_ulps` (or `abs_tol` relative to `1 + |want|`)
+/// for floats.
 pub fn check(kernel: &Kernel, inputs: &[Buffer], max_ulps: f64, abs_tol: f64) {
     let mut bufs: Vec<Buffer> = Vec::new();
     let mut it = inputs.iter();
@@ -148,7 +149,7 @@ pub fn check(kernel: &Kernel, inputs: &[Buffer], max_ulps: f64, abs_tol: f64) {
         let (w, g) = (want[i].to_f64s(), bufs[i].to_f64s());
         for (j, (x, y)) in w.iter().zip(&g).enumerate() {
             let ok = if a.dtype.is_float() {
-                ulps(a.dtype, *x, *y) <= max_ulps || (x - y).abs() <= abs_tol
+                ulps(a.dtype, *x, *y) <= max_ulps || (x - y).abs() <= abs_tol * (1.0 + x.abs())
             } else {
                 x == y
             };

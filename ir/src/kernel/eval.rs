@@ -132,9 +132,16 @@ pub fn irem(a: i64, b: i64) -> i64 {
     }
 }
 
-/// The logistic function `1 / (1 + e^-x)`.
+/// The logistic function `1 / (1 + e^-x)` (as `e^x / (1 + e^x)` for negative `x`, which keeps
+/// tiny results accurate).
 pub fn sigmoid_f64(x: f64) -> f64 {
-    1.0 / (1.0 + (-x).exp())
+    let e = (-x.abs()).exp();
+    let s = 1.0 / (1.0 + e);
+    if x < 0.0 {
+        e * s
+    } else {
+        s
+    }
 }
 
 fn truthy(s: Scalar) -> bool {
@@ -202,7 +209,15 @@ macro_rules! float_unary {
             Acos => x.acos(),
             Atan => x.atan(),
             Erf => libm::erf(x as f64) as $t,
-            Sigmoid => 1.0 / (1.0 + (-x).exp()),
+            Sigmoid => {
+                let e = (-x.abs()).exp();
+                let s = 1.0 / (1.0 + e);
+                if x < 0.0 {
+                    e * s
+                } else {
+                    s
+                }
+            }
             Relu => {
                 if x < 0.0 {
                     0.0

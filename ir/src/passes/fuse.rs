@@ -348,11 +348,7 @@ pub fn partition(g: &Graph) -> Result<Schedule> {
             let (Some(a), Some(b)) = (groups[i].clone(), groups[j].clone()) else {
                 continue;
             };
-            if a.domain != b.domain
-                || a.k != b.k
-                || a.axes != b.axes
-                || a.k == usize::MAX && a.axes != b.axes
-            {
+            if a.domain != b.domain || a.k != b.k || a.axes != b.axes {
                 continue;
             }
             let la: BTreeSet<NodeId> = a

@@ -276,19 +276,19 @@ pub(super) fn emit_group(
     };
     let mut groups: Vec<DimGroup> = Vec::new();
     let mut last_sig = None;
-    for d in 0..domain.len() {
-        if domain[d] == 1 {
+    for (d, &size) in domain.iter().enumerate() {
+        if size == 1 {
             continue;
         }
         let s = sig(d);
         match (groups.last_mut(), &last_sig) {
             (Some(gr), Some(ls)) if *ls == s => {
                 gr.dims.push(d);
-                gr.size *= domain[d];
+                gr.size *= size;
             }
             _ => groups.push(DimGroup {
                 dims: vec![d],
-                size: domain[d],
+                size,
                 reduced: s.0,
             }),
         }

@@ -1,0 +1,147 @@
+//! Kernels produced by the fusion pass for random shapes (odd sizes exercise tail loops,
+//! size-1 dims broadcast) are compiled and checked against the interpreter, contiguous and
+//! strided.
+
+mod common;
+
+use common::{buffer, check, values, Rng};
+use ember_ir::passes::fuse::partition;
+use ember_ir::{
+    BinaryOp, DType, Device, Graph, Literal, NodeId, Op, ReduceOp, Scalar, UnaryOp, ValueType,
+};
+
+fn inp(g: &mut Graph, dt: DType, shape: &[usize]) -> NodeId {
+    g.input(ValueType::new(dt, shape), Device::Cpu)
+}
+
+fn add(g: &mut Graph, op: Op, args: &[NodeId]) -> NodeId {
+    g.add(op, args, None).unwrap()
+}
+
+fn red(op: ReduceOp, axes: &[usize], keepdims: bool) -> Op {
+    Op::Reduce {
+        op,
+        axes: axes.iter().copied().collect(),
+        keepdims,
+    }
+}
+
+/// Compiles every kernel of the graph's schedule and checks it on random inputs.
+fn check_graph(g: &Graph, rng: &mut Rng) -> usize {
+    let s = partition(g).unwrap();
+    for ks in s.kernels() {
+        for strided in [false, true] {
+            let ins: Vec<_> = ks
+                .kernel
+                .args
+                .iter()
+                .filter(|a| !a.output)
+                .map(|a| {
+                    let n: usize = a.shape.iter().product();
+                    buffer(
+                        a.dtype,
+                        &a.shape,
+                        &values(rng, a.dtype, n, -3.0, 3.0),
+                        strided,
+                    )
+                })
+                .collect();
+            check(&ks.kernel, &ins, 8.0, 1e-5);
+        }
+    }
+    s.kernel_count()
+}
+
+fn shape(rng: &mut Rng) -> Vec<usize> {
+    let rank = 1 + rng.below(3);
+    (0..rank)
+        .map(|_| [1, 2, 3, 5, 8, 13, 31][rng.below(7)])
+        .collect()
+}
+
+#[test]
+fn random_elementwise_graphs_with_broadcasts() {
+    let mut rng = Rng(21);
+    for _ in 0..12 {
+        let sh = shape(&mut rng);
+        let mut row = sh.clone();
+        row[0] = 1;
+        for dt in [DType::F32, DType::F64, DType::I32] {
+            let mut g = Graph::new();
+            let a = inp(&mut g, dt, &sh);
+            let b = inp(&mut g, dt, &row);
+            let c = inp(&mut g, DType::F32, &sh[sh.len() - 1..]);
+            let m = add(&mut g, Op::Binary(BinaryOp::Mul), &[a, b]);
+            let s = add(&mut g, Op::Binary(BinaryOp::Add), &[m, c]);
+            let t = add(&mut g, Op::Unary(UnaryOp::Tanh), &[s]);
+            let k = add(&mut g, Op::Const(Literal::scalar(Scalar::F64(0.5))), &[]);
+            let gt = add(&mut g, Op::Binary(BinaryOp::Gt), &[t, k]);
+            let w = add(&mut g, Op::Where, &[gt, t, s]);
+            let e = add(&mut g, Op::Unary(UnaryOp::Sigmoid), &[w]);
+            g.output(e).unwrap();
+            assert_eq!(check_graph(&g, &mut rng), 1);
+        }
+    }
+}
+
+#[test]
+fn random_reductions_and_row_kernels() {
+    let mut rng = Rng(33);
+    for _ in 0..10 {
+        let sh = shape(&mut rng);
+        let last = sh.len() - 1;
+        for dt in [DType::F32, DType::F64] {
+            // softmax over the last axis
+            let mut g = Graph::new();
+            let x = inp(&mut g, dt, &sh);
+            let m = add(&mut g, red(ReduceOp::Max, &[last], true), &[x]);
+            let d = add(&mut g, Op::Binary(BinaryOp::Sub), &[x, m]);
+            let e = add(&mut g, Op::Unary(UnaryOp::Exp), &[d]);
+            let s = add(&mut g, red(ReduceOp::Sum, &[last], true), &[e]);
+            let y = add(&mut g, Op::Binary(BinaryOp::Div), &[e, s]);
+            g.output(y).unwrap();
+            assert_eq!(check_graph(&g, &mut rng), 1);
+            // every reduction over every single axis and over all axes
+            for &op in ReduceOp::ALL {
+                for axes in (0..sh.len())
+                    .map(|a| vec![a])
+                    .chain([(0..sh.len()).collect()])
+                {
+                    if matches!(op, ReduceOp::ArgMax | ReduceOp::ArgMin) && axes.len() != 1 {
+                        continue;
+                    }
+                    let mut g = Graph::new();
+                    let x = inp(&mut g, dt, &sh);
+                    let sq = add(&mut g, Op::Unary(UnaryOp::Square), &[x]);
+                    let r = add(&mut g, red(op, &axes, false), &[sq]);
+                    g.output(r).unwrap();
+                    check_graph(&g, &mut rng);
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn int_and_bool_kernels() {
+    let mut rng = Rng(44);
+    for _ in 0..6 {
+        let sh = shape(&mut rng);
+        let mut g = Graph::new();
+        let a = inp(&mut g, DType::I32, &sh);
+        let b = inp(&mut g, DType::I64, &sh);
+        let s = add(&mut g, Op::Binary(BinaryOp::FloorDiv), &[a, b]);
+        let r = add(&mut g, Op::Binary(BinaryOp::Rem), &[b, a]);
+        let p = add(&mut g, Op::Binary(BinaryOp::Add), &[s, r]);
+        let z = add(&mut g, Op::Const(Literal::scalar(Scalar::I64(0))), &[]);
+        let pos = add(&mut g, Op::Binary(BinaryOp::Ge), &[p, z]);
+        let any = add(&mut g, red(ReduceOp::Any, &[sh.len() - 1], false), &[pos]);
+        let tot = add(&mut g, red(ReduceOp::Sum, &[0], true), &[pos]);
+        g.output(any).unwrap();
+        g.output(tot).unwrap();
+        let f = add(&mut g, Op::Cast(DType::F32), &[p]);
+        let sq = add(&mut g, Op::Unary(UnaryOp::Sqrt), &[f]);
+        g.output(sq).unwrap();
+        check_graph(&g, &mut rng);
+    }
+}
