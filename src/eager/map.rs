@@ -6,7 +6,6 @@ use crate::element::Element;
 use crate::error::{EmberError, Result};
 use crate::storage::Storage;
 use crate::tensor::Tensor;
-use ember_ir::shape::numel;
 use ndarray::{ArrayViewD, ArrayViewMutD, IxDyn, Zip};
 use std::sync::Arc;
 
@@ -16,10 +15,17 @@ pub(crate) fn build<U: Element>(
     shape: &[usize],
     fill: impl FnOnce(&mut [U]) -> Result<()>,
 ) -> Result<Tensor> {
-    let n = numel(shape);
+    // Checked, so that an absurd shape is an error rather than an overflow or a panic in
+    // the allocator's layout check.
+    let too_big = || EmberError::Value(format!("array of shape {shape:?} is too big"));
+    let n = shape
+        .iter()
+        .try_fold(1usize, |a, &d| a.checked_mul(d))
+        .ok_or_else(too_big)?;
     let nbytes = n
         .checked_mul(std::mem::size_of::<U>())
-        .ok_or_else(|| EmberError::Value(format!("array of shape {shape:?} is too big")))?;
+        .filter(|&b| b <= isize::MAX as usize - crate::storage::ALIGN)
+        .ok_or_else(too_big)?;
     let storage = Storage::zeroed(nbytes);
     // SAFETY: the storage is fresh and not shared yet, holds `n` elements of `U`, is aligned
     // to 64 bytes (more than any element needs), and all-zero bytes are a valid bool, int or

@@ -286,35 +286,51 @@ fn int_sum_prod<T: ToI64>(
     }
 }
 
-/// max/min of floats, NaN-propagating. The accumulator starts as the first element of each
-/// reduction (there is no identity); `infer` rejects empty reductions, but a 0-size output
-/// needs no start value at all.
+/// max/min of floats, NaN-propagating. -inf/+inf are identities of max/min on floats (NaN
+/// still propagates), so no "first element" bookkeeping is needed; `infer` rejects empty
+/// reductions anyway.
 fn float_extreme<F: Float>(
     max: bool,
     x: &Tensor,
     axes: &[usize],
     out: &ValueType,
 ) -> Result<Tensor> {
-    let pick = if max {
-        math::maximum::<F>
+    // Two monomorphized calls rather than a function pointer, so `pick` inlines and the
+    // loops vectorize.
+    fn with<F: Float>(
+        x: &Tensor,
+        axes: &[usize],
+        out: &ValueType,
+        init: F,
+        pick: impl Fn(F, F) -> F + Copy,
+    ) -> Result<Tensor> {
+        reduce_into(x, axes, out, init, |a, r: &[F]| fold8(a, r, pick), pick)
+    }
+    if max {
+        with(x, axes, out, -F::ONE / F::ZERO, math::maximum::<F>)
     } else {
-        math::minimum::<F>
-    };
-    // -inf/+inf are identities of max/min on floats (NaN still propagates through `pick`),
-    // so no "first element" bookkeeping is needed.
-    let init = if max {
-        -F::ONE / F::ZERO
-    } else {
-        F::ONE / F::ZERO
-    };
-    reduce_into(
-        x,
-        axes,
-        out,
-        init,
-        |a, r: &[F]| r.iter().fold(a, |a, &v| pick(a, v)),
-        pick,
-    )
+        with(x, axes, out, F::ONE / F::ZERO, math::minimum::<F>)
+    }
+}
+
+/// Folds `r` into `init` with an associative `f` through 8 independent accumulators, which
+/// the compiler turns into SIMD. For max/min this can only change which of ±0 (or which NaN
+/// payload) is returned, as NumPy's own SIMD loops do.
+#[inline(always)]
+fn fold8<F: Copy>(init: F, r: &[F], f: impl Fn(F, F) -> F) -> F {
+    let mut acc = [init; 8];
+    let chunks = r.chunks_exact(8);
+    let rest = chunks.remainder();
+    for c in chunks {
+        for (a, &v) in acc.iter_mut().zip(c) {
+            *a = f(*a, v);
+        }
+    }
+    let mut res = acc.iter().fold(init, |a, &v| f(a, v));
+    for &v in rest {
+        res = f(res, v);
+    }
+    res
 }
 
 /// The extreme values of types whose max/min are total orders (ints, bool).
@@ -423,29 +439,63 @@ fn arg_reduce<T: Ordered>(
         ndarray::Zip::from(&mut ov)
             .and(v.lanes(Axis(axis)))
             .for_each(|o, lane| {
-                let mut it = lane.iter().copied().enumerate();
-                let Some((_, mut best)) = it.next() else {
-                    return;
-                };
-                let mut bi = 0usize;
-                if best.is_nan_value() {
-                    *o = 0;
-                    return;
-                }
-                for (i, v) in it {
-                    // `best` is never NaN here; a NaN `v` wins and ends the search (NumPy's
-                    // `!(v <= best)`).
-                    let better = v.is_nan_value() || if is_max { v > best } else { v < best };
-                    if better {
-                        best = v;
-                        bi = i;
-                        if v.is_nan_value() {
-                            break;
-                        }
-                    }
-                }
-                *o = bi as i64;
+                // Contiguous lanes (the last axis of a C-order input) take a slice loop.
+                *o = match lane.as_slice() {
+                    Some(sl) => first_extreme_slice(sl, is_max),
+                    None => first_extreme(lane.iter().copied(), is_max),
+                } as i64;
             });
         Ok(())
     })
+}
+
+/// The index of the first maximum (or minimum) of a non-empty sequence; a NaN counts as the
+/// extreme and ends the search (NumPy's `!(v <= best)` rule).
+#[inline]
+fn first_extreme<T: Ordered>(mut it: impl Iterator<Item = T>, is_max: bool) -> usize {
+    let Some(mut best) = it.next() else {
+        return 0;
+    };
+    if best.is_nan_value() {
+        return 0;
+    }
+    let mut bi = 0usize;
+    for (i, v) in it.enumerate() {
+        // `best` is never NaN here.
+        let better = v.is_nan_value() || if is_max { v > best } else { v < best };
+        if better {
+            best = v;
+            bi = i + 1;
+            if v.is_nan_value() {
+                break;
+            }
+        }
+    }
+    bi
+}
+
+/// [`first_extreme`] on a slice in two vectorizable passes: the NaN-propagating extreme,
+/// then the first element equal to it (or the first NaN). Equal to the one-pass rule, since
+/// the first occurrence of the extreme is the first element that compares equal to it.
+fn first_extreme_slice<T: Ordered>(s: &[T], is_max: bool) -> usize {
+    let Some(&first) = s.first() else {
+        return 0;
+    };
+    let m = if is_max {
+        fold8(
+            first,
+            s,
+            |a: T, v: T| if a > v || a.is_nan_value() { a } else { v },
+        )
+    } else {
+        fold8(
+            first,
+            s,
+            |a: T, v: T| if a < v || a.is_nan_value() { a } else { v },
+        )
+    };
+    let nan = m.is_nan_value();
+    s.iter()
+        .position(|&v| if nan { v.is_nan_value() } else { v == m })
+        .unwrap_or(0)
 }

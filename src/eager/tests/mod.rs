@@ -1,6 +1,7 @@
 //! Tests of the eager kernels against hand-checked NumPy 2 results (values noted next to
 //! each case were produced by NumPy 2.4 on x86-64). Full differential tests live in Python.
 
+mod bench;
 mod creation;
 mod elementwise;
 mod matmul;
