@@ -59,9 +59,10 @@ impl Compiled {
     /// A one-line description of the plan.
     pub fn plan_summary(&self) -> String {
         format!(
-            "{} node(s), {} step(s)",
+            "{} node(s), {} step(s): {}",
             self.optimized.len(),
-            self.executable.num_steps()
+            self.executable.num_steps(),
+            self.executable.note()
         )
     }
 }

@@ -48,6 +48,22 @@ impl Storage {
         }
     }
 
+    /// Allocates `nbytes` uninitialized bytes on the host, for a producer (a compiled
+    /// kernel) that writes every byte before the storage is shared. Reading before that is a
+    /// logic error but not undefined behaviour for the plain-old-data dtypes Ember stores.
+    pub fn for_overwrite(nbytes: usize) -> Storage {
+        let layout = Layout::from_size_align(nbytes.max(1), ALIGN).expect("valid layout");
+        // SAFETY: the layout has non-zero size.
+        let ptr = unsafe { std::alloc::alloc(layout) };
+        let ptr = NonNull::new(ptr).unwrap_or_else(|| std::alloc::handle_alloc_error(layout));
+        Storage {
+            ptr,
+            nbytes,
+            owner: Owner::Aligned(layout),
+            device: Device::Cpu,
+        }
+    }
+
     /// Wraps memory owned by `owner`.
     ///
     /// # Safety

@@ -1,21 +1,52 @@
-//! [`Executable`]: an optimized graph turned into a list of steps that run without Python.
-//! Each step runs one node with its eager kernel; values are dropped after their last use so
-//! intermediates do not pile up.
+//! [`Executable`]: an optimized graph as a list of steps that run without Python.
+//!
+//! The plan comes from the fusion pass's schedule: fused kernels compiled by the Cranelift
+//! backend, GEMM library calls with their fused epilogue, and eager steps for the nodes no
+//! kernel expresses. When the backend is unavailable or a kernel fails to compile, the whole
+//! graph runs node by node with the eager kernels, and [`Executable::note`] says why. Values
+//! are dropped after their last use so intermediates do not pile up.
 
+use super::launch::{launch, run_matmul, CpuKernel};
 use crate::error::{EmberError, Result};
 use crate::ops;
 use crate::tensor::Tensor;
 use crate::trace::tensor_of;
+use ember_codegen::cpu::CpuBackend;
+use ember_ir::passes::fuse::{self, KernelStep, Step as FuseStep};
 use ember_ir::{Graph, NodeId, Op, ValueType};
 use std::collections::HashMap;
+use std::sync::OnceLock;
 
-/// One step of the plan: a node, where its operands are, and which values die after it.
+/// The process-wide Cranelift backend (its kernel cache is shared by every function), or why
+/// it could not start.
+pub fn cpu_backend() -> std::result::Result<&'static CpuBackend, String> {
+    static BACKEND: OnceLock<std::result::Result<CpuBackend, String>> = OnceLock::new();
+    BACKEND
+        .get_or_init(|| CpuBackend::new().map_err(|e| e.to_string()))
+        .as_ref()
+        .map_err(Clone::clone)
+}
+
+/// What one step does.
+#[derive(Debug, Clone)]
+enum Action {
+    /// One node with its eager kernel.
+    Eager { op: Op, ty: ValueType },
+    /// A compiled kernel: operands are its inputs, `outs` its outputs.
+    Kernel(CpuKernel),
+    /// `operands[0] @ operands[1]` into `out`, then an optional epilogue kernel whose inputs
+    /// are `epilogue_inputs` (the matmul result included).
+    MatMul {
+        ty: ValueType,
+        epilogue: Option<(CpuKernel, Vec<usize>)>,
+    },
+}
+
 #[derive(Debug, Clone)]
 struct Step {
-    op: Op,
-    ty: ValueType,
+    action: Action,
     operands: Vec<usize>,
-    out: usize,
+    outs: Vec<usize>,
     /// Value slots whose last use is this step.
     frees: Vec<usize>,
 }
@@ -28,20 +59,157 @@ pub struct Executable {
     steps: Vec<Step>,
     outputs: Vec<usize>,
     slots: usize,
+    note: String,
+}
+
+/// Maps graph nodes to dense value slots.
+struct Slots(HashMap<NodeId, usize>);
+
+impl Slots {
+    fn get(&self, n: NodeId) -> Result<usize> {
+        self.0.get(&n).copied().ok_or_else(|| {
+            EmberError::Value(format!("plan error: node %{} has no slot", n.index()))
+        })
+    }
+
+    fn all(&self, ns: &[NodeId]) -> Result<Vec<usize>> {
+        ns.iter().map(|&n| self.get(n)).collect()
+    }
 }
 
 impl Executable {
-    /// Builds the plan for `graph` (already optimized and verified).
+    /// Builds the plan for `graph` (already optimized): compiled when the backend can, eager
+    /// otherwise.
     pub fn new(graph: &Graph) -> Result<Executable> {
+        match cpu_backend() {
+            Ok(backend) => match Self::compiled(graph, backend) {
+                Ok(plan) => Ok(plan),
+                Err(e) => Self::eager(graph, format!("runs eagerly: {e}")),
+            },
+            Err(why) => Self::eager(
+                graph,
+                format!("runs eagerly: the CPU backend is unavailable: {why}"),
+            ),
+        }
+    }
+
+    /// A plan that runs every node with its eager kernel (the oracle path).
+    pub fn eager(graph: &Graph, note: String) -> Result<Executable> {
+        let mut plan = Self::skeleton(graph, note)?;
+        let slots = &plan.1;
+        let mut steps = Vec::new();
+        for n in graph.topo_order()? {
+            let node = graph.node(n);
+            if matches!(node.op, Op::Input { .. } | Op::Const(_) | Op::Output { .. }) {
+                continue;
+            }
+            steps.push(Step {
+                action: Action::Eager {
+                    op: node.op.clone(),
+                    ty: node.ty.clone(),
+                },
+                operands: slots.all(&graph.operands(n))?,
+                outs: vec![slots.get(n)?],
+                frees: Vec::new(),
+            });
+        }
+        plan.0.steps = steps;
+        Ok(plan.0.with_frees())
+    }
+
+    fn compiled(graph: &Graph, backend: &CpuBackend) -> Result<Executable> {
+        let schedule = fuse::partition(graph)?;
+        let (mut plan, slots) = Self::skeleton(graph, String::new())?;
+        let kernel = |k: &KernelStep| -> Result<(CpuKernel, Vec<usize>, Vec<usize>)> {
+            let compiled = backend
+                .compile(&k.kernel)
+                .map_err(|e| EmberError::Backend(format!("kernel {}: {e}", k.kernel.name)))?;
+            let outs: Vec<ValueType> = k
+                .outputs
+                .iter()
+                .map(|&o| graph.node(o).ty.clone())
+                .collect();
+            Ok((
+                CpuKernel::new(compiled, outs),
+                slots.all(&k.inputs)?,
+                slots.all(&k.outputs)?,
+            ))
+        };
+        let (mut kernels, mut gemms, mut eager) = (0, 0, 0);
+        for step in &schedule.steps {
+            plan.steps.push(match step {
+                FuseStep::Kernel(k) => {
+                    kernels += 1;
+                    let (ck, operands, outs) = kernel(k)?;
+                    Step {
+                        action: Action::Kernel(ck),
+                        operands,
+                        outs,
+                        frees: Vec::new(),
+                    }
+                }
+                FuseStep::MatMul {
+                    a,
+                    b,
+                    out,
+                    epilogue,
+                } => {
+                    gemms += 1;
+                    let epilogue = match epilogue {
+                        Some(k) => {
+                            kernels += 1;
+                            let (ck, ins, outs) = kernel(k)?;
+                            Some((ck, ins, outs))
+                        }
+                        None => None,
+                    };
+                    let mut operands = slots.all(&[*a, *b])?;
+                    let mut outs = vec![slots.get(*out)?];
+                    let epilogue = epilogue.map(|(ck, ins, eouts)| {
+                        // The epilogue's other inputs are operands of this step too, so they
+                        // stay alive until it has run.
+                        operands.extend(ins.iter().copied().filter(|s| *s != outs[0]));
+                        outs.extend(eouts);
+                        (ck, ins)
+                    });
+                    Step {
+                        action: Action::MatMul {
+                            ty: graph.node(*out).ty.clone(),
+                            epilogue,
+                        },
+                        operands,
+                        outs,
+                        frees: Vec::new(),
+                    }
+                }
+                FuseStep::Fallback(n) => {
+                    eager += 1;
+                    let node = graph.node(*n);
+                    Step {
+                        action: Action::Eager {
+                            op: node.op.clone(),
+                            ty: node.ty.clone(),
+                        },
+                        operands: slots.all(&graph.operands(*n))?,
+                        outs: vec![slots.get(*n)?],
+                        frees: Vec::new(),
+                    }
+                }
+            });
+        }
+        plan.note = format!("{kernels} kernel(s), {gemms} GEMM call(s), {eager} eager step(s)");
+        Ok(plan.with_frees())
+    }
+
+    /// Inputs, constants, outputs and slots; no steps yet.
+    fn skeleton(graph: &Graph, note: String) -> Result<(Executable, Slots)> {
         let order = graph.topo_order()?;
-        let slot_of: HashMap<NodeId, usize> =
-            order.iter().enumerate().map(|(i, &n)| (n, i)).collect();
+        let slots = Slots(order.iter().enumerate().map(|(i, &n)| (n, i)).collect());
         let mut inputs = Vec::new();
         let mut constants = Vec::new();
-        let mut steps = Vec::new();
         for &n in &order {
             let node = graph.node(n);
-            let slot = slot_of[&n];
+            let slot = slots.get(n)?;
             match &node.op {
                 Op::Input { index } => {
                     if inputs.len() <= *index {
@@ -50,37 +218,36 @@ impl Executable {
                     inputs[*index] = (slot, node.ty.clone());
                 }
                 Op::Const(lit) => constants.push((slot, tensor_of(lit))),
-                Op::Output { .. } => {}
-                op => steps.push(Step {
-                    op: op.clone(),
-                    ty: node.ty.clone(),
-                    operands: graph.operands(n).iter().map(|o| slot_of[o]).collect(),
-                    out: slot,
-                    frees: Vec::new(),
-                }),
+                _ => {}
             }
         }
-        let outputs: Vec<usize> = graph.output_values().iter().map(|v| slot_of[v]).collect();
-        // Last use of each slot; outputs live to the end.
+        let outputs = slots.all(&graph.output_values())?;
+        let plan = Executable {
+            inputs,
+            constants,
+            steps: Vec::new(),
+            outputs,
+            slots: order.len(),
+            note,
+        };
+        Ok((plan, slots))
+    }
+
+    /// Records, per step, the slots whose last use it is (outputs and constants live on).
+    fn with_frees(mut self) -> Self {
         let mut last_use: HashMap<usize, usize> = HashMap::new();
-        for (i, s) in steps.iter().enumerate() {
-            for &o in &s.operands {
+        for (i, s) in self.steps.iter().enumerate() {
+            for &o in s.operands.iter().chain(&s.outs) {
                 last_use.insert(o, i);
             }
         }
-        let constant_slots: Vec<usize> = constants.iter().map(|c| c.0).collect();
         for (slot, step) in last_use {
-            if !outputs.contains(&slot) && !constant_slots.contains(&slot) {
-                steps[step].frees.push(slot);
+            let kept = self.outputs.contains(&slot) || self.constants.iter().any(|c| c.0 == slot);
+            if !kept {
+                self.steps[step].frees.push(slot);
             }
         }
-        Ok(Executable {
-            inputs,
-            constants,
-            steps,
-            outputs,
-            slots: order.len(),
-        })
+        self
     }
 
     /// The types the arguments must have.
@@ -88,9 +255,14 @@ impl Executable {
         self.inputs.iter().map(|i| i.1.clone()).collect()
     }
 
-    /// Number of steps (for diagnostics).
+    /// Number of steps.
     pub fn num_steps(&self) -> usize {
         self.steps.len()
+    }
+
+    /// What the plan is made of, or why it runs eagerly.
+    pub fn note(&self) -> &str {
+        &self.note
     }
 
     /// Runs the plan on concrete arguments.
@@ -116,25 +288,50 @@ impl Executable {
             values[*slot] = Some(t.clone());
         }
         for step in &self.steps {
-            let operands: Vec<&Tensor> = step
-                .operands
-                .iter()
-                .map(|&o| {
-                    values[o].as_ref().ok_or_else(|| {
-                        EmberError::Value(
-                            "plan error: a value was used before it was computed".into(),
-                        )
-                    })
+            let get = |s: &usize| {
+                values[*s].as_ref().ok_or_else(|| {
+                    EmberError::Value("plan error: a value was used before it was computed".into())
                 })
-                .collect::<Result<_>>()?;
-            let out = match &step.op {
-                Op::Composite(_) => ops::apply(step.op.clone(), &operands)?,
-                op => crate::eager::execute(op, &operands, &step.ty)?,
             };
+            let results: Vec<Tensor> = match &step.action {
+                Action::Eager { op, ty } => {
+                    let operands: Vec<&Tensor> =
+                        step.operands.iter().map(get).collect::<Result<_>>()?;
+                    vec![match op {
+                        Op::Composite(_) => ops::apply(op.clone(), &operands)?,
+                        op => crate::eager::execute(op, &operands, ty)?,
+                    }]
+                }
+                Action::Kernel(k) => {
+                    let operands: Vec<&Tensor> =
+                        step.operands.iter().map(get).collect::<Result<_>>()?;
+                    launch(k, &operands)?
+                }
+                Action::MatMul { ty, epilogue } => {
+                    let a = get(&step.operands[0])?;
+                    let b = get(&step.operands[1])?;
+                    let product = run_matmul(a, b, ty)?;
+                    match epilogue {
+                        None => vec![product],
+                        Some((k, ins)) => {
+                            let out_slot = step.outs[0];
+                            let operands: Vec<&Tensor> = ins
+                                .iter()
+                                .map(|s| if *s == out_slot { Ok(&product) } else { get(s) })
+                                .collect::<Result<_>>()?;
+                            let mut r = launch(k, &operands)?;
+                            r.insert(0, product.clone());
+                            r
+                        }
+                    }
+                }
+            };
+            for (&slot, t) in step.outs.iter().zip(results) {
+                values[slot] = Some(t);
+            }
             for &f in &step.frees {
                 values[f] = None;
             }
-            values[step.out] = Some(out);
         }
         self.outputs
             .iter()

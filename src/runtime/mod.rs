@@ -1,5 +1,6 @@
-//! Executing optimized graphs: the executable plan and its buffers.
+//! Executing optimized graphs: the executable plan, kernel launches and their buffers.
 
 pub mod executable;
+pub mod launch;
 
-pub use executable::Executable;
+pub use executable::{cpu_backend, Executable};

@@ -1,0 +1,189 @@
+//! Running compiled kernels and GEMMs on tensors: binds tensors to kernel arguments (views with
+//! strides, copies only when a layout cannot be viewed), allocates outputs, and checks every
+//! size the unsafe launch relies on.
+
+use crate::error::{EmberError, Result};
+use crate::storage::Storage;
+use crate::tensor::Tensor;
+use ember_codegen::cpu::gemm::{batched_gemm, BatchStrides, GemmScalar, Mat, MatMut};
+use ember_codegen::cpu::{CompiledKernel, KernelArg};
+use ember_ir::kernel::reshape_strides;
+use ember_ir::shape::contiguous_strides;
+use ember_ir::{DType, ValueType};
+use std::sync::Arc;
+
+/// A compiled kernel and the types of the values it writes.
+#[derive(Debug, Clone)]
+pub struct CpuKernel {
+    compiled: Arc<CompiledKernel>,
+    outs: Vec<ValueType>,
+}
+
+impl CpuKernel {
+    /// Wraps a compiled kernel whose output arguments produce values of types `outs`.
+    pub fn new(compiled: Arc<CompiledKernel>, outs: Vec<ValueType>) -> Self {
+        CpuKernel { compiled, outs }
+    }
+
+    /// The compiled kernel.
+    pub fn compiled(&self) -> &CompiledKernel {
+        &self.compiled
+    }
+}
+
+/// A fresh C-contiguous tensor whose every element the caller will write.
+fn output_tensor(ty: &ValueType) -> Result<Tensor> {
+    let storage = Arc::new(Storage::for_overwrite(ty.nbytes()));
+    Tensor::from_storage(ty.dtype, &ty.shape, storage)
+}
+
+/// Runs `k` with `inputs` bound to its input arguments in order; returns its outputs.
+pub fn launch(k: &CpuKernel, inputs: &[&Tensor]) -> Result<Vec<Tensor>> {
+    let decls = &k.compiled.kernel().args;
+    let outs: Vec<Tensor> = k.outs.iter().map(output_tensor).collect::<Result<_>>()?;
+    if outs.iter().any(|t| t.numel() == 0) {
+        return Ok(outs);
+    }
+    // Inputs whose layout the kernel cannot view are copied to C order and kept alive here.
+    let mut held: Vec<Tensor> = Vec::new();
+    let mut args = Vec::with_capacity(decls.len());
+    let (mut next_in, mut next_out) = (0, 0);
+    for (i, decl) in decls.iter().enumerate() {
+        let (t, strides) = if decl.output {
+            let t = outs
+                .get(next_out)
+                .ok_or_else(|| arg_error(k, i, "missing output"))?;
+            next_out += 1;
+            (t, contiguous_strides(&decl.shape).to_vec())
+        } else {
+            let t = *inputs
+                .get(next_in)
+                .ok_or_else(|| arg_error(k, i, "missing input"))?;
+            next_in += 1;
+            match reshape_strides(t.shape(), &t.strides(), &decl.shape) {
+                Some(s) => (t, s),
+                None => {
+                    held.push(t.contiguous()?);
+                    let c = held.last().ok_or_else(|| arg_error(k, i, "copy failed"))?;
+                    (c, contiguous_strides(&decl.shape).to_vec())
+                }
+            }
+        };
+        if t.dtype() != decl.dtype || t.numel() != decl.shape.iter().product::<usize>() {
+            return Err(arg_error(
+                k,
+                i,
+                &format!(
+                    "expected {} with shape {:?}, got {}",
+                    decl.dtype,
+                    decl.shape.as_slice(),
+                    t.value_type()
+                ),
+            ));
+        }
+        args.push(KernelArg::new(
+            t.data_ptr()? as *mut u8,
+            decl.dtype,
+            &strides,
+        ));
+    }
+    // SAFETY: every argument views exactly its tensor's elements (element counts and dtypes
+    // checked above; strides come from the tensor's own layout or C order); outputs are fresh
+    // buffers that no input aliases and that nobody else can see yet.
+    unsafe { k.compiled.run(&args) }.map_err(|e| EmberError::Backend(e.to_string()))?;
+    drop(held);
+    Ok(outs)
+}
+
+fn arg_error(k: &CpuKernel, i: usize, why: &str) -> EmberError {
+    EmberError::Backend(format!(
+        "kernel {} argument {i}: {why}",
+        k.compiled.kernel().name
+    ))
+}
+
+/// `a @ b` with the result type `ty`: float matrices (and equal-batch stacks of them) go to
+/// the multithreaded GEMM; everything else (integer, broadcast batches, 1-d) to the eager
+/// kernel.
+pub fn run_matmul(a: &Tensor, b: &Tensor, ty: &ValueType) -> Result<Tensor> {
+    let gemm_ok = a.dtype() == ty.dtype
+        && b.dtype() == ty.dtype
+        && ty.dtype.is_float()
+        && a.ndim() >= 2
+        && a.ndim() == b.ndim()
+        && a.shape()[..a.ndim() - 2] == b.shape()[..b.ndim() - 2];
+    if !gemm_ok {
+        let op = ember_ir::Op::MatMul;
+        return crate::eager::execute(&op, &[a, b], ty);
+    }
+    match ty.dtype {
+        DType::F32 => gemm_into::<f32>(a, b, ty),
+        DType::F64 => gemm_into::<f64>(a, b, ty),
+        _ => unreachable!("checked float above"),
+    }
+}
+
+fn gemm_into<T: GemmScalar>(a: &Tensor, b: &Tensor, ty: &ValueType) -> Result<Tensor> {
+    let out = output_tensor(ty)?;
+    if out.numel() == 0 {
+        return Ok(out);
+    }
+    let nd = a.ndim();
+    let (m, k, n) = (a.shape()[nd - 2], a.shape()[nd - 1], b.shape()[nd - 1]);
+    let batch: usize = a.shape()[..nd - 2].iter().product();
+    // One GEMM call needs each operand's batches one uniform stride apart; copy otherwise.
+    let (a, b) = (with_uniform_batches(a)?, with_uniform_batches(b)?);
+    let (sa, sb) = (a.strides(), b.strides());
+    let strides = BatchStrides {
+        a: batch_stride(&a).unwrap_or(0),
+        b: batch_stride(&b).unwrap_or(0),
+        c: (m * n) as isize,
+    };
+    // SAFETY: each view addresses exactly its tensor's elements: shapes m x k, k x n, m x n
+    // with the tensors' own strides; the output is fresh and aliases nothing.
+    unsafe {
+        batched_gemm::<T>(
+            batch,
+            m,
+            k,
+            n,
+            Mat {
+                ptr: a.data_ptr()? as *const T,
+                rs: sa[nd - 2],
+                cs: sa[nd - 1],
+            },
+            Mat {
+                ptr: b.data_ptr()? as *const T,
+                rs: sb[nd - 2],
+                cs: sb[nd - 1],
+            },
+            MatMut {
+                ptr: out.data_ptr()? as *mut T,
+                rs: n as isize,
+                cs: 1,
+            },
+            strides,
+        );
+    }
+    Ok(out)
+}
+
+/// The distance between consecutive matrices of a stack, when all batch dimensions collapse
+/// into one stride (`Some(0)` for a plain matrix).
+fn batch_stride(t: &Tensor) -> Option<isize> {
+    let nd = t.ndim();
+    if nd == 2 {
+        return Some(0);
+    }
+    let (s, sh) = (t.strides(), t.shape());
+    (0..nd - 3)
+        .all(|d| sh[d] == 1 || s[d] == s[d + 1] * sh[d + 1] as isize)
+        .then(|| s[nd - 3])
+}
+
+fn with_uniform_batches(t: &Tensor) -> Result<Tensor> {
+    match batch_stride(t) {
+        Some(_) => Ok(t.clone()),
+        None => t.contiguous(),
+    }
+}
