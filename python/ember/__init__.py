@@ -31,6 +31,7 @@ from ._jit import (
     RetraceWarning,
     jit,
 )
+from ._profile import Profile, profile  # noqa: F401 (public API)
 
 _ember._set_package_dir(_os.path.dirname(_os.path.abspath(__file__)))
 

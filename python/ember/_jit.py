@@ -15,6 +15,7 @@ import warnings
 import numpy as np
 
 from . import _ember as _C
+from . import _profile as _prof
 from ._ember import Tensor, TraceError
 from ._pytree import flatten, unflatten
 
@@ -209,9 +210,12 @@ class JitFunction:
 
     # -- calling ---------------------------------------------------------------------
     def __call__(self, *args, **kwargs):
+        t0 = _prof.now() if _prof.active else 0
         if self._fast_ok and not kwargs and getattr(_state, "depth", 0) == 0:
-            r = self._fast.call(args)
+            r = self._fast.call(args) if not t0 or _prof.fast_path_ok(args) else None
             if r is not None:
+                if t0:
+                    _prof.call_done(self.__name__, t0, hit=True)
                 return r
         if getattr(_state, "depth", 0) > 0:
             # Called while another function is being traced: inline (like JAX).
@@ -223,7 +227,11 @@ class JitFunction:
         else:
             self._hits += 1
             self._recent.append(False)
+            if t0:
+                _prof.instant("cache_hit", self.__name__, t0)
         if entry.eager_reason is not None:
+            if t0:
+                return _prof.eager_call(self, entry.eager_reason, t0, args, kwargs)
             return self._fn(*args, **kwargs)
         tree = entry.out_tree
         if self._fast_ok and not kwargs:
@@ -232,9 +240,13 @@ class JitFunction:
             elif tree[0] in "LT" and all(t == "*" for t in tree[1]):
                 self._fast.insert(args, entry.compiled, tree[0], entry.out_tensors)
         arrays = [leaf for leaf in leaves if not isinstance(leaf, _SCALARS)]
+        if t0:
+            arrays = _prof.copy_arguments(self.__name__, arrays)
         outs = entry.compiled.run(arrays)
         if not entry.out_tensors:
             outs = [o.numpy() for o in outs]
+        if t0:
+            _prof.call_done(self.__name__, t0)
         return unflatten(entry.out_tree, iter(outs))
 
     def _miss(self, key, leaves, args, kwargs):
@@ -248,6 +260,8 @@ class JitFunction:
             self._recent.extend([False] * min(fast_hits, 10))
             self._recent.append(True)
             reason = self._retrace_reason(key)
+            if _prof.active:
+                _prof.cache_miss(self.__name__, reason)
             if reason is not None:
                 self._retraces.append(reason)
                 _debug(1, f"retrace {self.__name__}: {reason}")
@@ -265,6 +279,7 @@ class JitFunction:
             return entry
 
     def _trace(self, key, leaves, args, kwargs):
+        t_trace = _prof.now() if _prof.active else 0
         entry = _Entry()
         trace = _C.Trace()
         traced = []
@@ -296,6 +311,8 @@ class JitFunction:
             out = self._fn(*call_args, **call_kwargs)
         except TraceError as e:
             where = _user_frame(e.__traceback__)
+            if t_trace:
+                _prof.span("trace", self.__name__, t_trace)
             reason = f"{e} (at {where})"
             if self._fallback == "error":
                 raise TraceError(f"{self.__name__}: {reason}") from None
@@ -321,7 +338,12 @@ class JitFunction:
                     f"{self.__name__}: output leaf {i} is a {type(o).__name__}; a jitted function must "
                     "return arrays (or tuples, lists, dicts of arrays)"
                 )
+        t_compile = _prof.span("trace", self.__name__, t_trace) if t_trace else 0
         entry.compiled = trace.finish(out_leaves, self.__name__)
+        if t_compile:
+            _prof.compiled(self.__name__, t_compile, entry.compiled)
+        if _DEBUG >= 3:
+            _debug(3, str(Explanation(self.__name__, entry.compiled)))
         _debug(
             1,
             f"compile {self.__name__}: {entry.compiled.plan_summary} in {entry.compiled.compile_seconds * 1e3:.2f} ms",

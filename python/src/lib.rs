@@ -10,6 +10,7 @@ mod fastpath;
 mod functions;
 mod jit;
 mod numpy_api;
+mod profile;
 mod tensor;
 
 use pyo3::prelude::*;
@@ -53,5 +54,6 @@ fn _ember(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(functions::asarray, m)?)?;
     m.add_function(wrap_pyfunction!(functions::data_ptr, m)?)?;
     m.add_function(wrap_pyfunction!(functions::op_names, m)?)?;
+    profile::register(m)?;
     Ok(())
 }

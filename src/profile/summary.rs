@@ -89,9 +89,13 @@ fn run_section(out: &mut String, rows: &[(&StatKey, &Stat)]) {
         "Source",
     ]);
     for (k, s) in rows {
-        let name = match (&k.0, &k.2) {
-            (EventKind::Transfer, Some(cause)) => format!("copy {} ({cause})", k.1),
-            _ => k.1.to_string(),
+        // A copy's "source" is its cause; the copies section below has the details.
+        let (name, source) = match k.0 {
+            EventKind::Transfer => (
+                format!("copy {}", k.1),
+                k.2.as_deref().unwrap_or("").to_string(),
+            ),
+            _ => (k.1.to_string(), compact_locs(&s.locs)),
         };
         t.row(vec![
             name,
@@ -102,7 +106,7 @@ fn run_section(out: &mut String, rows: &[(&StatKey, &Stat)]) {
             format!("{:.1}%", percent(s.total_ns, total)),
             format!("{:.2}", giga_per_second(s.bytes, s.total_ns)),
             format!("{:.2}", giga_per_second(s.flops, s.total_ns)),
-            compact_locs(&s.locs),
+            source,
         ]);
     }
     t.write(out);
