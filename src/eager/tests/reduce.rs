@@ -246,3 +246,47 @@ fn float32_sums_of_views_follow_numpy_memory_order() {
         vec![1200316046, 1200316046, 1200316060]
     );
 }
+
+#[test]
+fn float64_sum_and_arg_reduction_paths() {
+    // np.sum(gen(100003).astype(np.float64)).view(np.uint64)
+    let x = run(Op::Cast(DType::F64), &[&gen(100_003, &[100_003])]).unwrap();
+    let s = vals::<f64>(&red(ReduceOp::Sum, &x, &[0], false))[0];
+    assert_eq!(s.to_bits(), 4709420195356229440);
+    // argmax over contiguous rows (slice path) and strided columns agree on ties and NaN
+    // (np.argmax(m, 1) == [1, 1, 0], np.argmin(m, 1) == [3, 1, 3]).
+    let m = t(
+        vec![
+            1.0f32,
+            5.0,
+            5.0,
+            -0.0,
+            0.0,
+            f32::NAN,
+            2.0,
+            f32::NAN,
+            7.0,
+            3.0,
+            3.0,
+            1.0,
+        ],
+        &[3, 4],
+    );
+    assert_eq!(
+        vals::<i64>(&red(ReduceOp::ArgMax, &m, &[1], false)),
+        vec![1, 1, 0]
+    );
+    assert_eq!(
+        vals::<i64>(&red(ReduceOp::ArgMin, &m, &[1], false)),
+        vec![3, 1, 3]
+    );
+    let mt = run(Op::Permute([1, 0].into_iter().collect()), &[&m]).unwrap();
+    assert_eq!(
+        vals::<i64>(&red(ReduceOp::ArgMax, &mt, &[0], false)),
+        vec![1, 1, 0]
+    );
+    assert_eq!(
+        vals::<i64>(&red(ReduceOp::ArgMin, &mt, &[0], false)),
+        vec![3, 1, 3]
+    );
+}
