@@ -3,6 +3,7 @@
 
 mod bench;
 mod creation;
+mod dump;
 mod elementwise;
 mod matmul;
 mod movement;
