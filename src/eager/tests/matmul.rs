@@ -83,3 +83,20 @@ fn dtypes_wrapping_bool_and_empty() {
     assert_eq!(z.shape(), &[0, 3]);
     assert!(run(Op::MatMul, &[&t1(vec![1.0f32; 3]), &t1(vec![1.0f32; 2])]).is_err());
 }
+
+#[test]
+fn one_d_operand_against_a_batch() {
+    let v = seq(3, 0, &[3]);
+    let r = mm(&v, &seq(12, 0, &[2, 3, 2]));
+    assert_eq!(r.shape(), &[2, 2]);
+    assert_eq!(vals::<i64>(&r), vec![10, 13, 28, 31]);
+    let r = mm(&seq(12, 0, &[2, 2, 3]), &v);
+    assert_eq!(r.shape(), &[2, 2]);
+    assert_eq!(vals::<i64>(&r), vec![5, 14, 23, 32]);
+    let vf = run(Op::Cast(DType::F64), &[&v]).unwrap();
+    let r = mm(
+        &vf,
+        &run(Op::Cast(DType::F64), &[&seq(12, 0, &[2, 3, 2])]).unwrap(),
+    );
+    assert_eq!(vals::<f64>(&r), vec![10.0, 13.0, 28.0, 31.0]);
+}
