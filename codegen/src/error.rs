@@ -29,6 +29,9 @@ pub enum CodegenError {
     /// Arguments passed to a kernel or GEMM do not match what it expects.
     #[error("bad arguments: {0}")]
     Args(String),
+    /// The CUDA backend failed (no driver or NVRTC, an NVRTC compile error, a driver call).
+    #[error(transparent)]
+    Cuda(#[from] crate::cuda::CudaError),
     /// A bug in the backend (an invariant the verifier should have guaranteed).
     #[error("internal code generation error: {0}")]
     Internal(String),

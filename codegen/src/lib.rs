@@ -5,6 +5,7 @@
 //! multithreaded GEMM for matmul steps. Errors are [`CodegenError`].
 
 pub mod cpu;
+pub mod cuda;
 pub mod error;
 
 pub use error::{CodegenError, Result};

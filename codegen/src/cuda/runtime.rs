@@ -1,0 +1,383 @@
+//! Running kernels on a CUDA device: context and stream, device buffers, host<->device copies
+//! (through pinned, double-buffered staging for large transfers), launches with the CPU
+//! backend's argument convention, and CUDA events for timing.
+//!
+//! Everything here needs a driver and a device; [`CudaDevice::open`] returns an error (never
+//! panics) on a machine without them, so this module builds and links everywhere.
+//! Kernels are compiled to a CUBIN for the device's exact architecture (a newer NVRTC's PTX
+//! could be refused by an older driver).
+
+use super::cache::{Cache, CompiledKernel};
+use super::device::{cuda_devices, CudaDeviceInfo};
+use super::error::CudaError;
+use super::nvrtc::{Image, Options};
+use super::render::ENTRY;
+use crate::error::{CodegenError, Result};
+use cudarc::driver::{
+    result as dr, sys, CudaContext, CudaEvent, CudaFunction, CudaSlice, CudaStream, DevicePtr,
+    LaunchConfig, PinnedHostSlice, PushKernelArg,
+};
+use cudarc::nvrtc::Ptx;
+use ember_ir::kernel::interp::Buffer;
+use ember_ir::kernel::Kernel;
+use ember_ir::DType;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, OnceLock};
+
+/// Transfers at least this large go through pinned staging.
+pub const PINNED_MIN: usize = 1 << 20;
+/// Size of each of the two pinned staging chunks.
+const CHUNK: usize = 8 << 20;
+
+fn drv(call: &str) -> impl FnOnce(dr::DriverError) -> CodegenError + '_ {
+    move |e| CudaError::driver(call, format!("{e:?}")).into()
+}
+
+/// A buffer in device memory.
+#[derive(Debug)]
+pub struct DeviceBuffer {
+    /// Element type.
+    pub dtype: DType,
+    /// Number of elements.
+    pub len: usize,
+    mem: CudaSlice<u8>,
+}
+
+/// One kernel argument on the device: a buffer and the view the kernel sees (element offset
+/// and strides, as for the CPU backend). Outputs are borrowed mutably, so no output can alias
+/// another argument.
+#[derive(Debug)]
+pub enum DeviceArg<'a> {
+    /// An input buffer with `(offset, strides)`.
+    In(&'a DeviceBuffer, usize, Vec<isize>),
+    /// An output buffer with `(offset, strides)`.
+    Out(&'a mut DeviceBuffer, usize, Vec<isize>),
+}
+
+/// A pinned staging buffer and the event marking the end of its last copy.
+type Stage = (PinnedHostSlice<u8>, CudaEvent);
+
+/// An open CUDA device with one stream.
+pub struct CudaDevice {
+    info: CudaDeviceInfo,
+    ctx: Arc<CudaContext>,
+    stream: Arc<CudaStream>,
+    functions: Mutex<HashMap<usize, (Arc<CompiledKernel>, CudaFunction)>>,
+    staging: Mutex<Option<[Stage; 2]>>,
+}
+
+impl std::fmt::Debug for CudaDevice {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CudaDevice")
+            .field("info", &self.info)
+            .finish()
+    }
+}
+
+/// The process-wide cache of device kernels (CUBINs) and rendered sources.
+pub fn device_cache() -> &'static Cache {
+    static C: OnceLock<Cache> = OnceLock::new();
+    C.get_or_init(|| Cache::new(super::cache::default_dir()))
+}
+
+impl CudaDevice {
+    /// Opens device `ordinal`: an error when there is no driver, no such device, or the
+    /// context cannot be created.
+    pub fn open(ordinal: usize) -> Result<Arc<CudaDevice>> {
+        let devices = cuda_devices()?;
+        let info = devices.get(ordinal).cloned().ok_or_else(|| {
+            CudaError::Unsupported(format!(
+                "cuda:{ordinal} does not exist ({} CUDA devices)",
+                devices.len()
+            ))
+        })?;
+        let ctx = CudaContext::new(ordinal).map_err(drv("cuCtx (primary context)"))?;
+        let stream = ctx.new_stream().map_err(drv("cuStreamCreate"))?;
+        Ok(Arc::new(CudaDevice {
+            info,
+            ctx,
+            stream,
+            functions: Mutex::new(HashMap::new()),
+            staging: Mutex::new(None),
+        }))
+    }
+
+    /// The device's properties.
+    pub fn info(&self) -> &CudaDeviceInfo {
+        &self.info
+    }
+
+    /// A zeroed buffer of `len` elements.
+    pub fn alloc(&self, dtype: DType, len: usize) -> Result<DeviceBuffer> {
+        let mem = self
+            .stream
+            .alloc_zeros::<u8>((len * dtype.size()).max(1))
+            .map_err(drv("cuMemAlloc"))?;
+        Ok(DeviceBuffer { dtype, len, mem })
+    }
+
+    /// Copies host bytes (native-endian elements of `dtype`) into a new device buffer.
+    pub fn upload(&self, dtype: DType, bytes: &[u8]) -> Result<DeviceBuffer> {
+        let mut buf = self.alloc(dtype, bytes.len() / dtype.size().max(1))?;
+        if bytes.len() < PINNED_MIN {
+            self.stream
+                .memcpy_htod(bytes, &mut buf.mem)
+                .map_err(drv("cuMemcpyHtoD"))?;
+        } else {
+            let stream = self.stream.cu_stream();
+            self.staged(
+                &buf.mem,
+                bytes.len(),
+                |dev, stage, at, n| {
+                    stage[..n].copy_from_slice(&bytes[at..at + n]);
+                    // SAFETY: `dev + at .. + n` lies inside the allocation; the pinned chunk
+                    // is not written again before its event completes.
+                    unsafe { dr::memcpy_htod_async(dev + at as u64, &stage[..n], stream) }
+                },
+                |_, _, _| {},
+            )?;
+        }
+        self.stream
+            .synchronize()
+            .map_err(drv("cuStreamSynchronize"))?;
+        Ok(buf)
+    }
+
+    /// Copies a device buffer back to the host.
+    pub fn download(&self, buf: &DeviceBuffer) -> Result<Vec<u8>> {
+        let n = buf.len * buf.dtype.size();
+        if n < PINNED_MIN {
+            let mut v = self
+                .stream
+                .clone_dtoh(&buf.mem)
+                .map_err(drv("cuMemcpyDtoH"))?;
+            v.truncate(n);
+            return Ok(v);
+        }
+        let mut out = vec![0u8; n];
+        let stream = self.stream.cu_stream();
+        self.staged(
+            &buf.mem,
+            n,
+            |dev, stage, at, len| {
+                // SAFETY: as in `upload`, reversed; the chunk is read only after its event.
+                unsafe { dr::memcpy_dtoh_async(&mut stage[..len], dev + at as u64, stream) }
+            },
+            |stage, at, len| out[at..at + len].copy_from_slice(&stage[..len]),
+        )?;
+        Ok(out)
+    }
+
+    /// Moves `n` bytes in [`CHUNK`]-sized pieces through two pinned buffers, so the host side
+    /// of one piece overlaps the DMA of the other: `issue(dev_ptr, stage, at, len)` queues one
+    /// asynchronous copy, and `done(stage, at, len)` runs once that copy has completed.
+    fn staged(
+        &self,
+        mem: &CudaSlice<u8>,
+        n: usize,
+        mut issue: impl FnMut(u64, &mut [u8], usize, usize) -> std::result::Result<(), dr::DriverError>,
+        mut done: impl FnMut(&[u8], usize, usize),
+    ) -> Result<()> {
+        let mut guard = self.staging.lock().unwrap_or_else(|e| e.into_inner());
+        if guard.is_none() {
+            let mk = || -> Result<Stage> {
+                // SAFETY: staging memory is always written before it is read.
+                let p =
+                    unsafe { self.ctx.alloc_pinned::<u8>(CHUNK) }.map_err(drv("cuMemHostAlloc"))?;
+                let e = self.ctx.new_event(None).map_err(drv("cuEventCreate"))?;
+                Ok((p, e))
+            };
+            *guard = Some([mk()?, mk()?]);
+        }
+        let Some(slots) = guard.as_mut() else {
+            return Err(CudaError::Unsupported("pinned staging unavailable".into()).into());
+        };
+        let (dev, _sync) = mem.device_ptr(&self.stream);
+        // The piece each slot holds until its copy is known to be complete.
+        let mut pending: [Option<(usize, usize)>; 2] = [None, None];
+        let mut at = 0;
+        let mut k = 0;
+        while at < n {
+            let len = CHUNK.min(n - at);
+            let (stage, ev) = &mut slots[k % 2];
+            ev.synchronize().map_err(drv("cuEventSynchronize"))?;
+            let host = stage.as_mut_slice().map_err(drv("pinned memory"))?;
+            if let Some((pa, pl)) = pending[k % 2].take() {
+                done(host, pa, pl);
+            }
+            issue(dev, host, at, len).map_err(drv("cuMemcpyAsync"))?;
+            ev.record(&self.stream).map_err(drv("cuEventRecord"))?;
+            pending[k % 2] = Some((at, len));
+            at += len;
+            k += 1;
+        }
+        for (slot, p) in slots.iter_mut().zip(pending) {
+            slot.1.synchronize().map_err(drv("cuEventSynchronize"))?;
+            if let Some((pa, pl)) = p {
+                let host = slot.0.as_slice().map_err(drv("pinned memory"))?;
+                done(host, pa, pl);
+            }
+        }
+        Ok(())
+    }
+
+    /// Compiles `kernel` for this device (cached in memory and on disk).
+    pub fn compile(&self, kernel: &Kernel) -> Result<Arc<CompiledKernel>> {
+        let opts = Options {
+            arch: self.info.arch(),
+            cubin: true,
+            fast_math: false,
+        };
+        device_cache().get(kernel, &opts)
+    }
+
+    fn function(&self, compiled: &Arc<CompiledKernel>) -> Result<CudaFunction> {
+        let key = Arc::as_ptr(compiled) as usize;
+        let mut fns = self.functions.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some((_, f)) = fns.get(&key) {
+            return Ok(f.clone());
+        }
+        let ptx = match &compiled.image {
+            Image::Ptx(s) => Ptx::from_src(s.clone()),
+            Image::Cubin(b) => Ptx::from_binary(b.clone()),
+        };
+        let module = self.ctx.load_module(ptx).map_err(drv("cuModuleLoadData"))?;
+        let f = module
+            .load_function(ENTRY)
+            .map_err(drv("cuModuleGetFunction"))?;
+        // The compiled kernel is kept alive with its function so the address key stays unique.
+        fns.insert(key, (compiled.clone(), f.clone()));
+        Ok(f)
+    }
+
+    /// Launches a compiled kernel on the device's stream (asynchronously). Every view is
+    /// checked to lie inside its buffer, so a launch cannot touch memory outside them.
+    pub fn launch(&self, compiled: &Arc<CompiledKernel>, args: &mut [DeviceArg<'_>]) -> Result<()> {
+        let k = &compiled.kernel;
+        if args.len() != k.args.len() {
+            return Err(CodegenError::Args(format!(
+                "kernel {} takes {} arguments, got {}",
+                k.name,
+                k.args.len(),
+                args.len()
+            )));
+        }
+        let mut ptrs: Vec<u64> = Vec::with_capacity(args.len());
+        let mut strides: Vec<i64> = Vec::new();
+        let mut guards = Vec::new();
+        for (i, (a, d)) in args.iter().zip(&k.args).enumerate() {
+            let (buf, off, st, out) = match a {
+                DeviceArg::In(b, o, s) => (&**b, *o, s, false),
+                DeviceArg::Out(b, o, s) => (&**b, *o, s, true),
+            };
+            if buf.dtype != d.dtype || st.len() != d.shape.len() || out != d.output {
+                return Err(CodegenError::Args(format!(
+                    "argument {i} of kernel {}: expected {} {} with {} strides",
+                    k.name,
+                    if d.output { "output" } else { "input" },
+                    d.dtype,
+                    d.shape.len()
+                )));
+            }
+            if !view_inside(&d.shape, off, st, buf.len) {
+                return Err(CodegenError::Args(format!(
+                    "argument {i} of kernel {}: view exceeds its buffer",
+                    k.name
+                )));
+            }
+            let (p, g) = buf.mem.device_ptr(&self.stream);
+            guards.push(g);
+            ptrs.push(p + (off * buf.dtype.size()) as u64);
+            strides.extend(st.iter().map(|&s| s as i64));
+        }
+        let f = self.function(compiled)?;
+        let launch = compiled
+            .rendered
+            .plan
+            .launch((self.info.multiprocessors.max(1) as u32) * 32);
+        let cfg = LaunchConfig {
+            grid_dim: (launch.grid, 1, 1),
+            block_dim: (launch.block, 1, 1),
+            shared_mem_bytes: 0,
+        };
+        let mut b = self.stream.launch_builder(&f);
+        let mut s = 0;
+        for (p, d) in ptrs.iter().zip(&k.args) {
+            b.arg(p);
+            for st in &strides[s..s + d.shape.len()] {
+                b.arg(st);
+            }
+            s += d.shape.len();
+        }
+        // SAFETY: the arguments follow the rendered signature (a pointer, then one stride
+        // per dimension, per argument) and every view lies inside its buffer (checked above).
+        unsafe { b.launch(cfg) }.map_err(drv("cuLaunchKernel"))?;
+        drop(guards);
+        Ok(())
+    }
+
+    /// Waits for everything queued on the stream.
+    pub fn synchronize(&self) -> Result<()> {
+        self.stream
+            .synchronize()
+            .map_err(drv("cuStreamSynchronize"))
+    }
+
+    /// Runs `f` (which queues work on this device) between two CUDA events and returns its
+    /// result with the elapsed device time in milliseconds.
+    pub fn time<T>(&self, f: impl FnOnce(&Self) -> Result<T>) -> Result<(T, f32)> {
+        let flags = Some(sys::CUevent_flags::CU_EVENT_DEFAULT);
+        let start = self.ctx.new_event(flags).map_err(drv("cuEventCreate"))?;
+        let end = self.ctx.new_event(flags).map_err(drv("cuEventCreate"))?;
+        start.record(&self.stream).map_err(drv("cuEventRecord"))?;
+        let out = f(self)?;
+        end.record(&self.stream).map_err(drv("cuEventRecord"))?;
+        end.synchronize().map_err(drv("cuEventSynchronize"))?;
+        let ms = start.elapsed_ms(&end).map_err(drv("cuEventElapsedTime"))?;
+        Ok((out, ms))
+    }
+
+    /// Runs `kernel` over interpreter buffers: uploads them, launches, downloads the outputs
+    /// into `bufs` (a safe entry point for tests and tools).
+    pub fn run_buffers(&self, kernel: &Kernel, bufs: &mut [Buffer]) -> Result<()> {
+        let compiled = self.compile(kernel)?;
+        let mut dev = Vec::with_capacity(bufs.len());
+        for b in bufs.iter() {
+            dev.push(self.upload(b.dtype, &b.data)?);
+        }
+        let mut args: Vec<DeviceArg<'_>> = Vec::new();
+        for ((d, b), decl) in dev.iter_mut().zip(bufs.iter()).zip(&kernel.args) {
+            args.push(if decl.output {
+                DeviceArg::Out(d, b.offset, b.strides.clone())
+            } else {
+                DeviceArg::In(d, b.offset, b.strides.clone())
+            });
+        }
+        self.launch(&compiled, &mut args)?;
+        drop(args);
+        self.synchronize()?;
+        for ((d, b), decl) in dev.iter().zip(bufs.iter_mut()).zip(&kernel.args) {
+            if decl.output {
+                b.data = self.download(d)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// True when every element the view addresses lies in `0..len`.
+fn view_inside(shape: &[usize], off: usize, strides: &[isize], len: usize) -> bool {
+    let (mut lo, mut hi) = (off as i64, off as i64);
+    for (&n, &s) in shape.iter().zip(strides) {
+        if n == 0 {
+            return true;
+        }
+        let span = (n as i64 - 1) * s as i64;
+        if span < 0 {
+            lo += span;
+        } else {
+            hi += span;
+        }
+    }
+    lo >= 0 && hi < len as i64
+}

@@ -1,0 +1,252 @@
+//! Kernels shared by the CUDA tests (rendering, NVRTC, grid simulator, GPU), and the
+//! NVRTC gate: tests that need NVRTC skip loudly when it is missing, unless
+//! `EMBER_REQUIRE_NVRTC` is set (scripts/test.sh sets it), in which case they fail.
+#![allow(dead_code)]
+
+use ember_ir::kernel::build::Builder;
+use ember_ir::kernel::Kernel;
+use ember_ir::{BinaryOp, DType, ReduceOp, Scalar, UnaryOp};
+
+/// A float constant of `dt`.
+pub fn fconst(dt: DType, v: f64) -> Scalar {
+    Scalar::F64(v).cast(dt)
+}
+
+/// W1: `tanh(a*b+c)*0.5 + a/(1+exp(-b))` over `n` elements.
+pub fn w1(dt: DType, n: usize) -> Kernel {
+    let mut b = Builder::new("w1");
+    let (a0, a1, a2) = (
+        b.arg(dt, &[n], false),
+        b.arg(dt, &[n], false),
+        b.arg(dt, &[n], false),
+    );
+    let out = b.arg(dt, &[n], true);
+    let i = b.open_loop(n, true);
+    let (x, y, z) = (b.load(a0, &[i]), b.load(a1, &[i]), b.load(a2, &[i]));
+    let m = b.binary(BinaryOp::Mul, x, y);
+    let s = b.binary(BinaryOp::Add, m, z);
+    let t = b.unary(UnaryOp::Tanh, s);
+    let half = b.konst(fconst(dt, 0.5));
+    let t = b.binary(BinaryOp::Mul, t, half);
+    let ny = b.unary(UnaryOp::Neg, y);
+    let e = b.unary(UnaryOp::Exp, ny);
+    let one = b.konst(fconst(dt, 1.0));
+    let d = b.binary(BinaryOp::Add, one, e);
+    let q = b.binary(BinaryOp::Div, x, d);
+    let r = b.binary(BinaryOp::Add, t, q);
+    b.store(out, &[i], r);
+    b.finish()
+}
+
+/// `out[i, j] = x[i, j] op y[j]` (y broadcast over rows).
+pub fn broadcast(op: BinaryOp, dt: DType, r: usize, c: usize) -> Kernel {
+    let mut b = Builder::new("broadcast");
+    let (ax, ay) = (b.arg(dt, &[r, c], false), b.arg(dt, &[c], false));
+    let rdt = ember_ir::kernel::binary_result(op, dt).unwrap_or(dt);
+    let out = b.arg(rdt, &[r, c], true);
+    let i = b.open_loop(r, true);
+    let j = b.open_loop(c, false);
+    let (x, y) = (b.load(ax, &[i, j]), b.load(ay, &[j]));
+    let v = b.binary(op, x, y);
+    b.store(out, &[i, j], v);
+    b.finish()
+}
+
+/// `out[i] = reduce_j x[i, j]` (a parallel loop over rows when `parallel`).
+pub fn row_reduce(op: ReduceOp, dt: DType, r: usize, c: usize, parallel: bool) -> Kernel {
+    let mut b = Builder::new("row_reduce");
+    let a = b.arg(dt, &[r, c], false);
+    let vdt = match op {
+        ReduceOp::Any | ReduceOp::All => DType::Bool,
+        ReduceOp::Sum | ReduceOp::Prod => dt.sum_result(),
+        _ => dt,
+    };
+    let out = b.arg(ember_ir::kernel::acc_result(op, vdt), &[r], true);
+    let i = b.open_loop(r, parallel);
+    let acc = b.acc(op, vdt);
+    let j = b.open_loop(c, false);
+    let x = b.load(a, &[i, j]);
+    let x = if vdt != dt { b.cast(vdt, x) } else { x };
+    if matches!(op, ReduceOp::ArgMax | ReduceOp::ArgMin) {
+        b.update_arg(acc, x, j);
+    } else {
+        b.update(acc, x);
+    }
+    b.close_loop();
+    b.store(out, &[i], acc);
+    b.finish()
+}
+
+/// `out[] = sum x[j]`: a full reduction with no parallel loop (one block).
+pub fn full_sum(dt: DType, n: usize) -> Kernel {
+    let mut b = Builder::new("full_sum");
+    let a = b.arg(dt, &[n], false);
+    let out = b.arg(dt, &[], true);
+    let acc = b.acc(ReduceOp::Sum, dt);
+    let j = b.open_loop(n, false);
+    let x = b.load(a, &[j]);
+    b.update(acc, x);
+    b.close_loop();
+    b.store(out, &[], acc);
+    b.finish()
+}
+
+/// `out[i] = x[i] as to`.
+pub fn cast(from: DType, to: DType, n: usize) -> Kernel {
+    let mut b = Builder::new("cast");
+    let a = b.arg(from, &[n], false);
+    let out = b.arg(to, &[n], true);
+    let i = b.open_loop(n, true);
+    let x = b.load(a, &[i]);
+    let v = b.cast(to, x);
+    b.store(out, &[i], v);
+    b.finish()
+}
+
+/// An int64 kernel: `max(a // b, a % b) * a + b ** 2`, all wrapping like NumPy.
+pub fn int_kernel(n: usize) -> Kernel {
+    let dt = DType::I64;
+    let mut b = Builder::new("int_ops");
+    let (a0, a1) = (b.arg(dt, &[n], false), b.arg(dt, &[n], false));
+    let out = b.arg(dt, &[n], true);
+    let i = b.open_loop(n, true);
+    let (x, y) = (b.load(a0, &[i]), b.load(a1, &[i]));
+    let q = b.binary(BinaryOp::FloorDiv, x, y);
+    let r = b.binary(BinaryOp::Rem, x, y);
+    let m = b.binary(BinaryOp::Max, q, r);
+    let p = b.binary(BinaryOp::Mul, m, x);
+    let two = b.konst(Scalar::I64(2));
+    let s = b.binary(BinaryOp::Pow, y, two);
+    let v = b.binary(BinaryOp::Add, p, s);
+    b.store(out, &[i], v);
+    b.finish()
+}
+
+/// `out[i] = op(x[i])` over a parallel loop.
+pub fn unary(op: UnaryOp, dt: DType, n: usize) -> Option<Kernel> {
+    let rdt = ember_ir::kernel::unary_result(op, dt).ok()?;
+    let mut b = Builder::new("unary");
+    let a = b.arg(dt, &[n], false);
+    let out = b.arg(rdt, &[n], true);
+    let i = b.open_loop(n, true);
+    let x = b.load(a, &[i]);
+    let v = b.unary(op, x);
+    b.store(out, &[i], v);
+    Some(b.finish())
+}
+
+/// Softmax over rows in one kernel: max, sum of exp, normalized row.
+pub fn softmax(r: usize, c: usize) -> Kernel {
+    let dt = DType::F32;
+    let mut b = Builder::new("softmax");
+    let a = b.arg(dt, &[r, c], false);
+    let out = b.arg(dt, &[r, c], true);
+    let i = b.open_loop(r, true);
+    let m = b.acc(ReduceOp::Max, dt);
+    let j = b.open_loop(c, false);
+    let x = b.load(a, &[i, j]);
+    b.update(m, x);
+    b.close_loop();
+    let s = b.acc(ReduceOp::Sum, dt);
+    let j = b.open_loop(c, false);
+    let x = b.load(a, &[i, j]);
+    let d = b.binary(BinaryOp::Sub, x, m);
+    let e = b.unary(UnaryOp::Exp, d);
+    b.update(s, e);
+    b.close_loop();
+    let j = b.open_loop(c, false);
+    let x = b.load(a, &[i, j]);
+    let d = b.binary(BinaryOp::Sub, x, m);
+    let e = b.unary(UnaryOp::Exp, d);
+    let q = b.binary(BinaryOp::Div, e, s);
+    b.store(out, &[i, j], q);
+    b.finish()
+}
+
+/// A kernel with no loops (rank-0 arguments): `out[] = a[] * b[] + where(a > b, a, b)`.
+pub fn scalar_kernel() -> Kernel {
+    let dt = DType::F32;
+    let mut b = Builder::new("scalar");
+    let (a0, a1) = (b.arg(dt, &[], false), b.arg(dt, &[], false));
+    let out = b.arg(dt, &[], true);
+    let (x, y) = (b.load(a0, &[]), b.load(a1, &[]));
+    let m = b.binary(BinaryOp::Mul, x, y);
+    let c = b.binary(BinaryOp::Gt, x, y);
+    let s = b.select(c, x, y);
+    let v = b.binary(BinaryOp::Add, m, s);
+    b.store(out, &[], v);
+    b.finish()
+}
+
+/// Every kernel shape the tests exercise, with a label: the canonical ones, every unary and
+/// binary op and cast for every dtype, every reduction in thread and block shape.
+pub fn all_kernels() -> Vec<(String, Kernel)> {
+    let mut v = canonical();
+    for dt in DType::ALL {
+        for &op in UnaryOp::ALL {
+            if let Some(k) = unary(op, dt, 37) {
+                v.push((format!("unary {} {dt}", op.name()), k));
+            }
+        }
+        for &op in BinaryOp::ALL {
+            if ember_ir::kernel::binary_result(op, dt).is_ok() {
+                v.push((
+                    format!("binary {} {dt}", op.name()),
+                    broadcast(op, dt, 3, 13),
+                ));
+            }
+        }
+        for to in DType::ALL {
+            v.push((format!("cast {dt}->{to}"), cast(dt, to, 21)));
+        }
+        for &op in ReduceOp::ALL {
+            for (r, c, p) in [(4, 9, true), (3, 100, true), (1, 300, false)] {
+                v.push((
+                    format!("reduce {} {dt} {r}x{c}", op.name()),
+                    row_reduce(op, dt, r, c, p),
+                ));
+            }
+        }
+    }
+    v.push(("full_sum f64".into(), full_sum(DType::F64, 1000)));
+    v
+}
+
+/// The canonical kernels with golden files: `(file stem, kernel)`.
+pub fn canonical() -> Vec<(String, Kernel)> {
+    vec![
+        ("w1_f32".into(), w1(DType::F32, 1000)),
+        (
+            "broadcast_add_f32".into(),
+            broadcast(BinaryOp::Add, DType::F32, 64, 256),
+        ),
+        (
+            "row_sum_f32".into(),
+            row_reduce(ReduceOp::Sum, DType::F32, 128, 1000, true),
+        ),
+        (
+            "row_argmax_f64".into(),
+            row_reduce(ReduceOp::ArgMax, DType::F64, 16, 500, true),
+        ),
+        ("cast_f32_i32".into(), cast(DType::F32, DType::I32, 1000)),
+        ("int_ops_i64".into(), int_kernel(1000)),
+        ("softmax_f32".into(), softmax(64, 100)),
+        ("full_sum_f32".into(), full_sum(DType::F32, 4096)),
+        ("scalar_f32".into(), scalar_kernel()),
+    ]
+}
+
+/// True when NVRTC is usable; otherwise prints a loud SKIP line and returns false, or panics
+/// when `EMBER_REQUIRE_NVRTC` is set.
+pub fn nvrtc_or_skip(test: &str) -> bool {
+    match ember_codegen::cuda::nvrtc::nvrtc() {
+        Ok(_) => true,
+        Err(e) => {
+            if std::env::var_os("EMBER_REQUIRE_NVRTC").is_some_and(|v| !v.is_empty()) {
+                panic!("EMBER_REQUIRE_NVRTC is set but NVRTC is unavailable: {e}");
+            }
+            eprintln!("\n*** SKIP {test}: NVRTC unavailable ({e}) ***\n");
+            false
+        }
+    }
+}

@@ -1,0 +1,46 @@
+// Ember kernel "full_sum": one block of 256 threads, loops split across its threads.
+__device__ __forceinline__ void ember_neumaier(float& s, float& c, float x) {
+  const float t = s + x;
+  c += (fabsf(s) >= fabsf(x)) ? ((s - t) + x) : ((x - t) + s);
+  s = t;
+}
+// Combines one value per thread across the block and gives every thread the result: a tree of
+// warp shuffles in each warp, then one value per warp through shared memory, reduced by warp 0.
+// blockDim.x is a multiple of 32 (at most 1024, so at most 32 warps).
+template <typename T, typename F>
+__device__ __forceinline__ T ember_block_reduce(T v, F f, T* sh) {
+  const unsigned lane = threadIdx.x & 31u, warp = threadIdx.x >> 5, nwarps = blockDim.x >> 5;
+  for (unsigned o = 16; o > 0; o >>= 1) {
+    const T x = __shfl_down_sync(0xffffffffu, v, o);
+    if (lane + o < 32u) v = f(v, x);
+  }
+  if (lane == 0) sh[warp] = v;
+  __syncthreads();
+  if (warp == 0) {
+    v = sh[lane < nwarps ? lane : 0];
+    for (unsigned o = 16; o > 0; o >>= 1) {
+      const T x = __shfl_down_sync(0xffffffffu, v, o);
+      if (lane + o < nwarps) v = f(v, x);
+    }
+    if (lane == 0) sh[0] = v;
+  }
+  __syncthreads();
+  v = sh[0];
+  // The next reduction reuses sh: nobody may write it before everyone has read it.
+  __syncthreads();
+  return v;
+}
+
+extern "C" __global__ void __launch_bounds__(256) ember_kernel(
+    const float* __restrict__ a0, long long a0_s0,
+    float* __restrict__ a1) {
+  __shared__ float ember_sh_float32[32];
+  float v0 = 0.0f, v0_c = 0.0f;
+  for (long long v1 = threadIdx.x; v1 < 4096LL; v1 += blockDim.x) {
+    const float v2 = a0[v1 * a0_s0];
+    ember_neumaier(v0, v0_c, v2);
+  }
+  v0 = ember_block_reduce(v0 + v0_c, [](float a, float b) { return (a + b); }, ember_sh_float32);
+  v0_c = 0.0f;
+  if (threadIdx.x == 0) a1[0] = (v0 + v0_c);
+}

@@ -1,0 +1,66 @@
+// Ember kernel "softmax": a block of 128 threads per parallel iteration, inner loops split across its threads.
+__device__ __forceinline__ float ember_max(float a, float b) {
+  if (isnan(a) || isnan(b)) return a + b;
+  return (a > b || (a == b && signbit(b))) ? a : b;
+}
+__device__ __forceinline__ void ember_neumaier(float& s, float& c, float x) {
+  const float t = s + x;
+  c += (fabsf(s) >= fabsf(x)) ? ((s - t) + x) : ((x - t) + s);
+  s = t;
+}
+// Combines one value per thread across the block and gives every thread the result: a tree of
+// warp shuffles in each warp, then one value per warp through shared memory, reduced by warp 0.
+// blockDim.x is a multiple of 32 (at most 1024, so at most 32 warps).
+template <typename T, typename F>
+__device__ __forceinline__ T ember_block_reduce(T v, F f, T* sh) {
+  const unsigned lane = threadIdx.x & 31u, warp = threadIdx.x >> 5, nwarps = blockDim.x >> 5;
+  for (unsigned o = 16; o > 0; o >>= 1) {
+    const T x = __shfl_down_sync(0xffffffffu, v, o);
+    if (lane + o < 32u) v = f(v, x);
+  }
+  if (lane == 0) sh[warp] = v;
+  __syncthreads();
+  if (warp == 0) {
+    v = sh[lane < nwarps ? lane : 0];
+    for (unsigned o = 16; o > 0; o >>= 1) {
+      const T x = __shfl_down_sync(0xffffffffu, v, o);
+      if (lane + o < nwarps) v = f(v, x);
+    }
+    if (lane == 0) sh[0] = v;
+  }
+  __syncthreads();
+  v = sh[0];
+  // The next reduction reuses sh: nobody may write it before everyone has read it.
+  __syncthreads();
+  return v;
+}
+
+extern "C" __global__ void __launch_bounds__(128) ember_kernel(
+    const float* __restrict__ a0, long long a0_s0, long long a0_s1,
+    float* __restrict__ a1, long long a1_s0, long long a1_s1) {
+  __shared__ float ember_sh_float32[32];
+  for (long long v0 = blockIdx.x; v0 < 64LL; v0 += gridDim.x) {
+    float v1 = __int_as_float(0xff800000);
+    for (long long v2 = threadIdx.x; v2 < 100LL; v2 += blockDim.x) {
+      const float v3 = a0[v0 * a0_s0 + v2 * a0_s1];
+      v1 = ember_max(v1, v3);
+    }
+    v1 = ember_block_reduce(v1, [](float a, float b) { return ember_max(a, b); }, ember_sh_float32);
+    float v4 = 0.0f, v4_c = 0.0f;
+    for (long long v5 = threadIdx.x; v5 < 100LL; v5 += blockDim.x) {
+      const float v6 = a0[v0 * a0_s0 + v5 * a0_s1];
+      const float v7 = (v6 - v1);
+      const float v8 = expf(v7);
+      ember_neumaier(v4, v4_c, v8);
+    }
+    v4 = ember_block_reduce(v4 + v4_c, [](float a, float b) { return (a + b); }, ember_sh_float32);
+    v4_c = 0.0f;
+    for (long long v9 = threadIdx.x; v9 < 100LL; v9 += blockDim.x) {
+      const float v10 = a0[v0 * a0_s0 + v9 * a0_s1];
+      const float v11 = (v10 - v1);
+      const float v12 = expf(v11);
+      const float v13 = (v12 / (v4 + v4_c));
+      a1[v0 * a1_s0 + v9 * a1_s1] = v13;
+    }
+  }
+}
