@@ -282,3 +282,34 @@ fn kinds_and_directions_round_trip_their_names() {
     assert_eq!(human_bytes(1_500), "1.5 KB");
     assert_eq!(human_time(1_500.0), "1.5 us");
 }
+
+/// Prints what a per-step hook costs with profiling off (one relaxed load and a branch).
+#[test]
+#[ignore = "timing: cargo test --release -p ember --lib profile::tests::off_path_cost -- --ignored --nocapture"]
+fn off_path_cost() {
+    use std::hint::black_box;
+    use std::time::Instant;
+    let _g = serial();
+    let info = KernelInfo {
+        kind: EventKind::Kernel,
+        name: Arc::from("k"),
+        locs: Arc::from([]),
+        bytes: 0,
+        flops: 0,
+        device: Device::Cpu,
+        stream: None,
+    };
+    let n = 20_000_000u32;
+    let time = |f: &dyn Fn()| {
+        let t = Instant::now();
+        for _ in 0..n {
+            f();
+        }
+        t.elapsed().as_nanos() as f64 / f64::from(n)
+    };
+    let empty = time(&|| {
+        black_box(&info);
+    });
+    let hook = time(&|| drop(black_box(kernel(black_box(&info)))));
+    println!("per step: empty loop {empty:.2} ns, with the off hook {hook:.2} ns");
+}

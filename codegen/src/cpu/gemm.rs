@@ -134,6 +134,7 @@ pub struct BatchStrides {
 ///
 /// # Safety
 /// As for [`gemm`], for every batch.
+#[allow(clippy::too_many_arguments)]
 pub unsafe fn batched_gemm<T: GemmScalar>(
     batch: usize,
     m: usize,

@@ -15,6 +15,10 @@
 //! denormal range are produced (not flushed): `exp` scales by two powers of two so the last
 //! multiply rounds once into the denormal range, and `log` rescales denormal inputs.
 
+// The polynomial coefficients are fdlibm's, written with all the digits they were published
+// with so they can be checked against the source.
+#![allow(clippy::excessive_precision)]
+
 use cranelift_codegen::ir::condcodes::FloatCC;
 use cranelift_codegen::ir::{types, InstBuilder, MemFlagsData, Type, Value};
 use cranelift_frontend::FunctionBuilder;
@@ -396,7 +400,7 @@ impl<'a, 'b> M<'a, 'b> {
     pub fn sincos(&mut self, x: Value, cos: bool) -> Value {
         let (p1, p2, p3) = if self.is64() {
             (
-                1.5707963267948966,
+                std::f64::consts::FRAC_PI_2,
                 6.123233995736766e-17,
                 -1.4973849048591698e-33,
             )

@@ -103,16 +103,8 @@ pub fn plan(l: &Lower, pc: usize, end: usize, var: Var) -> Option<Plan> {
                     _ => {}
                 }
             }
-            Inst::Unary { op, x, .. } => {
-                if !unary_vectorizes(*op, l.ty(*x)) {
-                    return None;
-                }
-            }
-            Inst::Binary { op, a, .. } => {
-                if !binary_vectorizes(*op, l.ty(*a)) {
-                    return None;
-                }
-            }
+            Inst::Unary { op, x, .. } if !unary_vectorizes(*op, l.ty(*x)) => return None,
+            Inst::Binary { op, a, .. } if !binary_vectorizes(*op, l.ty(*a)) => return None,
             Inst::Cast { to, x, .. } => {
                 let from = l.ty(*x);
                 let ok = from == *to

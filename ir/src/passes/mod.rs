@@ -6,6 +6,7 @@ pub mod dce;
 pub mod decompose;
 pub mod fold;
 pub mod fuse;
+pub mod memplan;
 pub mod pipeline;
 pub mod place;
 pub mod simplify;

@@ -1,0 +1,256 @@
+//! The CPU backend's kernel test bodies, run on a CUDA device against the interpreter. Gated
+//! by detection: with no driver or device each test prints a SKIP line and passes (CI has no
+//! GPU); on a machine with one they run, with nothing to edit.
+
+#[path = "common/mod.rs"]
+mod common;
+mod cuda_common;
+
+use common::{buffer, ulps, values, Rng};
+use ember_codegen::cuda::{self, runtime::CudaDevice};
+use ember_ir::kernel::interp::{self, Buffer};
+use ember_ir::kernel::Kernel;
+use ember_ir::{BinaryOp, DType, ReduceOp, UnaryOp};
+use std::sync::{Arc, OnceLock};
+
+/// The first CUDA device, or `None` (after printing why) when there is none.
+fn device(test: &str) -> Option<Arc<CudaDevice>> {
+    static DEV: OnceLock<Result<Arc<CudaDevice>, String>> = OnceLock::new();
+    let d = DEV.get_or_init(|| CudaDevice::open(0).map_err(|e| e.to_string()));
+    match d {
+        Ok(d) => Some(d.clone()),
+        Err(why) => {
+            eprintln!("SKIP {test}: no CUDA device ({why})");
+            None
+        }
+    }
+}
+
+/// Runs `kernel` on the interpreter and on the device and compares the outputs: exactly for
+/// non-floats, within `max_ulps` or `abs_tol` for floats.
+fn check(dev: &CudaDevice, kernel: &Kernel, inputs: &[Buffer], max_ulps: f64, abs_tol: f64) {
+    let mut bufs: Vec<Buffer> = Vec::new();
+    let mut it = inputs.iter();
+    for a in &kernel.args {
+        bufs.push(if a.output {
+            Buffer::zeros(a.dtype, &a.shape)
+        } else {
+            it.next().expect("an input per input argument").clone()
+        });
+    }
+    let mut want = bufs.clone();
+    interp::run(kernel, &mut want).unwrap_or_else(|e| panic!("interpreter: {e}\n{kernel}"));
+    dev.run_buffers(kernel, &mut bufs)
+        .unwrap_or_else(|e| panic!("cuda: {e}\n{kernel}"));
+    for (i, a) in kernel.args.iter().enumerate() {
+        if !a.output {
+            continue;
+        }
+        let (w, g) = (want[i].to_f64s(), bufs[i].to_f64s());
+        for (j, (x, y)) in w.iter().zip(&g).enumerate() {
+            let ok = if a.dtype.is_float() {
+                ulps(a.dtype, *x, *y) <= max_ulps || (x - y).abs() <= abs_tol
+            } else {
+                x == y
+            };
+            assert!(
+                ok,
+                "output {i}[{j}]: interpreter {x:e}, cuda {y:e} ({} ulps)\n{kernel}\n{}",
+                ulps(a.dtype, *x, *y),
+                cuda::render(kernel).unwrap_or_default()
+            );
+        }
+    }
+}
+
+#[test]
+fn devices_are_listed_with_their_properties() {
+    let Some(dev) = device("devices_are_listed_with_their_properties") else {
+        return;
+    };
+    let all = cuda::devices().expect("devices");
+    assert!(cuda::available() && !all.is_empty());
+    let info = dev.info();
+    assert!(
+        info.arch() >= 50 && info.total_memory > 0 && info.multiprocessors > 0,
+        "{info:?}"
+    );
+}
+
+#[test]
+fn w1_matches_interpreter_on_odd_sizes_and_strides() {
+    let Some(dev) = device("w1_matches_interpreter_on_odd_sizes_and_strides") else {
+        return;
+    };
+    let mut rng = Rng(7);
+    for dt in [DType::F32, DType::F64] {
+        for n in [0, 1, 3, 7, 8, 9, 17, 64, 101, 1000, 100_003] {
+            for strided in [false, true] {
+                let k = cuda_common::w1(dt, n);
+                let ins: Vec<_> = (0..3)
+                    .map(|_| buffer(dt, &[n], &values(&mut rng, dt, n, -4.0, 4.0), strided))
+                    .collect();
+                check(&dev, &k, &ins, 4.0, 1e-6);
+            }
+        }
+    }
+}
+
+#[test]
+fn broadcast_rows_and_every_binary_op() {
+    let Some(dev) = device("broadcast_rows_and_every_binary_op") else {
+        return;
+    };
+    let mut rng = Rng(11);
+    for dt in DType::ALL {
+        for &op in BinaryOp::ALL {
+            if ember_ir::kernel::binary_result(op, dt).is_err() {
+                continue;
+            }
+            // A thread per row (13 columns) and a block per row (300 columns).
+            for (r, c) in [(3, 13), (5, 300)] {
+                let k = cuda_common::broadcast(op, dt, r, c);
+                let (lo, hi) = if op == BinaryOp::Pow {
+                    (0.0, 3.0)
+                } else {
+                    (-5.0, 5.0)
+                };
+                let xs = buffer(dt, &[r, c], &values(&mut rng, dt, r * c, lo, hi), false);
+                let ys = buffer(dt, &[c], &values(&mut rng, dt, c, lo, hi), false);
+                check(&dev, &k, &[xs, ys], 2.0, 0.0);
+            }
+        }
+    }
+}
+
+#[test]
+fn every_unary_op_and_cast() {
+    let Some(dev) = device("every_unary_op_and_cast") else {
+        return;
+    };
+    let mut rng = Rng(5);
+    for dt in DType::ALL {
+        for &op in UnaryOp::ALL {
+            let Some(k) = cuda_common::unary(op, dt, 37) else {
+                continue;
+            };
+            let (lo, hi) = match op {
+                UnaryOp::Asin | UnaryOp::Acos => (-1.0, 1.0),
+                UnaryOp::Log | UnaryOp::Sqrt => (0.01, 50.0),
+                _ => (-6.0, 6.0),
+            };
+            let mut vals = values(&mut rng, dt, 37, lo, hi);
+            vals[0] = 0.0;
+            check(&dev, &k, &[buffer(dt, &[37], &vals, false)], 4.0, 1e-6);
+        }
+        for to in DType::ALL {
+            let k = cuda_common::cast(dt, to, 21);
+            let vals = values(&mut rng, dt, 21, -1e3, 1e3);
+            check(&dev, &k, &[buffer(dt, &[21], &vals, true)], 0.0, 0.0);
+        }
+    }
+}
+
+#[test]
+fn row_reductions() {
+    let Some(dev) = device("row_reductions") else {
+        return;
+    };
+    let mut rng = Rng(9);
+    for dt in DType::ALL {
+        for &op in ReduceOp::ALL {
+            for (r, c) in [(1, 1), (4, 9), (3, 64), (2, 1001), (1000, 8)] {
+                let k = cuda_common::row_reduce(op, dt, r, c, true);
+                let (lo, hi) = if op == ReduceOp::Prod {
+                    (0.5, 1.5)
+                } else {
+                    (-10.0, 10.0)
+                };
+                let vals = values(&mut rng, dt, r * c, lo, hi);
+                check(
+                    &dev,
+                    &k,
+                    &[buffer(dt, &[r, c], &vals, c % 2 == 0)],
+                    4.0,
+                    1e-9,
+                );
+            }
+        }
+    }
+    let k = cuda_common::full_sum(DType::F32, 1 << 20);
+    let vals = values(&mut rng, DType::F32, 1 << 20, 0.0, 1.0);
+    check(
+        &dev,
+        &k,
+        &[buffer(DType::F32, &[1 << 20], &vals, false)],
+        4.0,
+        0.0,
+    );
+}
+
+#[test]
+fn softmax_row_kernel() {
+    let Some(dev) = device("softmax_row_kernel") else {
+        return;
+    };
+    let mut rng = Rng(13);
+    for (r, c) in [(1, 1), (3, 5), (7, 33), (64, 100), (8, 5000)] {
+        let k = cuda_common::softmax(r, c);
+        let vals = values(&mut rng, DType::F32, r * c, -20.0, 20.0);
+        check(
+            &dev,
+            &k,
+            &[buffer(DType::F32, &[r, c], &vals, false)],
+            4.0,
+            1e-7,
+        );
+    }
+}
+
+#[test]
+fn large_transfers_round_trip_through_pinned_staging() {
+    let Some(dev) = device("large_transfers_round_trip_through_pinned_staging") else {
+        return;
+    };
+    // 3.5 chunks of staging, so both buffers and a partial last piece are used.
+    let n = 7 * (4 << 20) / 2 + 12_345;
+    let bytes: Vec<u8> = (0..n).map(|i| (i * 31 % 251) as u8).collect();
+    let buf = dev.upload(DType::Bool, &bytes).expect("upload");
+    assert_eq!(dev.download(&buf).expect("download"), bytes);
+}
+
+#[test]
+fn w1_bandwidth_with_cuda_events() {
+    let Some(dev) = device("w1_bandwidth_with_cuda_events") else {
+        return;
+    };
+    let n = 1 << 24;
+    let k = cuda_common::w1(DType::F32, n);
+    let compiled = dev.compile(&k).expect("compile");
+    let ins: Vec<_> = (0..3)
+        .map(|_| dev.alloc(DType::F32, n).expect("alloc"))
+        .collect();
+    let mut out = dev.alloc(DType::F32, n).expect("alloc");
+    let run = |dev: &CudaDevice, out: &mut cuda::runtime::DeviceBuffer| {
+        let mut args: Vec<cuda::runtime::DeviceArg<'_>> = ins
+            .iter()
+            .map(|b| cuda::runtime::DeviceArg::In(b, 0, vec![1]))
+            .collect();
+        args.push(cuda::runtime::DeviceArg::Out(out, 0, vec![1]));
+        dev.launch(&compiled, &mut args)
+    };
+    run(&dev, &mut out).expect("warm-up");
+    let (_, ms) = dev
+        .time(|d| {
+            for _ in 0..10 {
+                run(d, &mut out)?;
+            }
+            Ok(())
+        })
+        .expect("timed");
+    let gbs = 10.0 * 4.0 * n as f64 * 4.0 / (ms as f64 * 1e-3) / 1e9;
+    eprintln!(
+        "W1 float32 x {n}: {:.3} ms per launch, {gbs:.0} GB/s",
+        ms / 10.0
+    );
+}

@@ -1,0 +1,152 @@
+//! GEMM wrappers against a naive triple loop: float32 and float64, odd sizes, transposed
+//! (strided) operands, k = 0, batched with a broadcast operand.
+
+mod common;
+
+use common::Rng;
+use ember_codegen::cpu::gemm::{
+    batched_gemm, gemm, gemm_slices, BatchStrides, GemmScalar, Mat, MatMut,
+};
+
+fn naive(m: usize, k: usize, n: usize, a: &[f64], b: &[f64]) -> Vec<f64> {
+    let mut c = vec![0.0; m * n];
+    for i in 0..m {
+        for j in 0..n {
+            c[i * n + j] = (0..k).map(|t| a[i * k + t] * b[t * n + j]).sum();
+        }
+    }
+    c
+}
+
+fn close(want: &[f64], got: &[f64], k: usize, eps: f64) {
+    for (w, g) in want.iter().zip(got) {
+        assert!(
+            (w - g).abs() <= eps * (k as f64 + 1.0) * (1.0 + w.abs()),
+            "{w} vs {g}"
+        );
+    }
+}
+
+fn run<T: GemmScalar + Into<f64>>(conv: fn(f64) -> T, eps: f64) {
+    let mut rng = Rng(17);
+    for (m, k, n) in [
+        (1, 1, 1),
+        (3, 5, 7),
+        (17, 33, 9),
+        (64, 64, 64),
+        (5, 0, 4),
+        (130, 70, 97),
+    ] {
+        let a: Vec<f64> = (0..m * k).map(|_| rng.uniform(-1.0, 1.0)).collect();
+        let b: Vec<f64> = (0..k * n).map(|_| rng.uniform(-1.0, 1.0)).collect();
+        let want = naive(m, k, n, &a, &b);
+        let at: Vec<T> = a.iter().map(|&x| conv(x)).collect();
+        let bt: Vec<T> = b.iter().map(|&x| conv(x)).collect();
+        let mut c = vec![conv(7.0); m * n];
+        gemm_slices(m, k, n, &at, &bt, &mut c).unwrap();
+        close(
+            &want,
+            &c.iter().map(|&x| x.into()).collect::<Vec<_>>(),
+            k,
+            eps,
+        );
+        // B given transposed: an n x k buffer viewed with swapped strides.
+        let mut btr = vec![conv(0.0); k * n];
+        for t in 0..k {
+            for j in 0..n {
+                btr[j * k + t] = bt[t * n + j];
+            }
+        }
+        let mut c2 = vec![conv(0.0); m * n];
+        // SAFETY: views cover exactly the buffers.
+        unsafe {
+            gemm(
+                m,
+                k,
+                n,
+                Mat {
+                    ptr: at.as_ptr(),
+                    rs: k as isize,
+                    cs: 1,
+                },
+                Mat {
+                    ptr: btr.as_ptr(),
+                    rs: 1,
+                    cs: k as isize,
+                },
+                MatMut {
+                    ptr: c2.as_mut_ptr(),
+                    rs: n as isize,
+                    cs: 1,
+                },
+            )
+        };
+        close(
+            &want,
+            &c2.iter().map(|&x| x.into()).collect::<Vec<_>>(),
+            k,
+            eps,
+        );
+    }
+    assert!(gemm_slices(
+        2,
+        2,
+        2,
+        &[conv(1.0); 3],
+        &[conv(1.0); 4],
+        &mut [conv(0.0); 4]
+    )
+    .is_err());
+}
+
+#[test]
+fn sgemm_matches_naive() {
+    run::<f32>(|x| x as f32, 1e-6);
+}
+
+#[test]
+fn dgemm_matches_naive() {
+    run::<f64>(|x| x, 1e-14);
+}
+
+#[test]
+fn batched_with_broadcast_weight() {
+    let mut rng = Rng(5);
+    let (batch, m, k, n) = (3, 4, 6, 5);
+    let a: Vec<f64> = (0..batch * m * k).map(|_| rng.uniform(-1.0, 1.0)).collect();
+    let b: Vec<f64> = (0..k * n).map(|_| rng.uniform(-1.0, 1.0)).collect();
+    let mut c = vec![0.0; batch * m * n];
+    // SAFETY: each batch's views lie inside the buffers; B is shared (batch stride 0).
+    unsafe {
+        batched_gemm(
+            batch,
+            m,
+            k,
+            n,
+            Mat {
+                ptr: a.as_ptr(),
+                rs: k as isize,
+                cs: 1,
+            },
+            Mat {
+                ptr: b.as_ptr(),
+                rs: n as isize,
+                cs: 1,
+            },
+            MatMut {
+                ptr: c.as_mut_ptr(),
+                rs: n as isize,
+                cs: 1,
+            },
+            BatchStrides {
+                a: (m * k) as isize,
+                b: 0,
+                c: (m * n) as isize,
+            },
+        )
+    };
+    for i in 0..batch {
+        let want = naive(m, k, n, &a[i * m * k..(i + 1) * m * k], &b);
+        close(&want, &c[i * m * n..(i + 1) * m * n], k, 1e-14);
+    }
+}
