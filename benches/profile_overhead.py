@@ -19,9 +19,8 @@ import statistics
 import textwrap
 import time
 
-import numpy as np
-
 import ember
+import numpy as np
 from ember import _jit
 
 
@@ -108,7 +107,7 @@ def bench(label, args, repeats, calls):
             else:
                 times[name].append(run())
     med = {k: statistics.median(v) for k, v in times.items()}
-    diffs = [o - u for o, u in zip(times["off"], times["unprofiled"])]
+    diffs = [o - u for o, u in zip(times["off"], times["unprofiled"], strict=True)]
     d_med = statistics.median(diffs)
     q1, q3 = quartiles(diffs)
     within = q1 <= 0 <= q3 or abs(d_med) <= (q3 - q1)
