@@ -15,6 +15,7 @@ The helpers below are called by ``_jit.py`` only while ``active`` is true.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import threading
 
@@ -65,6 +66,12 @@ class Profile:
             if self._session is not None and self._session.active:
                 self._session.stop()
                 active -= 1
+
+    def __del__(self):
+        # A session dropped while recording must not leave the hooks on (at interpreter exit
+        # the module's globals may already be gone).
+        with contextlib.suppress(AttributeError, RuntimeError, TypeError):
+            self.stop()
 
     def __enter__(self):
         return self.start()

@@ -295,3 +295,10 @@ def test_ember_debug_levels(level):
         copy = next(ln for ln in lines if "copy h2h" in ln)
         assert "16 B" in copy and "GB/s" in copy and "non-native byte order" in copy
     assert ("== after" in err) == (level >= 3)
+
+
+def test_a_forgotten_session_turns_the_hooks_off():
+    if DEBUG >= 2:
+        pytest.skip("EMBER_DEBUG >= 2 records without a session by design")
+    ember.profile().start()  # never stopped, immediately garbage
+    assert _profile.active == 0
