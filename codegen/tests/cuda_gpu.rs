@@ -13,17 +13,17 @@ use ember_ir::kernel::Kernel;
 use ember_ir::{BinaryOp, DType, ReduceOp, UnaryOp};
 use std::sync::{Arc, OnceLock};
 
-/// The first CUDA device, or `None` (after printing why) when there is none.
-fn device(test: &str) -> Option<Arc<CudaDevice>> {
+/// The first CUDA device, or `None` (after printing why, once) when there is none.
+fn device() -> Option<Arc<CudaDevice>> {
     static DEV: OnceLock<Result<Arc<CudaDevice>, String>> = OnceLock::new();
-    let d = DEV.get_or_init(|| CudaDevice::open(0).map_err(|e| e.to_string()));
-    match d {
-        Ok(d) => Some(d.clone()),
-        Err(why) => {
-            eprintln!("SKIP {test}: no CUDA device ({why})");
-            None
-        }
-    }
+    let d = DEV.get_or_init(|| {
+        CudaDevice::open(0).map_err(|e| {
+            // Once per test binary: every GPU test below is skipped for the same reason.
+            cuda_common::loud(&format!("*** SKIP CUDA device tests: {e} ***"));
+            e.to_string()
+        })
+    });
+    d.as_ref().ok().cloned()
 }
 
 /// Runs `kernel` on the interpreter and on the device and compares the outputs: exactly for
@@ -65,7 +65,7 @@ fn check(dev: &CudaDevice, kernel: &Kernel, inputs: &[Buffer], max_ulps: f64, ab
 
 #[test]
 fn devices_are_listed_with_their_properties() {
-    let Some(dev) = device("devices_are_listed_with_their_properties") else {
+    let Some(dev) = device() else {
         return;
     };
     let all = cuda::devices().expect("devices");
@@ -79,7 +79,7 @@ fn devices_are_listed_with_their_properties() {
 
 #[test]
 fn w1_matches_interpreter_on_odd_sizes_and_strides() {
-    let Some(dev) = device("w1_matches_interpreter_on_odd_sizes_and_strides") else {
+    let Some(dev) = device() else {
         return;
     };
     let mut rng = Rng(7);
@@ -98,7 +98,7 @@ fn w1_matches_interpreter_on_odd_sizes_and_strides() {
 
 #[test]
 fn broadcast_rows_and_every_binary_op() {
-    let Some(dev) = device("broadcast_rows_and_every_binary_op") else {
+    let Some(dev) = device() else {
         return;
     };
     let mut rng = Rng(11);
@@ -125,7 +125,7 @@ fn broadcast_rows_and_every_binary_op() {
 
 #[test]
 fn every_unary_op_and_cast() {
-    let Some(dev) = device("every_unary_op_and_cast") else {
+    let Some(dev) = device() else {
         return;
     };
     let mut rng = Rng(5);
@@ -153,7 +153,7 @@ fn every_unary_op_and_cast() {
 
 #[test]
 fn row_reductions() {
-    let Some(dev) = device("row_reductions") else {
+    let Some(dev) = device() else {
         return;
     };
     let mut rng = Rng(9);
@@ -190,7 +190,7 @@ fn row_reductions() {
 
 #[test]
 fn softmax_row_kernel() {
-    let Some(dev) = device("softmax_row_kernel") else {
+    let Some(dev) = device() else {
         return;
     };
     let mut rng = Rng(13);
@@ -209,7 +209,7 @@ fn softmax_row_kernel() {
 
 #[test]
 fn large_transfers_round_trip_through_pinned_staging() {
-    let Some(dev) = device("large_transfers_round_trip_through_pinned_staging") else {
+    let Some(dev) = device() else {
         return;
     };
     // 3.5 chunks of staging, so both buffers and a partial last piece are used.
@@ -221,7 +221,7 @@ fn large_transfers_round_trip_through_pinned_staging() {
 
 #[test]
 fn w1_bandwidth_with_cuda_events() {
-    let Some(dev) = device("w1_bandwidth_with_cuda_events") else {
+    let Some(dev) = device() else {
         return;
     };
     let n = 1 << 24;

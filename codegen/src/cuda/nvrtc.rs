@@ -139,7 +139,14 @@ fn candidates() -> (Vec<PathBuf>, Vec<String>) {
         }
     }
     if let Ok(cwd) = std::env::current_dir() {
-        envs.extend(cwd.ancestors().map(|d| d.join(".venv")));
+        let venvs: Vec<PathBuf> = cwd.ancestors().map(|d| d.join(".venv")).collect();
+        if !venvs.iter().any(|v| v.is_dir()) {
+            looked.push(format!(
+                "a .venv in {} or above (none exists)",
+                cwd.display()
+            ));
+        }
+        envs.extend(venvs);
     }
     for env in envs {
         if !env.is_dir() {

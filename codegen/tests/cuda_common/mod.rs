@@ -245,8 +245,15 @@ pub fn nvrtc_or_skip(test: &str) -> bool {
             if std::env::var_os("EMBER_REQUIRE_NVRTC").is_some_and(|v| !v.is_empty()) {
                 panic!("EMBER_REQUIRE_NVRTC is set but NVRTC is unavailable: {e}");
             }
-            eprintln!("\n*** SKIP {test}: NVRTC unavailable ({e}) ***\n");
+            loud(&format!("*** SKIP {test}: NVRTC unavailable ({e}) ***"));
             false
         }
     }
+}
+
+/// Writes a line to stderr past the test harness's output capture, so a skipped check is
+/// visible even when the test passes.
+pub fn loud(line: &str) {
+    use std::io::Write;
+    let _ = writeln!(std::io::stderr(), "\n{line}\n");
 }
