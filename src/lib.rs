@@ -4,6 +4,7 @@
 //! [`jit`] traces a function of tensors into an IR graph, optimizes and compiles it, and
 //! caches the result by signature.
 
+pub mod builder;
 pub mod eager;
 pub mod element;
 pub mod error;
