@@ -37,7 +37,7 @@ fn cache_counts_hits_misses_and_skips_the_closure_on_a_hit() {
     let x = f32s(&[1.0, 2.0, 3.0, 4.0]);
     for _ in 0..3 {
         assert_eq!(
-            values_f32(&f.call(&[x.clone()]).unwrap()[0]),
+            values_f32(&f.call(std::slice::from_ref(&x)).unwrap()[0]),
             [3.0, 5.0, 7.0, 9.0]
         );
     }
@@ -74,10 +74,10 @@ fn retrace_reasons_name_the_argument_and_both_types() {
     let a8 = Tensor::from_vec(vec![1f32; 8], &[8]).unwrap();
     let d4 = Tensor::from_vec(vec![1f64; 4], &[4]).unwrap();
 
-    f.call(&[a4.clone()]).unwrap(); // miss: first trace, no retrace reason
-    f.call(&[a8.clone()]).unwrap(); // miss: shape changed
-    f.call(&[a4.clone()]).unwrap(); // hit: the f32[4] entry is still cached
-    f.call(&[d4.clone()]).unwrap(); // miss: dtype changed
+    f.call(std::slice::from_ref(&a4)).unwrap(); // miss: first trace, no retrace reason
+    f.call(std::slice::from_ref(&a8)).unwrap(); // miss: shape changed
+    f.call(std::slice::from_ref(&a4)).unwrap(); // hit: the f32[4] entry is still cached
+    f.call(std::slice::from_ref(&d4)).unwrap(); // miss: dtype changed
     f.call(&[d4.clone(), a4.clone()]).unwrap(); // miss: argument count changed
     f.call(&[d4.clone(), a8.clone()]).unwrap_err(); // shapes do not broadcast: an error
     let info = f.cache_info();
@@ -141,8 +141,14 @@ fn item_on_a_traced_value_falls_back_to_eager_with_the_reason() {
     });
     let pos = f32s(&[1.0, 2.0]);
     let neg = f32s(&[-1.0, -2.0]);
-    assert_eq!(values_f32(&f.call(&[pos.clone()]).unwrap()[0]), [2.0, 4.0]);
-    assert_eq!(values_f32(&f.call(&[neg.clone()]).unwrap()[0]), [1.0, 2.0]);
+    assert_eq!(
+        values_f32(&f.call(std::slice::from_ref(&pos)).unwrap()[0]),
+        [2.0, 4.0]
+    );
+    assert_eq!(
+        values_f32(&f.call(std::slice::from_ref(&neg)).unwrap()[0]),
+        [1.0, 2.0]
+    );
     assert_eq!(values_f32(&f.call(&[pos]).unwrap()[0]), [2.0, 4.0]);
     let info = f.cache_info();
     // One trace (which failed), then the signature is known to run eagerly: two hits.
@@ -265,7 +271,7 @@ fn errors_other_than_trace_errors_propagate_and_are_not_cached_as_fallbacks() {
     let a = Tensor::from(arr2(&[[1.0f64, 2.0], [3.0, 4.0]]).into_dyn());
     let b = Tensor::from(arr1(&[1.0f64, 1.0, 1.0]).into_dyn());
 
-    let e = f.call(&[a.clone()]).unwrap_err();
+    let e = f.call(std::slice::from_ref(&a)).unwrap_err();
     assert!(
         matches!(&e, EmberError::Value(m) if m == "expected 2 arguments, got 1"),
         "{e:?}"
@@ -339,7 +345,7 @@ fn closed_over_arrays_become_constants_and_outputs_may_be_inputs() {
         Ok(vec![z.clone(), xs[0].clone(), z])
     });
     let x = Tensor::from(arr2(&[[1.0f64, 2.0, 3.0]]).into_dyn());
-    let out = f.call(&[x.clone()]).unwrap();
+    let out = f.call(std::slice::from_ref(&x)).unwrap();
     let want_z = arr2(&[[9.0f64, 12.0]]).into_dyn();
     assert_eq!(out.len(), 3);
     assert_eq!(out[0].to_array::<f64>().unwrap(), want_z);
@@ -357,16 +363,16 @@ fn temporary_constants_and_weak_scalars_never_alias() {
     let f = ember::jit(|xs: &[Tensor]| {
         let mut y = xs[0].clone();
         for i in 1..=20i64 {
-            y = ops::add(&y, &Tensor::from_vec(vec![i], &[]).unwrap())?;
+            y = ops::add(&y, Tensor::from_vec(vec![i], &[]).unwrap())?;
             y = ops::multiply(&y, 1i64 + (i % 2))?;
         }
         Ok(vec![y])
     });
     let x = Tensor::from_vec(vec![0i64, 5], &[2]).unwrap();
-    let want = eager_of(&[x.clone()], |xs| {
+    let want = eager_of(std::slice::from_ref(&x), |xs| {
         let mut y = xs[0].clone();
         for i in 1..=20i64 {
-            y = ops::add(&y, &Tensor::from_vec(vec![i], &[]).unwrap())?;
+            y = ops::add(&y, Tensor::from_vec(vec![i], &[]).unwrap())?;
             y = ops::multiply(&y, 1i64 + (i % 2))?;
         }
         Ok(vec![y])

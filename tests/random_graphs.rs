@@ -502,7 +502,7 @@ fn run_trying(prog: &Program, args: &[Tensor]) -> (Vec<Tensor>, Vec<bool>) {
 #[derive(Debug)]
 enum Stop {
     /// An instruction that traced fine failed on data (its index and the error).
-    Data(usize, EmberError),
+    Data(usize, Box<EmberError>),
     /// An instruction the tracer rejected ran eagerly (a type-check disagreement).
     Accepted(usize),
 }
@@ -514,7 +514,7 @@ fn run_masked(prog: &Program, args: &[Tensor], applied: &[bool]) -> Result<Vec<T
     for (i, (instr, &ok)) in prog.instrs.iter().zip(applied).enumerate() {
         match (step(instr, &vals), ok) {
             (Ok(v), true) => vals.push(v),
-            (Err(e), true) => return Err(Stop::Data(i, e)),
+            (Err(e), true) => return Err(Stop::Data(i, Box::new(e))),
             (Ok(_), false) => return Err(Stop::Accepted(i)),
             (Err(_), false) => {}
         }
@@ -578,7 +578,7 @@ fn check(prog: &Program) -> Result<(), TestCaseError> {
         Err(Stop::Data(i, e)) => {
             // Only integer powers with negative exponents fail on data (NumPy raises too).
             let negative_power =
-                matches!(&e, EmberError::Value(m) if m.contains("negative integer powers"));
+                matches!(&*e, EmberError::Value(m) if m.contains("negative integer powers"));
             prop_assert!(
                 negative_power,
                 "instruction {} ({:?}) traced but failed eagerly: {}",
