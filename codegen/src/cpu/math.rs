@@ -58,27 +58,33 @@ impl<'a, 'b> M<'a, 'b> {
 
     /// A float constant of the emitter's type.
     pub fn c(&mut self, v: f64) -> Value {
-        let s = if self.is64() {
+        if self.ty.is_vector() {
+            let bytes = if self.is64() {
+                v.to_le_bytes().repeat(2)
+            } else {
+                (v as f32).to_le_bytes().repeat(4)
+            };
+            return vconst(self.b, self.ty, bytes);
+        }
+        if self.is64() {
             self.b.ins().f64const(v)
         } else {
             self.b.ins().f32const(v as f32)
-        };
-        if self.ty.is_vector() {
-            self.b.ins().splat(self.ty, s)
-        } else {
-            s
         }
     }
 
     /// An integer constant of [`Self::ity`].
     pub fn ci(&mut self, v: i64) -> Value {
         let it = self.ity();
-        let s = self.b.ins().iconst(it.lane_type(), v);
         if it.is_vector() {
-            self.b.ins().splat(it, s)
-        } else {
-            s
+            let bytes = if self.is64() {
+                v.to_le_bytes().repeat(2)
+            } else {
+                (v as i32).to_le_bytes().repeat(4)
+            };
+            return vconst(self.b, it, bytes);
         }
+        self.b.ins().iconst(it, v)
     }
 
     fn flags(&self) -> MemFlagsData {
@@ -190,10 +196,15 @@ impl<'a, 'b> M<'a, 'b> {
         self.from_bits(r)
     }
 
+    /// `x` limited to `[lo, hi]`, NaN kept. Compare-and-select: Cranelift's NaN-exact
+    /// `fmin`/`fmax` expand to long sequences on x86.
     fn clamp(&mut self, x: Value, lo: f64, hi: f64) -> Value {
-        let (l, h) = (self.c(lo), self.c(hi));
-        let x = self.b.ins().fmax(x, l);
-        self.b.ins().fmin(x, h)
+        let l = self.c(lo);
+        let below = self.cmp(FloatCC::LessThan, x, l);
+        let x = self.sel(below, l, x);
+        let h = self.c(hi);
+        let above = self.cmp(FloatCC::GreaterThan, x, h);
+        self.sel(above, h, x)
     }
 
     fn ln2_parts(&self) -> (f64, f64) {
@@ -372,7 +383,8 @@ impl<'a, 'b> M<'a, 'b> {
         let ax = self.b.ins().fabs(x);
         let lim = if self.is64() { 19.5 } else { 9.5 };
         let lim = self.c(lim);
-        let axc = self.b.ins().fmin(ax, lim);
+        let big = self.cmp(FloatCC::GreaterThan, ax, lim);
+        let axc = self.sel(big, lim, ax);
         let two = self.add(axc, axc);
         let em = self.expm1(two);
         let den = self.addc(em, 2.0);
@@ -554,7 +566,8 @@ impl<'a, 'b> M<'a, 'b> {
         let bpart = self.addc(d, ERX);
         // 1.25 <= |x|: 1 - exp(-z^2 - 0.5625) exp((z - x)(z + x) + R/S) / x, z = x truncated.
         let lim = self.c(6.0);
-        let xc = self.b.ins().fmin(ax, lim);
+        let big = self.cmp(FloatCC::GreaterThan, ax, lim);
+        let xc = self.sel(big, lim, ax);
         let x2 = self.mul(xc, xc);
         let one = self.c(1.0);
         let si = self.div(one, x2);

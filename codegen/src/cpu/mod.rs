@@ -217,12 +217,23 @@ fn compile_fn(jit: &mut Jit, kernel: &Kernel, types: &[Option<DType>]) -> Result
         let l = lower::Lower::new(b, kernel, types, module);
         l.finish()?;
     }
+    // EMBER_CPU_DUMP=1 prints each kernel, its Cranelift IR and the machine code.
+    let dump = std::env::var_os("EMBER_CPU_DUMP").is_some();
+    if dump {
+        ctx.set_disasm(true);
+        eprintln!("{kernel}\n{}", ctx.func.display());
+    }
     module
         .define_function(id, ctx)
         .map_err(|e| CodegenError::Compile {
             msg: format!("{e:?}"),
             kernel: kernel.to_string(),
         })?;
+    if dump {
+        if let Some(code) = ctx.compiled_code().and_then(|c| c.vcode.clone()) {
+            eprintln!("{code}");
+        }
+    }
     module.clear_context(ctx);
     module
         .finalize_definitions()
