@@ -236,3 +236,42 @@ fn structurally_equal_kernels_compile_once() {
     assert!(std::sync::Arc::ptr_eq(&c1, &c2));
     assert_eq!(be.cache_stats(), (1, 1));
 }
+
+/// A stride-0 argument (a scalar broadcast by the caller) and a reversed (negative stride)
+/// view.
+#[test]
+fn zero_and_negative_strides() {
+    let n = 45;
+    let k = w1(DType::F32, n);
+    let mut rng = Rng(77);
+    let a = buffer(DType::F32, &[n], &values(&mut rng, DType::F32, n, -2.0, 2.0), false);
+    let mut b = ember_ir::kernel::interp::Buffer::from_f64s(DType::F32, &[1], &[0.75]);
+    b.strides = vec![0];
+    let mut c = buffer(DType::F32, &[n], &values(&mut rng, DType::F32, n, -2.0, 2.0), false);
+    c.offset = n - 1;
+    c.strides = vec![-1];
+    check(&k, &[a, b, c], 4.0, 1e-6);
+}
+
+/// Several threads launching large kernels at once: the pool serves one, the others run on
+/// their own threads; every result is right.
+#[test]
+fn concurrent_launches() {
+    let n = 70_001;
+    let k = w1(DType::F32, n);
+    let handles: Vec<_> = (0..4)
+        .map(|t| {
+            let k = k.clone();
+            std::thread::spawn(move || {
+                let mut rng = Rng(100 + t);
+                let ins: Vec<_> = (0..3)
+                    .map(|_| buffer(DType::F32, &[n], &values(&mut rng, DType::F32, n, -3.0, 3.0), false))
+                    .collect();
+                check(&k, &ins, 4.0, 1e-6);
+            })
+        })
+        .collect();
+    for h in handles {
+        h.join().expect("thread");
+    }
+}

@@ -289,8 +289,9 @@ impl CompiledKernel {
     /// place).
     pub unsafe fn run(&self, args: &[KernelArg]) -> Result<()> {
         self.check(args)?;
-        let ptrs: Vec<usize> = args.iter().map(|a| a.ptr as usize).collect();
-        let strides: Vec<i64> = args
+        // On the stack for typical kernels: tiny calls should not allocate.
+        let ptrs: SmallVec<[usize; 8]> = args.iter().map(|a| a.ptr as usize).collect();
+        let strides: SmallVec<[i64; 24]> = args
             .iter()
             .flat_map(|a| a.strides.iter().map(|&s| s as i64))
             .collect();
