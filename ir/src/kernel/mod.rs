@@ -24,6 +24,7 @@
 pub mod build;
 pub mod eval;
 pub mod interp;
+pub mod parse;
 pub mod print;
 
 use crate::dtype::DType;
