@@ -182,6 +182,27 @@ fn _profile_record(
     Ok(())
 }
 
+/// Records a finished call of the jitted function `name` that started at `start_ns`, after
+/// a cache hit when `hit` (one crossing for the two events of every cached call).
+#[pyfunction]
+#[pyo3(signature = (name, start_ns, hit=false))]
+fn _profile_call(name: &str, start_ns: u64, hit: bool) {
+    if !profile::enabled() {
+        return;
+    }
+    let name: Arc<str> = Arc::from(name);
+    let mut e = Event::new(EventKind::CacheHit, name.clone());
+    e.dur_ns = 0;
+    e.start_ns = start_ns;
+    e.from_python = true;
+    if hit {
+        profile::record(e.clone());
+    }
+    e.kind = EventKind::Call;
+    e.dur_ns = profile::now_ns().saturating_sub(start_ns);
+    profile::record(e);
+}
+
 /// The `EMBER_DEBUG` level, read once by the Rust side.
 #[pyfunction]
 fn _debug_level() -> u32 {
@@ -193,6 +214,7 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<PyProfiler>()?;
     m.add_function(wrap_pyfunction!(_profile_now, m)?)?;
     m.add_function(wrap_pyfunction!(_profile_record, m)?)?;
+    m.add_function(wrap_pyfunction!(_profile_call, m)?)?;
     m.add_function(wrap_pyfunction!(_debug_level, m)?)?;
     Ok(())
 }
