@@ -10,6 +10,7 @@ pub mod element;
 pub mod error;
 pub mod jit;
 pub mod ops;
+pub mod pool;
 pub mod profile;
 pub mod runtime;
 pub mod storage;

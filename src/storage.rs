@@ -14,6 +14,8 @@ pub const ALIGN: usize = 64;
 enum Owner {
     /// Allocated by Ember with [`ALIGN`] alignment; freed on drop.
     Aligned(Layout),
+    /// A large buffer from [`crate::pool`]; returned to the pool on drop.
+    Pooled(Layout),
     /// Owned by another object (a `Vec`, a NumPy array reference); dropped with us.
     Foreign(#[allow(dead_code)] Box<dyn Any + Send + Sync>),
 }
@@ -52,6 +54,14 @@ impl Storage {
     /// kernel) that writes every byte before the storage is shared. Reading before that is a
     /// logic error but not undefined behaviour for the plain-old-data dtypes Ember stores.
     pub fn for_overwrite(nbytes: usize) -> Storage {
+        if let Some(layout) = crate::pool::pooled_layout(nbytes) {
+            return Storage {
+                ptr: crate::pool::take(layout),
+                nbytes,
+                owner: Owner::Pooled(layout),
+                device: Device::Cpu,
+            };
+        }
         let layout = Layout::from_size_align(nbytes.max(1), ALIGN).expect("valid layout");
         // SAFETY: the layout has non-zero size.
         let ptr = unsafe { std::alloc::alloc(layout) };
@@ -118,9 +128,12 @@ impl Storage {
 
 impl Drop for Storage {
     fn drop(&mut self) {
-        if let Owner::Aligned(layout) = self.owner {
-            // SAFETY: allocated in `zeroed` with this layout.
-            unsafe { dealloc(self.ptr.as_ptr(), layout) }
+        match self.owner {
+            // SAFETY: allocated in `zeroed`/`for_overwrite` with this layout.
+            Owner::Aligned(layout) => unsafe { dealloc(self.ptr.as_ptr(), layout) },
+            // SAFETY: taken from the pool with this layout; nothing uses it after us.
+            Owner::Pooled(layout) => unsafe { crate::pool::give(self.ptr, layout) },
+            Owner::Foreign(_) => {}
         }
     }
 }
