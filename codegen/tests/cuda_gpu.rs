@@ -254,3 +254,56 @@ fn w1_bandwidth_with_cuda_events() {
         ms / 10.0
     );
 }
+
+/// The fast-math option's accuracy, measured against the interpreter's float64-based
+/// references: accurate mode stays within 4 ULP (as `every_unary_op_and_cast` checks);
+/// `--use_fast_math` trades this for hardware approximations, bounded here at 2e-3 relative
+/// (`tanh.approx` is the loosest, about 2^-11).
+#[test]
+fn fast_math_error_table() {
+    let Some(dev) = device() else {
+        return;
+    };
+    let mut rng = Rng(31);
+    let n = 4096;
+    for &op in UnaryOp::ALL {
+        let Some(k) = cuda_common::unary(op, DType::F32, n) else {
+            continue;
+        };
+        if !op.is_transcendental() {
+            continue;
+        }
+        let (lo, hi) = match op {
+            UnaryOp::Asin | UnaryOp::Acos => (-0.99, 0.99),
+            UnaryOp::Log | UnaryOp::Sqrt => (0.01, 50.0),
+            _ => (-6.0, 6.0),
+        };
+        let vals = values(&mut rng, DType::F32, n, lo, hi);
+        let input = buffer(DType::F32, &[n], &vals, false);
+        let mut want = vec![input.clone(), Buffer::zeros(DType::F32, &[n])];
+        interp::run(&k, &mut want).expect("interpreter");
+        let mut worst = [0.0f64; 2];
+        for (m, fast) in [false, true].into_iter().enumerate() {
+            let compiled = dev.compile_with(&k, fast).expect("compile");
+            let mut got = vec![input.clone(), Buffer::zeros(DType::F32, &[n])];
+            dev.run_compiled(&compiled, &mut got).expect("run");
+            for (x, y) in want[1].to_f64s().iter().zip(got[1].to_f64s()) {
+                let rel = (x - y).abs() / x.abs().max(1e-3);
+                worst[m] = worst[m].max(rel);
+            }
+        }
+        eprintln!(
+            "{:>8}: max relative error accurate {:.1e}, fast-math {:.1e}",
+            op.name(),
+            worst[0],
+            worst[1]
+        );
+        assert!(
+            worst[0] <= 1e-6,
+            "{}: accurate mode {:e}",
+            op.name(),
+            worst[0]
+        );
+        assert!(worst[1] <= 2e-3, "{}: fast-math {:e}", op.name(), worst[1]);
+    }
+}

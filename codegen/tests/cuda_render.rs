@@ -135,6 +135,8 @@ fn every_test_kernel_compiles_with_nvrtc() {
     let kernels = all_kernels();
     let t0 = Instant::now();
     let mut slowest = (std::time::Duration::ZERO, String::new());
+    let mut f64_in_f32 = Vec::new();
+    let mut warned = Vec::new();
     for (label, k) in &kernels {
         let c = cache
             .get(k, &nvrtc::Options::ptx(90))
@@ -144,6 +146,18 @@ fn every_test_kernel_compiles_with_nvrtc() {
             ptx.contains(".entry ember_kernel"),
             "{label}: no entry in PTX"
         );
+        // The strongest "no float64" check: not one float64 instruction in the PTX.
+        // CUDA's own sinf/cosf/tanf reduce arguments with |x| >= 105615 (Payne-Hanek) using
+        // one float64 multiply, on a branch ordinary arguments never take; nothing else may.
+        let libm_slow_path = ["sin", "cos", "tan"]
+            .iter()
+            .any(|f| label == &format!("unary {f} float32"));
+        if float32_only(k) && ptx.contains(".f64") && !libm_slow_path {
+            f64_in_f32.push(label.clone());
+        }
+        if !c.log.trim().is_empty() {
+            warned.push(format!("{label}: {}", c.log));
+        }
         if c.compile_time > slowest.0 {
             slowest = (c.compile_time, label.clone());
         }
@@ -160,6 +174,11 @@ fn every_test_kernel_compiles_with_nvrtc() {
         t0.elapsed(),
         slowest.0,
         slowest.1
+    );
+    assert!(warned.is_empty(), "NVRTC warnings:\n{}", warned.join("\n"));
+    assert!(
+        f64_in_f32.is_empty(),
+        "float64 in the PTX of float32 kernels: {f64_in_f32:?}"
     );
 }
 
@@ -282,4 +301,54 @@ fn unsupported_kernels_are_errors_not_panics() {
         a.output = false;
     }
     assert!(cuda::render(&k).is_err());
+}
+
+#[test]
+fn ptx_has_vector_accesses_shuffles_and_barriers() {
+    if !nvrtc_or_skip("ptx_has_vector_accesses_shuffles_and_barriers") {
+        return;
+    }
+    let ptx = |k: &Kernel| {
+        let c = cuda::compile_kernel(k, 90).unwrap_or_else(|e| panic!("{e}"));
+        c.ptx().map(str::to_owned).expect("ptx")
+    };
+    // 128-bit loads and stores on the vector path (float32: v4.f32; float64: two v2.f64).
+    let w1s = ptx(&w1(DType::F32, 4096));
+    assert!(
+        w1s.contains("ld.global.nc.v4.f32") || w1s.contains("ld.global.v4.f32"),
+        "{w1s}"
+    );
+    assert!(w1s.contains("st.global.v4.f32"), "{w1s}");
+    let w1d = ptx(&w1(DType::F64, 4096));
+    assert!(w1d.contains(".v2.f64"), "{w1d}");
+    // Block reductions: warp shuffles and barriers.
+    let rs = ptx(&cuda_common::row_reduce(
+        ember_ir::ReduceOp::Sum,
+        DType::F32,
+        64,
+        1000,
+        true,
+    ));
+    assert!(
+        rs.contains("shfl.sync.down") && rs.contains("bar.sync"),
+        "{rs}"
+    );
+    // __launch_bounds__ reaches the PTX as .maxntid.
+    assert!(rs.contains(".maxntid 256"), "{rs}");
+}
+
+#[test]
+fn nvrtc_logs_are_clean() {
+    if !nvrtc_or_skip("nvrtc_logs_are_clean") {
+        return;
+    }
+    for (label, k) in canonical() {
+        let src = cuda::render(&k).expect("render");
+        let c = nvrtc::compile(&label, &src, &nvrtc::Options::ptx(90)).expect("compile");
+        assert!(
+            c.log.trim().is_empty(),
+            "{label}: NVRTC warnings:\n{}\n{src}",
+            c.log
+        );
+    }
 }

@@ -34,6 +34,8 @@ pub struct CompiledKernel {
     pub compile_time: Duration,
     /// True when the image was read from the disk cache.
     pub from_disk: bool,
+    /// NVRTC's log (warnings); empty when the image came from the disk cache.
+    pub log: String,
 }
 
 /// Counters of a [`Cache`].
@@ -107,17 +109,17 @@ impl Cache {
             opts.flags().join(" ")
         );
         let keyed = format!("{header}{}", rendered.source);
-        let (image, compile_time, from_disk) = match self.read_disk(&keyed, opts) {
+        let (image, compile_time, from_disk, log) = match self.read_disk(&keyed, opts) {
             Some(image) => {
                 self.disk_hits.fetch_add(1, Ordering::Relaxed);
-                (image, Duration::ZERO, true)
+                (image, Duration::ZERO, true, String::new())
             }
             None => {
-                let Compiled { image, time, .. } =
+                let Compiled { image, time, log } =
                     nvrtc::compile(&kernel.name, &rendered.source, opts)?;
                 self.compiles.fetch_add(1, Ordering::Relaxed);
                 self.write_disk(&keyed, opts, &image);
-                (image, time, false)
+                (image, time, false, log)
             }
         };
         let compiled = Arc::new(CompiledKernel {
@@ -127,6 +129,7 @@ impl Cache {
             image,
             compile_time,
             from_disk,
+            log,
         });
         // Two threads may compile the same kernel at once; the first stored wins.
         Ok(self.lock().entry(key).or_insert(compiled).clone())

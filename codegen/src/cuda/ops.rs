@@ -342,8 +342,9 @@ fn unary_form(op: UnaryOp, dt: DType) -> Option<Form> {
             Form::Call(if op == IsNan { "isnan" } else { "isinf" })
         }
         (IsFinite, DType::F32 | DType::F64) => Form::Call("isfinite"),
-        (IsNan | IsInf, _) => Form::Custom(|f, _, _| f.write_str("false")),
-        (IsFinite, _) => Form::Custom(|f, _, _| f.write_str("true")),
+        // Constant for integers and bool; the operand is still named so it counts as used.
+        (IsNan | IsInf, _) => Form::Custom(|f, _, x| write!(f, "((void){}, false)", x[0])),
+        (IsFinite, _) => Form::Custom(|f, _, x| write!(f, "((void){}, true)", x[0])),
         (LogicalNot, DType::Bool) => Form::Prefix("!"),
         (LogicalNot, _) => Form::Custom(|f, dt, x| write!(f, "({} == {})", x[0], Lit::of(dt, 0.0))),
         (Abs | Relu | Floor | Ceil | Round, DType::Bool) => Form::Custom(|f, _, x| x[0].fmt(f)),

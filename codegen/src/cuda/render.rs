@@ -559,13 +559,21 @@ impl R<'_> {
         }
         let saved = self.depth;
         self.depth = 2;
-        let pv = self.plan.rows.map(|(v, _)| v.0).unwrap_or(0);
+        let pv = self.plan.rows.map(|(v, _)| v).unwrap_or(Var(0));
+        // The element index is needed only when a value is computed from it (loads and
+        // stores go through the vectors).
+        let index_used = self.k.body[lo..hi].iter().any(|i| {
+            !matches!(i, Inst::Load { .. } | Inst::Store { .. }) && i.uses().contains(&pv)
+        });
         for lane in 0..VEC {
             self.lane = Some(lane);
-            writeln!(
-                w,
-                "      const long long v{pv}_{lane} = ember_q * {VEC}LL + {lane}LL;"
-            )?;
+            if index_used {
+                let v = self.raw(pv);
+                writeln!(
+                    w,
+                    "      const long long {v} = ember_q * {VEC}LL + {lane}LL;"
+                )?;
+            }
             for i in lo..hi {
                 self.lane_inst(w, i, lane)?;
             }

@@ -221,12 +221,17 @@ impl CudaDevice {
         Ok(())
     }
 
-    /// Compiles `kernel` for this device (cached in memory and on disk).
+    /// Compiles `kernel` for this device (cached in memory and on disk), with accurate math.
     pub fn compile(&self, kernel: &Kernel) -> Result<Arc<CompiledKernel>> {
+        self.compile_with(kernel, false)
+    }
+
+    /// [`CudaDevice::compile`], choosing `--use_fast_math` (see [`super::nvrtc`]).
+    pub fn compile_with(&self, kernel: &Kernel, fast_math: bool) -> Result<Arc<CompiledKernel>> {
         let opts = Options {
             arch: self.info.arch(),
             cubin: true,
-            fast_math: false,
+            fast_math,
         };
         device_cache().get(kernel, &opts)
     }
@@ -340,7 +345,12 @@ impl CudaDevice {
     /// Runs `kernel` over interpreter buffers: uploads them, launches, downloads the outputs
     /// into `bufs` (a safe entry point for tests and tools).
     pub fn run_buffers(&self, kernel: &Kernel, bufs: &mut [Buffer]) -> Result<()> {
-        let compiled = self.compile(kernel)?;
+        self.run_compiled(&self.compile(kernel)?, bufs)
+    }
+
+    /// [`CudaDevice::run_buffers`] with an already compiled kernel.
+    pub fn run_compiled(&self, compiled: &Arc<CompiledKernel>, bufs: &mut [Buffer]) -> Result<()> {
+        let kernel = &compiled.kernel;
         let mut dev = Vec::with_capacity(bufs.len());
         for b in bufs.iter() {
             dev.push(self.upload(b.dtype, &b.data)?);
@@ -353,7 +363,7 @@ impl CudaDevice {
                 DeviceArg::In(d, b.offset, b.strides.clone())
             });
         }
-        self.launch(&compiled, &mut args)?;
+        self.launch(compiled, &mut args)?;
         drop(args);
         self.synchronize()?;
         for ((d, b), decl) in dev.iter().zip(bufs.iter_mut()).zip(&kernel.args) {

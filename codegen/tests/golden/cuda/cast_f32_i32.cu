@@ -17,19 +17,15 @@ extern "C" __global__ void __launch_bounds__(256) ember_kernel(
     for (long long ember_q = ember_tid; ember_q < 250LL; ember_q += ember_step) {
       const ember_vec4<float> a0_q = reinterpret_cast<const ember_vec4<float>*>(a0)[ember_q];
       ember_vec4<int> a1_q;
-      const long long v0_0 = ember_q * 4LL + 0LL;
       const float v1_0 = a0_q.v[0];
       const int v2_0 = __float2int_rz(v1_0);
       a1_q.v[0] = v2_0;
-      const long long v0_1 = ember_q * 4LL + 1LL;
       const float v1_1 = a0_q.v[1];
       const int v2_1 = __float2int_rz(v1_1);
       a1_q.v[1] = v2_1;
-      const long long v0_2 = ember_q * 4LL + 2LL;
       const float v1_2 = a0_q.v[2];
       const int v2_2 = __float2int_rz(v1_2);
       a1_q.v[2] = v2_2;
-      const long long v0_3 = ember_q * 4LL + 3LL;
       const float v1_3 = a0_q.v[3];
       const int v2_3 = __float2int_rz(v1_3);
       a1_q.v[3] = v2_3;

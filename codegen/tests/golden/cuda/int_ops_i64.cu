@@ -39,7 +39,6 @@ extern "C" __global__ void __launch_bounds__(256) ember_kernel(
       const ember_vec4<long long> a0_q = reinterpret_cast<const ember_vec4<long long>*>(a0)[ember_q];
       const ember_vec4<long long> a1_q = reinterpret_cast<const ember_vec4<long long>*>(a1)[ember_q];
       ember_vec4<long long> a2_q;
-      const long long v0_0 = ember_q * 4LL + 0LL;
       const long long v1_0 = a0_q.v[0];
       const long long v2_0 = a1_q.v[0];
       const long long v3_0 = ember_floordiv(v1_0, v2_0);
@@ -50,7 +49,6 @@ extern "C" __global__ void __launch_bounds__(256) ember_kernel(
       const long long v8_0 = ember_ipow(v2_0, v7_0);
       const long long v9_0 = ((long long)((unsigned long long)v6_0 + (unsigned long long)v8_0));
       a2_q.v[0] = v9_0;
-      const long long v0_1 = ember_q * 4LL + 1LL;
       const long long v1_1 = a0_q.v[1];
       const long long v2_1 = a1_q.v[1];
       const long long v3_1 = ember_floordiv(v1_1, v2_1);
@@ -61,7 +59,6 @@ extern "C" __global__ void __launch_bounds__(256) ember_kernel(
       const long long v8_1 = ember_ipow(v2_1, v7_1);
       const long long v9_1 = ((long long)((unsigned long long)v6_1 + (unsigned long long)v8_1));
       a2_q.v[1] = v9_1;
-      const long long v0_2 = ember_q * 4LL + 2LL;
       const long long v1_2 = a0_q.v[2];
       const long long v2_2 = a1_q.v[2];
       const long long v3_2 = ember_floordiv(v1_2, v2_2);
@@ -72,7 +69,6 @@ extern "C" __global__ void __launch_bounds__(256) ember_kernel(
       const long long v8_2 = ember_ipow(v2_2, v7_2);
       const long long v9_2 = ((long long)((unsigned long long)v6_2 + (unsigned long long)v8_2));
       a2_q.v[2] = v9_2;
-      const long long v0_3 = ember_q * 4LL + 3LL;
       const long long v1_3 = a0_q.v[3];
       const long long v2_3 = a1_q.v[3];
       const long long v3_3 = ember_floordiv(v1_3, v2_3);

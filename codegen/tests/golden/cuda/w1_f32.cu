@@ -21,7 +21,6 @@ extern "C" __global__ void __launch_bounds__(256) ember_kernel(
       const ember_vec4<float> a1_q = reinterpret_cast<const ember_vec4<float>*>(a1)[ember_q];
       const ember_vec4<float> a2_q = reinterpret_cast<const ember_vec4<float>*>(a2)[ember_q];
       ember_vec4<float> a3_q;
-      const long long v0_0 = ember_q * 4LL + 0LL;
       const float v1_0 = a0_q.v[0];
       const float v2_0 = a1_q.v[0];
       const float v3_0 = a2_q.v[0];
@@ -37,7 +36,6 @@ extern "C" __global__ void __launch_bounds__(256) ember_kernel(
       const float v13_0 = (v1_0 / v12_0);
       const float v14_0 = (v8_0 + v13_0);
       a3_q.v[0] = v14_0;
-      const long long v0_1 = ember_q * 4LL + 1LL;
       const float v1_1 = a0_q.v[1];
       const float v2_1 = a1_q.v[1];
       const float v3_1 = a2_q.v[1];
@@ -53,7 +51,6 @@ extern "C" __global__ void __launch_bounds__(256) ember_kernel(
       const float v13_1 = (v1_1 / v12_1);
       const float v14_1 = (v8_1 + v13_1);
       a3_q.v[1] = v14_1;
-      const long long v0_2 = ember_q * 4LL + 2LL;
       const float v1_2 = a0_q.v[2];
       const float v2_2 = a1_q.v[2];
       const float v3_2 = a2_q.v[2];
@@ -69,7 +66,6 @@ extern "C" __global__ void __launch_bounds__(256) ember_kernel(
       const float v13_2 = (v1_2 / v12_2);
       const float v14_2 = (v8_2 + v13_2);
       a3_q.v[2] = v14_2;
-      const long long v0_3 = ember_q * 4LL + 3LL;
       const float v1_3 = a0_q.v[3];
       const float v2_3 = a1_q.v[3];
       const float v3_3 = a2_q.v[3];
