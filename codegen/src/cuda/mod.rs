@@ -27,8 +27,13 @@
 //! * [`grid`]: runs a kernel's plan on the CPU (blocks, threads, warp shuffles, shared memory,
 //!   barriers) so the grid logic is tested against the interpreter without a GPU.
 //!
-//! Matrix multiplication is not here yet: cudarc's `cublas` feature is not enabled in the
-//! workspace, and the kernel IR has no matmul instruction, so GEMM steps stay on the host.
+//! Matrix multiplication: a matmul written in the kernel IR (a `k` loop with an accumulator,
+//! then its epilogue) renders as one fused kernel (a block per output row, threads over the
+//! columns); it is correct but untiled. cuBLAS is not wired in: cudarc's `cublas` feature
+//! builds here without a toolkit (checked), but enabling it is a workspace-wide feature
+//! change, and `libcublas.so.12` is not part of a driver-only GPU machine (it would come from
+//! the `nvidia-cublas-cu12` wheel, found like NVRTC). The runtime's library-call step would be
+//! `cublasSgemm` into a [`runtime::DeviceBuffer`] followed by the epilogue kernel's launch.
 
 pub mod cache;
 pub mod device;

@@ -178,6 +178,31 @@ pub fn scalar_kernel() -> Kernel {
     b.finish()
 }
 
+/// `out = relu(a @ b + bias)` as one kernel: the matmul's k loop and its epilogue fused.
+pub fn matmul_bias_relu(dt: DType, m: usize, k: usize, n: usize) -> Kernel {
+    let mut b = Builder::new("matmul_bias_relu");
+    let (aa, ab, abias) = (
+        b.arg(dt, &[m, k], false),
+        b.arg(dt, &[k, n], false),
+        b.arg(dt, &[n], false),
+    );
+    let out = b.arg(dt, &[m, n], true);
+    let i = b.open_loop(m, true);
+    let j = b.open_loop(n, false);
+    let acc = b.acc(ReduceOp::Sum, dt);
+    let kk = b.open_loop(k, false);
+    let x = b.load(aa, &[i, kk]);
+    let y = b.load(ab, &[kk, j]);
+    let p = b.binary(BinaryOp::Mul, x, y);
+    b.update(acc, p);
+    b.close_loop();
+    let bias = b.load(abias, &[j]);
+    let s = b.binary(BinaryOp::Add, acc, bias);
+    let r = b.unary(UnaryOp::Relu, s);
+    b.store(out, &[i, j], r);
+    b.finish()
+}
+
 /// Every kernel shape the tests exercise, with a label: the canonical ones, every unary and
 /// binary op and cast for every dtype, every reduction in thread and block shape.
 pub fn all_kernels() -> Vec<(String, Kernel)> {
@@ -209,6 +234,8 @@ pub fn all_kernels() -> Vec<(String, Kernel)> {
         }
     }
     v.push(("full_sum f64".into(), full_sum(DType::F64, 1000)));
+    v.push(("matmul f32".into(), matmul_bias_relu(DType::F32, 7, 33, 70)));
+    v.push(("matmul i64".into(), matmul_bias_relu(DType::I64, 5, 9, 3)));
     v
 }
 
