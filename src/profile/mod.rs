@@ -516,6 +516,17 @@ impl KernelInfo {
         KernelInfo::describe(graph, &nodes, EventKind::Kernel, bytes as u64)
     }
 
+    /// Node `n` run by its eager kernel (a plan's fallback step): a host call named
+    /// `eager <op>`, with the node's estimated bytes and flops.
+    pub fn eager(graph: &Graph, n: NodeId) -> KernelInfo {
+        let info = KernelInfo::for_nodes(graph, &[n]);
+        KernelInfo {
+            kind: EventKind::HostCall,
+            name: Arc::from(format!("eager {}", info.name)),
+            ..info
+        }
+    }
+
     fn describe(graph: &Graph, nodes: &[NodeId], kind: EventKind, bytes: u64) -> KernelInfo {
         let mut names: Vec<&str> = Vec::new();
         let mut locs: Vec<SourceLoc> = Vec::new();

@@ -261,6 +261,10 @@ fn kernel_info_of_nodes_and_fused_groups() {
     let step = KernelInfo::for_kernel(&g, &[a, b, a], &[t]);
     assert_eq!(step, fused);
 
+    let eager = KernelInfo::eager(&g, t);
+    assert_eq!(eager.kind, EventKind::HostCall);
+    assert_eq!(&*eager.name, "eager tanh");
+
     let mut g2 = Graph::new();
     let x = g2.input(ValueType::new(DType::F32, &[2, 3]), Device::Cpu);
     let y = g2.input(ValueType::new(DType::F32, &[3, 4]), Device::Cpu);
