@@ -125,6 +125,55 @@ fn bench(name: &str, backend: &CpuBackend, g: &Graph, bytes: f64) {
     );
 }
 
+fn gemm_bench(m: usize, k: usize, n: usize) {
+    let a: Vec<f32> = (0..m * k).map(|i| (i % 7) as f32 * 0.1).collect();
+    let b: Vec<f32> = (0..k * n).map(|i| (i % 5) as f32 * 0.1).collect();
+    let mut c = vec![0f32; m * n];
+    let mut times = Vec::new();
+    for _ in 0..5 {
+        let t = Instant::now();
+        ember_codegen::cpu::gemm::gemm_slices(m, k, n, &a, &b, &mut c).expect("gemm");
+        times.push(t.elapsed().as_secs_f64());
+    }
+    let t = median(times);
+    println!(
+        "sgemm {m}x{k} @ {k}x{n}: {:.1} ms, {:.0} GFLOP/s",
+        t * 1e3,
+        2.0 * (m * k * n) as f64 / t / 1e9
+    );
+}
+
+/// Single-thread compute cost: W1 over 16K floats (in L1/L2, below the parallel threshold),
+/// minimum over many runs, so load from other processes matters less.
+fn w1_cpu_cost(backend: &CpuBackend) {
+    let n = 16 * 1024;
+    let sched = partition(&w1_graph(n)).expect("partition");
+    let k = &sched.kernels()[0].kernel;
+    let c = backend.compile(k).expect("compile");
+    let mut bufs: Vec<Vec<f32>> = (0..4)
+        .map(|i| {
+            (0..n)
+                .map(|j| ((j * 31 + i) % 400) as f32 / 100.0 - 2.0)
+                .collect()
+        })
+        .collect();
+    let args: Vec<KernelArg> = bufs
+        .iter_mut()
+        .map(|b| KernelArg::new(b.as_mut_ptr() as *mut u8, DType::F32, &[1]))
+        .collect();
+    let mut best = f64::INFINITY;
+    for _ in 0..2000 {
+        let t = Instant::now();
+        // SAFETY: four buffers of n floats, contiguous, as the kernel declares.
+        unsafe { c.run(&args).expect("run") };
+        best = best.min(t.elapsed().as_secs_f64());
+    }
+    println!(
+        "W1 f32 single thread, in cache: {:.2} ns/element",
+        best / n as f64 * 1e9
+    );
+}
+
 fn main() {
     let n: usize = std::env::args()
         .nth(1)
@@ -135,6 +184,10 @@ fn main() {
         "threads: {}",
         ember_codegen::cpu::pool::Pool::global().threads()
     );
+    w1_cpu_cost(&backend);
+    if std::env::var_os("W1_COST_ONLY").is_some() {
+        return;
+    }
     bench(
         &format!("W1 f32 n={n}"),
         &backend,
@@ -142,6 +195,8 @@ fn main() {
         (n * 16) as f64,
     );
     bench("W1 f32 n=1024", &backend, &w1_graph(1024), 1024.0 * 16.0);
+    gemm_bench(1024, 1024, 4096);
+    gemm_bench(1024, 4096, 1024);
     bench(
         "softmax f32 4096x4096",
         &backend,
