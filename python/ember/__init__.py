@@ -51,8 +51,9 @@ def from_dlpack(x):
 
 
 def devices():
-    """The devices Ember can run on: ``["cpu"]`` plus each CUDA device found."""
-    return ["cpu"]
+    """The devices Ember can run on: ``["cpu"]`` plus each CUDA device the driver reports
+    (found at run time; with no driver, CUDA is simply absent)."""
+    return _ember.devices()
 
 
 __all__ = list(_api_all) + [

@@ -403,3 +403,12 @@ pub fn op_names<'py>(py: Python<'py>) -> PyResult<(Bound<'py, PyList>, Bound<'py
     let b = PyList::new(py, ember::ir::BinaryOp::ALL.iter().map(|o| o.name()))?;
     Ok((u, b))
 }
+
+/// `devices()`: `["cpu", "cuda:0", ...]`, discovered at run time.
+#[pyfunction]
+pub fn devices() -> Vec<String> {
+    ember::runtime::devices()
+        .iter()
+        .map(|d| d.to_string())
+        .collect()
+}

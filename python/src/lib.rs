@@ -54,6 +54,7 @@ fn _ember(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(functions::asarray, m)?)?;
     m.add_function(wrap_pyfunction!(functions::data_ptr, m)?)?;
     m.add_function(wrap_pyfunction!(functions::op_names, m)?)?;
+    m.add_function(wrap_pyfunction!(functions::devices, m)?)?;
     profile::register(m)?;
     Ok(())
 }

@@ -584,8 +584,9 @@ impl PyTensor {
         if d == slf.get().inner.device() {
             return Ok(slf.clone().unbind());
         }
+        ember::runtime::check_device(d).py()?;
         Err(crate::errors::DeviceError::new_err(format!(
-            "device {d} is not available: Ember found no CUDA driver on this machine"
+            "moving tensors to {d} is not supported yet: Ember runs on the CPU in this build"
         )))
     }
 

@@ -1,6 +1,8 @@
 //! Executing optimized graphs: the executable plan, kernel launches and their buffers.
 
+pub mod devices;
 pub mod executable;
 pub mod launch;
 
+pub use devices::{check_device, devices};
 pub use executable::{cpu_backend, Executable};

@@ -158,3 +158,15 @@ def test_operators_and_methods(rng):
     assert repr(ember.asarray(np.array([1.0, 2.0]))) == "tensor([1., 2.])"
     with pytest.raises(ValueError, match="ambiguous"):
         bool(t)
+
+
+def test_devices_and_missing_cuda_says_why():
+    devs = ember.devices()
+    assert devs[0] == "cpu"
+    t = ember.asarray(np.zeros(2))
+    assert t.to("cpu") is t
+    if len(devs) == 1:
+        with pytest.raises(ember.DeviceError, match="cuda:0 is not available: no CUDA driver found"):
+            t.to("cuda")
+    with pytest.raises(ValueError, match="device: expected"):
+        t.to("tpu")
