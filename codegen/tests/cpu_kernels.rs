@@ -244,10 +244,20 @@ fn zero_and_negative_strides() {
     let n = 45;
     let k = w1(DType::F32, n);
     let mut rng = Rng(77);
-    let a = buffer(DType::F32, &[n], &values(&mut rng, DType::F32, n, -2.0, 2.0), false);
+    let a = buffer(
+        DType::F32,
+        &[n],
+        &values(&mut rng, DType::F32, n, -2.0, 2.0),
+        false,
+    );
     let mut b = ember_ir::kernel::interp::Buffer::from_f64s(DType::F32, &[1], &[0.75]);
     b.strides = vec![0];
-    let mut c = buffer(DType::F32, &[n], &values(&mut rng, DType::F32, n, -2.0, 2.0), false);
+    let mut c = buffer(
+        DType::F32,
+        &[n],
+        &values(&mut rng, DType::F32, n, -2.0, 2.0),
+        false,
+    );
     c.offset = n - 1;
     c.strides = vec![-1];
     check(&k, &[a, b, c], 4.0, 1e-6);
@@ -265,7 +275,14 @@ fn concurrent_launches() {
             std::thread::spawn(move || {
                 let mut rng = Rng(100 + t);
                 let ins: Vec<_> = (0..3)
-                    .map(|_| buffer(DType::F32, &[n], &values(&mut rng, DType::F32, n, -3.0, 3.0), false))
+                    .map(|_| {
+                        buffer(
+                            DType::F32,
+                            &[n],
+                            &values(&mut rng, DType::F32, n, -3.0, 3.0),
+                            false,
+                        )
+                    })
                     .collect();
                 check(&k, &ins, 4.0, 1e-6);
             })
@@ -273,5 +290,63 @@ fn concurrent_launches() {
         .collect();
     for h in handles {
         h.join().expect("thread");
+    }
+}
+
+/// Max/min/argmax over rows holding NaN and infinities at various positions (vector lanes,
+/// unrolled copies and the scalar tail).
+#[test]
+fn reductions_propagate_nan() {
+    for dt in [DType::F32, DType::F64] {
+        for op in [
+            ReduceOp::Max,
+            ReduceOp::Min,
+            ReduceOp::ArgMax,
+            ReduceOp::ArgMin,
+            ReduceOp::Sum,
+        ] {
+            let (r, c) = (23, 19);
+            let mut b = Builder::new("nanred");
+            let a = b.arg(dt, &[r, c], false);
+            let out = b.arg(ember_ir::kernel::acc_result(op, dt), &[r], true);
+            let i = b.open_loop(r, true);
+            let acc = b.acc(op, dt);
+            let j = b.open_loop(c, false);
+            let x = b.load(a, &[i, j]);
+            if matches!(op, ReduceOp::ArgMax | ReduceOp::ArgMin) {
+                b.update_arg(acc, x, j);
+            } else {
+                b.update(acc, x);
+            }
+            b.close_loop();
+            b.store(out, &[i], acc);
+            let k = b.finish();
+            let mut vals: Vec<f64> = (0..r * c).map(|t| ((t * 37) % 11) as f64 - 5.0).collect();
+            for row in 0..r {
+                // Row `row` gets a NaN at column `row - 2` (rows 0 and 1 stay clean), and
+                // infinities elsewhere.
+                if row >= 2 && row - 2 < c {
+                    vals[row * c + row - 2] = f64::NAN;
+                }
+                vals[row * c + (row * 5) % c] = if row % 2 == 0 {
+                    f64::INFINITY
+                } else {
+                    f64::NEG_INFINITY
+                };
+            }
+            let input = buffer(dt, &[r, c], &vals, false);
+            if op == ReduceOp::Sum {
+                // Rows 0 and 1 hold one infinity and no NaN: the sum is that infinity.
+                let mut bufs = vec![
+                    input.clone(),
+                    ember_ir::kernel::interp::Buffer::zeros(dt, &[r]),
+                ];
+                ember_ir::kernel::interp::run(&k, &mut bufs).unwrap();
+                let sums = bufs[1].to_f64s();
+                assert_eq!((sums[0], sums[1]), (f64::INFINITY, f64::NEG_INFINITY));
+                assert!(sums[2].is_nan());
+            }
+            check(&k, &[input], 0.0, 0.0);
+        }
     }
 }

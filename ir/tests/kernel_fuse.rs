@@ -340,6 +340,10 @@ fn shared_expensive_value_is_computed_once_and_outputs_merge() {
     let s = check(&g, &[data(&[6], 9)]);
     assert_eq!(s.kernel_count(), 1);
     assert_eq!(s.kernels()[0].outputs.len(), 2);
+    let binds = s.kernels()[0].arg_values();
+    assert_eq!(binds.len(), s.kernels()[0].kernel.args.len());
+    assert_eq!(binds.iter().filter(|b| b.1).count(), 2);
+    assert!(binds.contains(&(x, false)));
 }
 
 #[test]

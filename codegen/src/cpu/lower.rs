@@ -379,6 +379,10 @@ impl<'a, 'b> Lower<'a, 'b> {
                 let t = self.b.ins().fadd(cur, y);
                 let d = self.b.ins().fsub(t, cur);
                 let nc = self.b.ins().fsub(d, y);
+                // Once the sum is infinite the compensation is NaN: drop it, keep the sum.
+                let ord = self.b.ins().fcmp(FloatCC::Ordered, nc, nc);
+                let zero = self.scalar_const(acc_identity(ReduceOp::Sum, a.dtype));
+                let nc = self.b.ins().select(ord, nc, zero);
                 self.b.def_var(cv, nc);
                 t
             }

@@ -12,7 +12,7 @@
 use super::lower::{AccVars, Lower, Mode};
 use super::ops::{binary_vectorizes, cl_type, unary_vectorizes};
 use crate::error::{CodegenError, Result};
-use cranelift_codegen::ir::condcodes::IntCC;
+use cranelift_codegen::ir::condcodes::{FloatCC, IntCC};
 use cranelift_codegen::ir::{types, InstBuilder, MemFlagsData, Value};
 use cranelift_frontend::Variable;
 use ember_ir::kernel::{acc_identity, Inst, Var};
@@ -140,6 +140,9 @@ struct VAcc {
     scalar: AccVars,
     vals: Vec<Variable>,
     comp: Vec<Variable>,
+    /// Float max/min: lanes that saw a NaN (the vector update is a plain compare-select,
+    /// one instruction where Cranelift's NaN-exact `fmax` is about nine).
+    nan: Option<Variable>,
 }
 
 impl Lower<'_, '_> {
@@ -255,12 +258,22 @@ impl Lower<'_, '_> {
                         comp.push(c);
                     }
                 }
+                let nan = if matches!(a.op, ReduceOp::Max | ReduceOp::Min) && a.dtype.is_float() {
+                    let mt = cl_type(DType::Bool, mode);
+                    let v = self.b.declare_var(mt);
+                    let z = self.konst(DType::Bool, 0.0, 0, mode);
+                    self.b.def_var(v, z);
+                    Some(v)
+                } else {
+                    None
+                };
                 vaccs.insert(
                     *acc,
                     VAcc {
                         scalar: a,
                         vals,
                         comp,
+                        nan,
                     },
                 );
             }
@@ -317,6 +330,19 @@ impl Lower<'_, '_> {
                 lanes_v = next;
             }
             self.acc_fold_scalar(&a, lanes_v[0])?;
+            if let Some(nv) = va.nan {
+                // A NaN anywhere makes the result NaN (NumPy's max/min propagate it).
+                let n = self.b.use_var(nv);
+                let any = self.b.ins().vany_true(n);
+                let cur = self.b.use_var(a.val);
+                let nan = self.scalar_const(if a.dtype == DType::F32 {
+                    ember_ir::Scalar::F32(f32::NAN)
+                } else {
+                    ember_ir::Scalar::F64(f64::NAN)
+                });
+                let r = self.b.ins().select(any, nan, cur);
+                self.b.def_var(a.val, r);
+            }
         }
         Ok(())
     }
@@ -420,8 +446,24 @@ impl Lower<'_, '_> {
                         let t = self.b.ins().fadd(cur, y);
                         let d = self.b.ins().fsub(t, cur);
                         let nc = self.b.ins().fsub(d, y);
+                        // An infinite sum makes the compensation NaN: clear those lanes.
+                        let ord = self.b.ins().fcmp(FloatCC::Ordered, nc, nc);
+                        let z = self.konst(va.scalar.dtype, 0.0, 0, mode);
+                        let nc = self.select(va.scalar.dtype, ord, nc, z, mode);
                         self.b.def_var(cv, nc);
                         t
+                    } else if let Some(nv) = va.nan {
+                        let cc = if va.scalar.op == ReduceOp::Max {
+                            FloatCC::GreaterThan
+                        } else {
+                            FloatCC::LessThan
+                        };
+                        let better = self.b.ins().fcmp(cc, x, cur);
+                        let isnan = self.b.ins().fcmp(FloatCC::Unordered, x, x);
+                        let n = self.b.use_var(nv);
+                        let n = self.b.ins().bor(n, isnan);
+                        self.b.def_var(nv, n);
+                        self.select(va.scalar.dtype, better, x, cur, mode)
                     } else {
                         self.vfold(va.scalar.op, va.scalar.dtype, cur, x, mode)?
                     };

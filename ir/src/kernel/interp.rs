@@ -248,10 +248,14 @@ impl Machine<'_> {
         if let Some((op, dtype, state)) = self.accs[acc.0 as usize] {
             let v = match state {
                 AccState::Plain(s) => s,
-                AccState::Sum(s, c) => match dtype {
-                    DType::F32 => Scalar::F32((s + c) as f32),
-                    _ => Scalar::F64(s + c),
-                },
+                // An infinite sum leaves a NaN compensation behind; the sum itself is right.
+                AccState::Sum(s, c) => {
+                    let v = if c.is_finite() { s + c } else { s };
+                    match dtype {
+                        DType::F32 => Scalar::F32(v as f32),
+                        _ => Scalar::F64(v),
+                    }
+                }
                 AccState::Arg(_, i) => Scalar::I64(i),
             };
             let _ = op;

@@ -48,6 +48,25 @@ pub struct KernelStep {
     pub outputs: Vec<NodeId>,
 }
 
+impl KernelStep {
+    /// The graph value bound to each kernel argument, in argument order, with whether the
+    /// argument is an output: what a launch binds, one `KernelArg` per entry.
+    pub fn arg_values(&self) -> Vec<(NodeId, bool)> {
+        let (mut i, mut o) = (self.inputs.iter(), self.outputs.iter());
+        self.kernel
+            .args
+            .iter()
+            .filter_map(|a| {
+                if a.output {
+                    o.next().map(|&v| (v, true))
+                } else {
+                    i.next().map(|&v| (v, false))
+                }
+            })
+            .collect()
+    }
+}
+
 /// One step of a schedule.
 #[derive(Clone, Debug)]
 pub enum Step {
