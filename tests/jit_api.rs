@@ -236,10 +236,9 @@ fn a_value_leaked_from_another_trace_is_a_fallback_reason() {
 }
 
 /// A value leaked from a finished trace and used again must not come back to the caller as a
-/// traced tensor (JAX raises `UnexpectedTracerError`). Today the eager fallback records the op
-/// into the finished trace and `call` returns `Ok` with a traced output.
+/// traced tensor (JAX raises `UnexpectedTracerError`). Found failing: the eager fallback
+/// recorded the op into the finished trace and `call` returned `Ok` with a traced output.
 #[test]
-#[ignore = "known bug: the eager fallback returns a traced tensor recorded into a finished trace"]
 fn a_leaked_traced_value_never_reaches_the_caller() {
     let leaked: Mutex<Option<Tensor>> = Mutex::new(None);
     let f = ember::jit(|xs: &[Tensor]| {

@@ -132,13 +132,25 @@ pub fn random_tensor(
     }
 }
 
-/// The relative tolerance for results of `dtype` (bool and integers: exact).
+/// The relative tolerance for results of `dtype` (bool and integers: exact). Compiled code
+/// may use other (polynomial) math and summation orders than the eager kernels, so floats get
+/// a few hundred ulps of their precision.
 pub fn rtol(dtype: DType) -> f64 {
     match dtype {
-        DType::F32 => 2e-5,
-        DType::F64 => 1e-11,
+        DType::F32 => 1e-4,
+        DType::F64 => 1e-9,
         _ => 0.0,
     }
+}
+
+/// The precision float results are held to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Precision {
+    /// Each result's own dtype.
+    OwnDtype,
+    /// float32 for every float result: for computations with float32 intermediates, whose
+    /// rounding carries into float64 results.
+    Float32,
 }
 
 /// True when two floats agree: NaN equals NaN, infinities must match exactly, and finite
@@ -158,6 +170,16 @@ pub fn floats_close(a: f64, b: f64, rtol: f64) -> bool {
 /// exactly, float elements within [`rtol`] of their dtype. The error names the first
 /// mismatching element.
 pub fn compare(what: &str, got: &Tensor, want: &Tensor) -> Result<(), String> {
+    compare_at(what, got, want, Precision::OwnDtype)
+}
+
+/// [`compare`] holding float results to `precision`.
+pub fn compare_at(
+    what: &str,
+    got: &Tensor,
+    want: &Tensor,
+    precision: Precision,
+) -> Result<(), String> {
     if got.value_type() != want.value_type() {
         return Err(format!(
             "{what}: type {} differs from the expected {}",
@@ -171,7 +193,10 @@ pub fn compare(what: &str, got: &Tensor, want: &Tensor) -> Result<(), String> {
     let w = want
         .to_scalars()
         .map_err(|e| format!("{what}: reading the expected value: {e}"))?;
-    let tol = rtol(want.dtype());
+    let tol = match precision {
+        Precision::Float32 if want.dtype().is_float() => rtol(DType::F32),
+        _ => rtol(want.dtype()),
+    };
     for (i, (a, b)) in g.iter().zip(&w).enumerate() {
         let same = match (a, b) {
             (Scalar::F32(_), Scalar::F32(_)) | (Scalar::F64(_), Scalar::F64(_)) => {
@@ -193,6 +218,16 @@ pub fn compare(what: &str, got: &Tensor, want: &Tensor) -> Result<(), String> {
 
 /// Compares two lists of results pairwise (see [`compare`]).
 pub fn compare_all(what: &str, got: &[Tensor], want: &[Tensor]) -> Result<(), String> {
+    compare_all_at(what, got, want, Precision::OwnDtype)
+}
+
+/// [`compare_all`] holding float results to `precision`.
+pub fn compare_all_at(
+    what: &str,
+    got: &[Tensor],
+    want: &[Tensor],
+    precision: Precision,
+) -> Result<(), String> {
     if got.len() != want.len() {
         return Err(format!(
             "{what}: {} result(s), expected {}",
@@ -201,9 +236,18 @@ pub fn compare_all(what: &str, got: &[Tensor], want: &[Tensor]) -> Result<(), St
         ));
     }
     for (i, (g, w)) in got.iter().zip(want).enumerate() {
-        compare(&format!("{what}, result {i}"), g, w)?;
+        compare_at(&format!("{what}, result {i}"), g, w, precision)?;
     }
     Ok(())
+}
+
+/// The elements as text, NaN included (for checking that data did not change).
+pub fn fingerprint(ts: &[Tensor]) -> String {
+    let v: Vec<Vec<Scalar>> = ts
+        .iter()
+        .map(|t| t.to_scalars().unwrap_or_default())
+        .collect();
+    format!("{v:?}")
 }
 
 /// At most 16 elements, for messages.

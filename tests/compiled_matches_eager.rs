@@ -1,0 +1,152 @@
+//! Minimal graphs on which a compiled path once disagreed with the eager oracle, found by
+//! `tests/random_graphs.rs` and kept here as deterministic regression tests. Each graph runs
+//! through the executable built from the graph as written and through `compile_graph`
+//! (optimized); both must give the eager results (exactly for integers and bools, within
+//! tolerance for floats, NaN equal to NaN) or, where eager raises, an error.
+
+mod common;
+
+use common::compare_all;
+use ember::builder::compile_graph;
+use ember::ir::{Graph, Op};
+use ember::runtime::Executable;
+use ember::trace::tensor_of;
+use ember::{ops, Result, Tensor};
+
+/// Runs `graph` node by node with the eager kernels (the oracle).
+fn eager(graph: &Graph, args: &[Tensor]) -> Result<Vec<Tensor>> {
+    let mut values = std::collections::HashMap::new();
+    for id in graph.topo_order()? {
+        let node = graph.node(id);
+        let value = match &node.op {
+            Op::Input { index } => args[*index].clone(),
+            Op::Const(lit) => tensor_of(lit),
+            Op::Output { .. } => continue,
+            op => {
+                let operands: Vec<&Tensor> =
+                    graph.operands(id).iter().map(|o| &values[o]).collect();
+                ops::apply(op.clone(), &operands)?
+            }
+        };
+        values.insert(id, value);
+    }
+    Ok(graph
+        .output_values()
+        .iter()
+        .map(|v| values[v].clone())
+        .collect())
+}
+
+/// Checks both compiled paths of the graph `text` against eager on `args`.
+fn check(text: &str, args: &[Tensor]) {
+    let graph = Graph::parse(text).unwrap_or_else(|e| panic!("{e}\n{text}"));
+    let want = eager(&graph, args);
+    let unoptimized = Executable::new(&graph).and_then(|x| x.run(args));
+    let optimized = compile_graph(graph).and_then(|c| c.run(args));
+    let mut failures = Vec::new();
+    for (path, got) in [("unoptimized", unoptimized), ("optimized", optimized)] {
+        match (&want, got) {
+            (Ok(want), Ok(got)) => {
+                if let Err(m) = compare_all(path, &got, want) {
+                    failures.push(m);
+                }
+            }
+            (Ok(_), Err(e)) => failures.push(format!("{path}: failed: {e}")),
+            (Err(e), Ok(got)) => failures.push(format!(
+                "{path}: eager raised \"{e}\", the compiled graph returned {:?}",
+                got.iter().map(|t| t.to_scalars()).collect::<Vec<_>>()
+            )),
+            (Err(_), Err(_)) => {}
+        }
+    }
+    assert!(failures.is_empty(), "{}\n{text}", failures.join("\n"));
+}
+
+fn t<T: ember::Element>(v: &[T], shape: &[usize]) -> Tensor {
+    Tensor::from_vec(v.to_vec(), shape).unwrap()
+}
+
+/// A float sum with an infinite term is that infinity (compensated summation must not turn
+/// `inf - inf` into NaN).
+#[test]
+fn a_sum_with_an_infinite_term_is_infinite() {
+    let sum = "%0 = input 0 : f32[3]\n%1 = sum{axes=[0], keepdims=false} %0\noutput 0 %1\n";
+    check(sum, &[t(&[1.0f32, f32::INFINITY, 2.0], &[3])]);
+    let sum = "%0 = input 0 : f64[2]\n%1 = sum{axes=[0], keepdims=false} %0\noutput 0 %1\n";
+    check(sum, &[t(&[f64::NEG_INFINITY, 2.0], &[2])]);
+    // Reducing over no axes is the identity, infinities included.
+    let none = "%0 = input 0 : f64[]\n%1 = sum{axes=[], keepdims=false} %0\noutput 0 %1\n";
+    check(none, &[t(&[f64::NEG_INFINITY], &[])]);
+}
+
+/// `np.reciprocal` of integer 0: NumPy computes `1.0 / 0` and converts `inf` back (x86-64:
+/// the minimum integer).
+#[test]
+fn integer_reciprocal_of_zero() {
+    let g = "%0 = input 0 : i32[3]\n%1 = reciprocal %0\noutput 0 %1\n";
+    check(g, &[t(&[0i32, -1, 2], &[3])]);
+    let g = "%0 = input 0 : i64[1]\n%1 = reciprocal %0\noutput 0 %1\n";
+    check(g, &[t(&[0i64], &[1])]);
+}
+
+/// Float to integer casts of NaN, infinities and out-of-range values (NumPy on x86-64: the
+/// minimum integer).
+#[test]
+fn float_to_int_casts_of_nan_infinity_and_out_of_range_values() {
+    let x = t(
+        &[f32::NAN, f32::INFINITY, f32::NEG_INFINITY, 3e9, -3e9, 2.7],
+        &[6],
+    );
+    check(
+        "%0 = input 0 : f32[6]\n%1 = cast{i32} %0\noutput 0 %1\n",
+        std::slice::from_ref(&x),
+    );
+    check(
+        "%0 = input 0 : f32[6]\n%1 = cast{i64} %0\noutput 0 %1\n",
+        &[x],
+    );
+    let y = t(&[f64::NAN, f64::INFINITY, 1e19, -2.7], &[4]);
+    check(
+        "%0 = input 0 : f64[4]\n%1 = cast{i64} %0\noutput 0 %1\n",
+        &[y],
+    );
+}
+
+/// Integers to negative integer powers raise (NumPy's `ValueError`), compiled or not.
+#[test]
+fn integer_power_with_a_negative_exponent_raises() {
+    let g = "%0 = input 0 : i64[3]\n%1 = input 1 : i64[3]\n%2 = power %0, %1\noutput 0 %2\n";
+    check(g, &[t(&[2i64, 1, 3], &[3]), t(&[-1i64, -1, 2], &[3])]);
+}
+
+/// A chain of reshapes feeding a concatenation.
+#[test]
+fn a_reshape_chain_feeding_concat_runs() {
+    let g = "%0 = input 0 : i32[2]\n%1 = reshape{shape=[1,2]} %0\n%2 = reshape{shape=[2,1]} %1\n\
+             %3 = concat{axis=0} %2, %2\noutput 0 %3\n";
+    check(g, &[t(&[1i32, 2], &[2])]);
+}
+
+/// A fused reduction over an empty input whose elementwise producer is also an output: the
+/// sum is its identity, not uninitialized memory (the mean of nothing is `0 / 0`, NaN; a
+/// garbage denormal would make it infinite).
+#[test]
+fn a_fused_reduction_of_an_empty_input_with_two_outputs() {
+    let sum = "%0 = input 0 : f64[0]\n%1 = exp %0\n%2 = sum{axes=[0], keepdims=false} %1\n\
+               %3 = const f64[] 0.0\n%4 = divide %2, %3\noutput 0 %4\noutput 1 %1\n";
+    let prod = "%0 = input 0 : f32[2,0]\n%1 = exp %0\n%2 = prod{axes=[1], keepdims=false} %1\n\
+                output 0 %2\noutput 1 %1\n";
+    for _ in 0..4 {
+        check(sum, &[t::<f64>(&[], &[0])]);
+        check(prod, &[t::<f32>(&[], &[2, 0])]);
+    }
+}
+
+/// A reduction over no axes (the identity) followed by an elementwise op and a real
+/// reduction, both results returned.
+#[test]
+fn an_empty_axes_reduction_before_a_reduction_keeps_every_element() {
+    let g = "%0 = input 0 : f64[2]\n%1 = sum{axes=[], keepdims=false} %0\n%2 = negative %1\n\
+             %3 = sum{axes=[0], keepdims=false} %2\noutput 0 %3\noutput 1 %2\n";
+    check(g, &[t(&[32.0f64, 4.0], &[2])]);
+}
