@@ -5,6 +5,7 @@
 //! by argument types, and eager fallback when tracing fails.
 
 use crate::error::{EmberError, Result};
+use crate::profile::{self, EventKind};
 use crate::runtime::Executable;
 use crate::tensor::Tensor;
 use crate::trace::{literal_of, tensor_of, Trace};
@@ -116,6 +117,7 @@ pub fn trace_and_compile<F>(f: &F, types: &[ValueType], opts: &CompileOptions) -
 where
     F: Fn(&[Tensor]) -> Result<Vec<Tensor>>,
 {
+    let tracing = profile::span(EventKind::Trace, &opts.name);
     let trace = Trace::new();
     let inputs: Vec<Tensor> = types
         .iter()
@@ -123,7 +125,12 @@ where
         .collect();
     let outputs = f(&inputs)?;
     let graph = trace.finish(&outputs)?;
-    compile(graph, opts)
+    drop(tracing);
+    let _compiling = profile::span(EventKind::Compile, &opts.name);
+    let t = profile::now_ns();
+    let c = compile(graph, opts)?;
+    profile::passes(t, c.passes.iter().map(|p| (p.name.as_str(), (p.seconds * 1e9) as u64)));
+    Ok(c)
 }
 
 /// Counters of a jitted Rust function.
@@ -185,6 +192,7 @@ where
 
     /// Calls the function on concrete tensors.
     pub fn call(&self, args: &[Tensor]) -> Result<Vec<Tensor>> {
+        let _call = profile::span(EventKind::Call, &self.name);
         let key: Vec<ValueType> = args.iter().map(|t| t.value_type().clone()).collect();
         let entry = {
             let mut guard = self.cache.lock().unwrap_or_else(|e| e.into_inner());
@@ -192,13 +200,14 @@ where
             match cache.get(&key) {
                 Some(e) => {
                     info.hits += 1;
+                    profile::cache_hit(&self.name);
                     e.clone()
                 }
                 None => {
                     info.misses += 1;
-                    if let Some(prev) = last.as_ref() {
-                        info.retraces.push(describe_change(prev, &key));
-                    }
+                    let why = last.as_ref().map(|prev| describe_change(prev, &key));
+                    profile::cache_miss(&self.name, why.as_deref());
+                    info.retraces.extend(why);
                     *last = Some(key.clone());
                     let opts = CompileOptions {
                         record_passes: false,
@@ -207,6 +216,7 @@ where
                     let entry = match trace_and_compile(&self.f, &key, &opts) {
                         Ok(c) => Entry::Compiled(Arc::new(c)),
                         Err(EmberError::Trace(why)) => {
+                            profile::fallback(&self.name, &why);
                             info.fallbacks.push(why);
                             Entry::Eager
                         }

@@ -9,6 +9,7 @@
 use super::launch::{launch, run_matmul, CpuKernel};
 use crate::error::{EmberError, Result};
 use crate::ops;
+use crate::profile::{self, KernelInfo};
 use crate::tensor::Tensor;
 use crate::trace::tensor_of;
 use ember_codegen::cpu::CpuBackend;
@@ -38,7 +39,7 @@ enum Action {
     /// are `epilogue_inputs` (the matmul result included).
     MatMul {
         ty: ValueType,
-        epilogue: Option<(CpuKernel, Vec<usize>)>,
+        epilogue: Option<(CpuKernel, Vec<usize>, KernelInfo)>,
     },
 }
 
@@ -49,6 +50,8 @@ struct Step {
     outs: Vec<usize>,
     /// Value slots whose last use is this step.
     frees: Vec<usize>,
+    /// What the profiler reports for this step (name, source lines, bytes, flops).
+    info: KernelInfo,
 }
 
 /// A compiled plan for one graph.
@@ -111,6 +114,7 @@ impl Executable {
                 operands: slots.all(&graph.operands(n))?,
                 outs: vec![slots.get(n)?],
                 frees: Vec::new(),
+                info: KernelInfo::eager(graph, n),
             });
         }
         plan.0.steps = steps;
@@ -146,6 +150,7 @@ impl Executable {
                         operands,
                         outs,
                         frees: Vec::new(),
+                        info: KernelInfo::for_kernel(graph, &k.inputs, &k.outputs),
                     }
                 }
                 FuseStep::MatMul {
@@ -159,18 +164,19 @@ impl Executable {
                         Some(k) => {
                             kernels += 1;
                             let (ck, ins, outs) = kernel(k)?;
-                            Some((ck, ins, outs))
+                            let info = KernelInfo::for_kernel(graph, &k.inputs, &k.outputs);
+                            Some((ck, ins, outs, info))
                         }
                         None => None,
                     };
                     let mut operands = slots.all(&[*a, *b])?;
                     let mut outs = vec![slots.get(*out)?];
-                    let epilogue = epilogue.map(|(ck, ins, eouts)| {
+                    let epilogue = epilogue.map(|(ck, ins, eouts, info)| {
                         // The epilogue's other inputs are operands of this step too, so they
                         // stay alive until it has run.
                         operands.extend(ins.iter().copied().filter(|s| *s != outs[0]));
                         outs.extend(eouts);
-                        (ck, ins)
+                        (ck, ins, info)
                     });
                     Step {
                         action: Action::MatMul {
@@ -180,6 +186,7 @@ impl Executable {
                         operands,
                         outs,
                         frees: Vec::new(),
+                        info: KernelInfo::for_nodes(graph, &[*out]),
                     }
                 }
                 FuseStep::Fallback(n) => {
@@ -193,6 +200,7 @@ impl Executable {
                         operands: slots.all(&graph.operands(*n))?,
                         outs: vec![slots.get(*n)?],
                         frees: Vec::new(),
+                        info: KernelInfo::eager(graph, *n),
                     }
                 }
             });
@@ -288,6 +296,7 @@ impl Executable {
             values[*slot] = Some(t.clone());
         }
         for step in &self.steps {
+            let mut span = profile::kernel(&step.info);
             let get = |s: &usize| {
                 values[*s].as_ref().ok_or_else(|| {
                     EmberError::Value("plan error: a value was used before it was computed".into())
@@ -313,7 +322,9 @@ impl Executable {
                     let product = run_matmul(a, b, ty)?;
                     match epilogue {
                         None => vec![product],
-                        Some((k, ins)) => {
+                        Some((k, ins, info)) => {
+                            drop(span.take()); // the GEMM ends here; the epilogue is timed apart
+                            let _epilogue = profile::kernel(info);
                             let out_slot = step.outs[0];
                             let operands: Vec<&Tensor> = ins
                                 .iter()
@@ -326,6 +337,7 @@ impl Executable {
                     }
                 }
             };
+            drop(span);
             for (&slot, t) in step.outs.iter().zip(results) {
                 values[slot] = Some(t);
             }
