@@ -143,6 +143,47 @@ fn gemm_bench(m: usize, k: usize, n: usize) {
     );
 }
 
+/// Compile time of one fused kernel made of a chain of `ops` elementwise ops (every tenth a
+/// `tanh`, the rest alternating multiply and add with constants), like W5.
+fn chain_compile(ops: usize) {
+    let mut g = Graph::new();
+    let mut x = g.input(ValueType::new(DType::F32, &[1000]), Device::Cpu);
+    for i in 0..ops {
+        x = if i % 10 == 9 {
+            g.add(Op::Unary(UnaryOp::Tanh), &[x], None).unwrap()
+        } else {
+            let c = g
+                .add(
+                    Op::Const(Literal::scalar(Scalar::F32(1.0 + i as f32 * 1e-3))),
+                    &[],
+                    None,
+                )
+                .unwrap();
+            let op = if i % 2 == 0 {
+                BinaryOp::Mul
+            } else {
+                BinaryOp::Add
+            };
+            g.add(Op::Binary(op), &[x, c], None).unwrap()
+        };
+    }
+    g.output(x).unwrap();
+    let t0 = Instant::now();
+    let sched = partition(&g).expect("partition");
+    let t1 = Instant::now();
+    let backend = CpuBackend::new().expect("host");
+    let _ = backend
+        .compile(&sched.kernels()[0].kernel)
+        .expect("compile");
+    let t2 = Instant::now();
+    println!(
+        "chain of {ops} ops: {} kernel(s), fuse {:.2} ms, compile {:.1} ms",
+        sched.kernel_count(),
+        (t1 - t0).as_secs_f64() * 1e3,
+        (t2 - t1).as_secs_f64() * 1e3
+    );
+}
+
 /// Single-thread compute cost: W1 over 16K floats (in L1/L2, below the parallel threshold),
 /// minimum over many runs, so load from other processes matters less.
 fn w1_cpu_cost(backend: &CpuBackend) {
@@ -187,6 +228,9 @@ fn main() {
     w1_cpu_cost(&backend);
     if std::env::var_os("W1_COST_ONLY").is_some() {
         return;
+    }
+    for ops in [10, 100, 1000] {
+        chain_compile(ops);
     }
     bench(
         &format!("W1 f32 n={n}"),
