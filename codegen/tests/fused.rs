@@ -145,3 +145,47 @@ fn int_and_bool_kernels() {
         check_graph(&g, &mut rng);
     }
 }
+
+/// Zero-size and 0-d domains: loops that never run, reductions of nothing (identities),
+/// scalar kernels with no loop at all.
+#[test]
+fn empty_and_scalar_domains() {
+    let mut rng = Rng(55);
+    for sh in [vec![0], vec![3, 0], vec![0, 4], vec![]] {
+        let mut g = Graph::new();
+        let x = inp(&mut g, DType::F32, &sh);
+        let e = add(&mut g, Op::Unary(UnaryOp::Exp), &[x]);
+        g.output(e).unwrap();
+        let axes: Vec<usize> = (0..sh.len()).collect();
+        let s = add(&mut g, red(ReduceOp::Sum, &axes, false), &[x]);
+        g.output(s).unwrap();
+        let p = add(&mut g, red(ReduceOp::Prod, &axes, true), &[x]);
+        g.output(p).unwrap();
+        check_graph(&g, &mut rng);
+    }
+}
+
+/// Float to int casts of NaN, infinities and out-of-range values saturate (NaN gives 0) in
+/// both the vector and the scalar loop.
+#[test]
+fn saturating_casts() {
+    use ember_ir::kernel::build::Builder;
+    let specials = [f64::NAN, f64::INFINITY, f64::NEG_INFINITY, 3e9, -3e9, 1e19, -1e19, 2.5, -2.5, 0.0];
+    for from in [DType::F32, DType::F64] {
+        for to in [DType::I32, DType::I64, DType::Bool] {
+            let n = specials.len() * 3;
+            let vals: Vec<f64> = specials.iter().cycle().take(n).copied().collect();
+            let mut b = Builder::new("satcast");
+            let a = b.arg(from, &[n], false);
+            let o = b.arg(to, &[n], true);
+            let i = b.open_loop(n, false);
+            let x = b.load(a, &[i]);
+            let y = b.cast(to, x);
+            b.store(o, &[i], y);
+            let k = b.finish();
+            for strided in [false, true] {
+                check(&k, &[buffer(from, &[n], &vals, strided)], 0.0, 0.0);
+            }
+        }
+    }
+}
