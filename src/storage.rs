@@ -37,6 +37,7 @@ unsafe impl Sync for Storage {}
 impl Storage {
     /// Allocates `nbytes` zeroed bytes on the host.
     pub fn zeroed(nbytes: usize) -> Storage {
+        crate::profile::alloc(Device::Cpu, nbytes);
         // A zero-size layout is not allowed by the allocator; keep one aligned byte.
         let layout = Layout::from_size_align(nbytes.max(1), ALIGN).expect("valid layout");
         // SAFETY: the layout has non-zero size.
@@ -54,6 +55,7 @@ impl Storage {
     /// kernel) that writes every byte before the storage is shared. Reading before that is a
     /// logic error but not undefined behaviour for the plain-old-data dtypes Ember stores.
     pub fn for_overwrite(nbytes: usize) -> Storage {
+        crate::profile::alloc(Device::Cpu, nbytes);
         if let Some(layout) = crate::pool::pooled_layout(nbytes) {
             return Storage {
                 ptr: crate::pool::take(layout),
@@ -128,6 +130,9 @@ impl Storage {
 
 impl Drop for Storage {
     fn drop(&mut self) {
+        if !self.is_foreign() {
+            crate::profile::free(self.device, self.nbytes);
+        }
         match self.owner {
             // SAFETY: allocated in `zeroed`/`for_overwrite` with this layout.
             Owner::Aligned(layout) => unsafe { dealloc(self.ptr.as_ptr(), layout) },

@@ -217,7 +217,9 @@ def test_long_runs_are_sampled_but_counted_exactly():
     with ember.profile(max_events_per_name=20) as p:
         for _ in range(3000):
             f(a, a)
-    assert len(p.events) < 300
+    # A handful of event names (call, hit, kernel, alloc, free), each kept 20 times and then
+    # sampled 1 in 2, 4, 8, ...: far fewer than the 15000 events recorded.
+    assert len(p.events) < 600
     assert p.dropped_events > 5000
     assert "scale_add: 3000 hit(s)" in p.summary()
     obj = json.loads(p.chrome_trace())
