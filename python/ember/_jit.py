@@ -67,7 +67,8 @@ def _leaf_signature(leaf, where):
 
 def _describe(sig):
     if sig[0] in ("a", "t"):
-        return f"{np.dtype(sig[1]).name}{list(sig[2])}"
+        d = np.dtype(sig[1])
+        return f"{d.name if d.isnative else d.str}{list(sig[2])}"
     return f"{sig[1]} {sig[2]!r}"
 
 
