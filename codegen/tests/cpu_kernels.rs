@@ -350,3 +350,57 @@ fn reductions_propagate_nan() {
         }
     }
 }
+
+/// Bool arrays loaded and stored by vector loops: `(m & (x > 0)) | !n` and a pure-bool loop.
+#[test]
+fn bool_loads_and_stores() {
+    let mut rng = Rng(31);
+    for dt in [DType::F32, DType::F64, DType::I32] {
+        for n in [1, 5, 8, 9, 16, 23, 64, 67] {
+            for pure in [false, true] {
+                let mut b = Builder::new("bools");
+                let am = b.arg(DType::Bool, &[n], false);
+                let an = b.arg(DType::Bool, &[n], false);
+                let ax = b.arg(dt, &[n], false);
+                let out = b.arg(DType::Bool, &[n], true);
+                let i = b.open_loop(n, false);
+                let m = b.load(am, &[i]);
+                let nn = b.load(an, &[i]);
+                let p = if pure {
+                    m
+                } else {
+                    let x = b.load(ax, &[i]);
+                    let z = b.konst(match dt {
+                        DType::F32 => Scalar::F32(0.0),
+                        DType::F64 => Scalar::F64(0.0),
+                        _ => Scalar::I32(0),
+                    });
+                    let gt = b.binary(BinaryOp::Gt, x, z);
+                    b.binary(BinaryOp::And, m, gt)
+                };
+                let nn = b.unary(UnaryOp::LogicalNot, nn);
+                let r = b.binary(BinaryOp::Or, p, nn);
+                b.store(out, &[i], r);
+                let k = b.finish();
+                for strided in [false, true] {
+                    let ins = vec![
+                        buffer(
+                            DType::Bool,
+                            &[n],
+                            &values(&mut rng, DType::Bool, n, 0.0, 1.0),
+                            strided,
+                        ),
+                        buffer(
+                            DType::Bool,
+                            &[n],
+                            &values(&mut rng, DType::Bool, n, 0.0, 1.0),
+                            false,
+                        ),
+                        buffer(dt, &[n], &values(&mut rng, dt, n, -3.0, 3.0), strided),
+                    ];
+                    check(&k, &ins, 0.0, 0.0);
+                }
+            }
+        }
+    }
+}

@@ -170,7 +170,18 @@ fn empty_and_scalar_domains() {
 #[test]
 fn saturating_casts() {
     use ember_ir::kernel::build::Builder;
-    let specials = [f64::NAN, f64::INFINITY, f64::NEG_INFINITY, 3e9, -3e9, 1e19, -1e19, 2.5, -2.5, 0.0];
+    let specials = [
+        f64::NAN,
+        f64::INFINITY,
+        f64::NEG_INFINITY,
+        3e9,
+        -3e9,
+        1e19,
+        -1e19,
+        2.5,
+        -2.5,
+        0.0,
+    ];
     for from in [DType::F32, DType::F64] {
         for to in [DType::I32, DType::I64, DType::Bool] {
             let n = specials.len() * 3;

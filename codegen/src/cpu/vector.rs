@@ -54,8 +54,11 @@ pub fn plan(l: &Lower, pc: usize, end: usize, var: Var) -> Option<Plan> {
             dts.insert(l.ty(d));
         }
     }
-    dts.remove(&DType::Bool);
-    let mode = if !dts.is_empty() && dts.iter().all(|d| matches!(d, DType::F32 | DType::I32)) {
+    let had_bool = dts.remove(&DType::Bool);
+    let mode = if dts.is_empty() && had_bool {
+        // Pure bool loops (masks combined) run as 32-bit lane masks.
+        Mode::Vec32
+    } else if !dts.is_empty() && dts.iter().all(|d| matches!(d, DType::F32 | DType::I32)) {
         Mode::Vec32
     } else if dts.len() == 1 && dts.contains(&DType::F64) {
         Mode::Vec64
@@ -85,9 +88,6 @@ pub fn plan(l: &Lower, pc: usize, end: usize, var: Var) -> Option<Plan> {
         }
         match inst {
             Inst::Load { arg, index, .. } | Inst::Store { arg, index, .. } => {
-                if l.k.args[*arg as usize].dtype == DType::Bool {
-                    return None;
-                }
                 let hits: Vec<usize> = index
                     .iter()
                     .enumerate()
@@ -347,6 +347,68 @@ impl Lower<'_, '_> {
         Ok(())
     }
 
+    /// Loads `UNROLL * lanes` bool bytes as lane masks.
+    fn load_bools(&mut self, addr: Value, mode: Mode, flags: MemFlagsData) -> Result<Vec<Value>> {
+        use cranelift_codegen::ir::types::{I16X8, I32, I32X4, I64, I64X2, I8X16};
+        let le = MemFlagsData::new().with_endianness(cranelift_codegen::ir::Endianness::Little);
+        let (bytes_ty, lanes_ty) = if mode == Mode::Vec32 {
+            (I64, I64X2)
+        } else {
+            (I32, I32X4)
+        };
+        let raw = self.b.ins().load(bytes_ty, flags, addr, 0);
+        let v = self.b.ins().scalar_to_vector(lanes_ty, raw);
+        let v8 = self.b.ins().bitcast(I8X16, le, v);
+        let v16 = self.b.ins().swiden_low(v8);
+        let lo32 = self.b.ins().swiden_low(v16);
+        let ints: Vec<Value> = if mode == Mode::Vec32 {
+            let hi32 = self.b.ins().swiden_high(v16);
+            vec![lo32, hi32]
+        } else {
+            let a = self.b.ins().swiden_low(lo32);
+            let b = self.b.ins().swiden_high(lo32);
+            vec![a, b]
+        };
+        let t = cl_type(DType::Bool, mode);
+        let zero = self.konst(DType::Bool, 0.0, 0, mode);
+        Ok(ints
+            .into_iter()
+            .map(|x| {
+                debug_assert_eq!(self.b.func.dfg.value_type(x), t);
+                self.b.ins().icmp(IntCC::NotEqual, x, zero)
+            })
+            .collect())
+    }
+
+    /// Stores lane masks as `UNROLL * lanes` bool bytes (0 or 1): one byte shuffle gathers a
+    /// byte of every lane of both masks.
+    fn store_bools(&mut self, addr: Value, masks: &[Value], mode: Mode, flags: MemFlagsData) {
+        use cranelift_codegen::ir::types::{I32X4, I64X2, I8X16};
+        let le = MemFlagsData::new().with_endianness(cranelift_codegen::ir::Endianness::Little);
+        let a = self.b.ins().bitcast(I8X16, le, masks[0]);
+        let b = self.b.ins().bitcast(I8X16, le, masks[1]);
+        let step = if mode == Mode::Vec32 { 4 } else { 8 };
+        let mut sel: Vec<u8> = (0..32).step_by(step).map(|i| i as u8).collect();
+        sel.resize(16, 0);
+        let imm = self
+            .b
+            .func
+            .dfg
+            .immediates
+            .push(cranelift_codegen::ir::ConstantData::from(sel));
+        let bytes = self.b.ins().shuffle(a, b, imm);
+        let one = super::math::vconst(&mut self.b, I8X16, vec![1u8; 16]);
+        let bytes = self.b.ins().band(bytes, one);
+        let w = if mode == Mode::Vec32 {
+            let v = self.b.ins().bitcast(I64X2, le, bytes);
+            self.b.ins().extractlane(v, 0)
+        } else {
+            let v = self.b.ins().bitcast(I32X4, le, bytes);
+            self.b.ins().extractlane(v, 0)
+        };
+        self.b.ins().store(flags, w, addr, 0);
+    }
+
     #[allow(clippy::too_many_arguments)]
     fn emit_vector_inst(
         &mut self,
@@ -385,6 +447,17 @@ impl Lower<'_, '_> {
                 let size = (dt.size() * lanes) as i32;
                 // Unaligned 128-bit accesses: NumPy buffers are not 16-byte aligned in general.
                 let flags = MemFlagsData::new().with_notrap();
+                if dt == DType::Bool {
+                    // Bytes <-> lane masks: all UNROLL vectors' bools in one 8- or 4-byte access.
+                    if matches!(inst, Inst::Load { .. }) {
+                        let vs = self.load_bools(addr, mode, flags)?;
+                        vv.insert(*dst, vs);
+                    } else {
+                        let vs = get(vv, *dst)?;
+                        self.store_bools(addr, &vs, mode, flags);
+                    }
+                    return Ok(());
+                }
                 if matches!(inst, Inst::Load { .. }) {
                     let vs = (0..UNROLL)
                         .map(|u| self.b.ins().load(t, flags, addr, size * u as i32))
