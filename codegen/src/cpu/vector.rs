@@ -349,7 +349,7 @@ impl Lower<'_, '_> {
 
     /// Loads `UNROLL * lanes` bool bytes as lane masks.
     fn load_bools(&mut self, addr: Value, mode: Mode, flags: MemFlagsData) -> Result<Vec<Value>> {
-        use cranelift_codegen::ir::types::{I16X8, I32, I32X4, I64, I64X2, I8X16};
+        use cranelift_codegen::ir::types::{I32, I32X4, I64, I64X2, I8X16};
         let le = MemFlagsData::new().with_endianness(cranelift_codegen::ir::Endianness::Little);
         let (bytes_ty, lanes_ty) = if mode == Mode::Vec32 {
             (I64, I64X2)
