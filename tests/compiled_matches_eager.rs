@@ -150,3 +150,16 @@ fn an_empty_axes_reduction_before_a_reduction_keeps_every_element() {
              %3 = sum{axes=[0], keepdims=false} %2\noutput 0 %3\noutput 1 %2\n";
     check(g, &[t(&[32.0f64, 4.0], &[2])]);
 }
+
+/// `maximum`/`minimum` of equal values return the second operand, as NumPy's x86-64 loops do,
+/// so signed zeros come out the same (visible through `1 / x`).
+#[test]
+fn maximum_and_minimum_of_signed_zeros() {
+    for op in ["minimum", "maximum"] {
+        let g = format!(
+            "%0 = input 0 : f32[2]\n%1 = input 1 : f32[2]\n%2 = {op} %0, %1\n\
+             %3 = const f32[] 1.0\n%4 = divide %3, %2\noutput 0 %4\n"
+        );
+        check(&g, &[t(&[-0.0f32, 0.0], &[2]), t(&[0.0f32, -0.0], &[2])]);
+    }
+}
