@@ -66,6 +66,24 @@ fn softmax_graph(r: usize, c: usize) -> Graph {
     g
 }
 
+fn reduce_graph(r: usize, c: usize, axis: usize) -> Graph {
+    let mut g = Graph::new();
+    let x = g.input(ValueType::new(DType::F32, &[r, c]), Device::Cpu);
+    let s = g
+        .add(
+            Op::Reduce {
+                op: ReduceOp::Sum,
+                axes: [axis].into_iter().collect(),
+                keepdims: false,
+            },
+            &[x],
+            None,
+        )
+        .unwrap();
+    g.output(s).unwrap();
+    g
+}
+
 fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(|a, b| a.total_cmp(b));
     v[v.len() / 2]
@@ -184,6 +202,48 @@ fn chain_compile(ops: usize) {
     );
 }
 
+/// Single-thread cost per element of the one kernel of `g` (inputs in cache, minimum over
+/// many runs: robust against other processes on a shared machine).
+fn cpu_cost(name: &str, backend: &CpuBackend, g: &Graph) {
+    let sched = partition(g).expect("partition");
+    let k = &sched.kernels()[0].kernel;
+    let c = backend.compile(k).expect("compile");
+    let mut bufs: Vec<Vec<f32>> = k
+        .args
+        .iter()
+        .map(|a| {
+            let n: usize = a.shape.iter().product();
+            (0..n)
+                .map(|j| ((j * 31) % 400) as f32 / 100.0 - 2.0)
+                .collect()
+        })
+        .collect();
+    let args: Vec<KernelArg> = k
+        .args
+        .iter()
+        .zip(bufs.iter_mut())
+        .map(|(a, b)| {
+            KernelArg::new(
+                b.as_mut_ptr() as *mut u8,
+                a.dtype,
+                &ember_ir::shape::contiguous_strides(&a.shape),
+            )
+        })
+        .collect();
+    let n = k.work() as f64;
+    let mut best = f64::INFINITY;
+    for _ in 0..2000 {
+        let t = Instant::now();
+        // SAFETY: every buffer holds its argument's contiguous view.
+        unsafe { c.run(&args).expect("run") };
+        best = best.min(t.elapsed().as_secs_f64());
+    }
+    println!(
+        "{name}: {:.3} ns/element single thread, in cache",
+        best / n * 1e9
+    );
+}
+
 /// Single-thread compute cost: W1 over 16K floats (in L1/L2, below the parallel threshold),
 /// minimum over many runs, so load from other processes matters less.
 fn w1_cpu_cost(backend: &CpuBackend) {
@@ -226,6 +286,17 @@ fn main() {
         ember_codegen::cpu::pool::Pool::global().threads()
     );
     w1_cpu_cost(&backend);
+    cpu_cost(
+        "sum axis 1 f32 128x128",
+        &backend,
+        &reduce_graph(128, 128, 1),
+    );
+    cpu_cost(
+        "sum axis 0 f32 128x128",
+        &backend,
+        &reduce_graph(128, 128, 0),
+    );
+    cpu_cost("softmax f32 64x256", &backend, &softmax_graph(64, 256));
     if std::env::var_os("W1_COST_ONLY").is_some() {
         return;
     }
@@ -241,6 +312,18 @@ fn main() {
     bench("W1 f32 n=1024", &backend, &w1_graph(1024), 1024.0 * 16.0);
     gemm_bench(1024, 1024, 4096);
     gemm_bench(1024, 4096, 1024);
+    bench(
+        "sum axis 0 f32 4096x4096",
+        &backend,
+        &reduce_graph(4096, 4096, 0),
+        4096.0 * 4096.0 * 4.0,
+    );
+    bench(
+        "sum axis 1 f32 4096x4096",
+        &backend,
+        &reduce_graph(4096, 4096, 1),
+        4096.0 * 4096.0 * 4.0,
+    );
     bench(
         "softmax f32 4096x4096",
         &backend,

@@ -404,3 +404,48 @@ fn bool_loads_and_stores() {
         }
     }
 }
+
+/// Column reductions `out[n] = reduce_m x[m, n]` (vectorized across n with one accumulator
+/// per lane) and middle-axis reductions of 3-d arrays, NaN included.
+#[test]
+fn column_and_middle_axis_reductions() {
+    let mut rng = Rng(61);
+    for dt in [DType::F32, DType::F64] {
+        for op in [ReduceOp::Sum, ReduceOp::Max, ReduceOp::Min, ReduceOp::Prod] {
+            for (a, m, n) in [(1, 5, 9), (1, 17, 16), (2, 3, 33), (3, 1, 8)] {
+                let mut b = Builder::new("colred");
+                let x = b.arg(dt, &[a, m, n], false);
+                let out = b.arg(dt, &[a, n], true);
+                let i = b.open_loop(a, true);
+                let j = b.open_loop(n, false);
+                let acc = b.acc(op, dt);
+                let k = b.open_loop(m, false);
+                let v = b.load(x, &[i, k, j]);
+                let sq = b.binary(BinaryOp::Mul, v, v);
+                let v = b.binary(BinaryOp::Sub, sq, v);
+                b.update(acc, v);
+                b.close_loop();
+                let two = b.konst(if dt == DType::F32 {
+                    Scalar::F32(2.0)
+                } else {
+                    Scalar::F64(2.0)
+                });
+                let r = b.binary(BinaryOp::Mul, acc, two);
+                b.store(out, &[i, j], r);
+                let kern = b.finish();
+                let (lo, hi) = if op == ReduceOp::Prod {
+                    (0.9, 1.6)
+                } else {
+                    (-4.0, 4.0)
+                };
+                let mut vals = values(&mut rng, dt, a * m * n, lo, hi);
+                if n > 10 {
+                    vals[n + 3] = f64::NAN;
+                }
+                for strided in [false, true] {
+                    check(&kern, &[buffer(dt, &[a, m, n], &vals, strided)], 8.0, 1e-6);
+                }
+            }
+        }
+    }
+}

@@ -57,6 +57,8 @@ pub struct Lower<'a, 'b> {
     pub vals: HashMap<Var, Value>,
     pub accs: HashMap<Var, AccVars>,
     pub ends: Vec<usize>,
+    /// Vectors per iteration of the vector loop being emitted.
+    pub unroll: usize,
     externs: HashMap<&'static str, FuncRef>,
 }
 
@@ -120,6 +122,7 @@ impl<'a, 'b> Lower<'a, 'b> {
             vals: HashMap::new(),
             accs: HashMap::new(),
             ends,
+            unroll: 2,
             externs: HashMap::new(),
         }
     }
@@ -467,7 +470,12 @@ impl<'a, 'b> Lower<'a, 'b> {
         };
         let iv = self.b.declare_var(types::I64);
         self.b.def_var(iv, lo);
-        if let Some(plan) = super::vector::plan(self, pc, end, var) {
+        let plan = super::vector::plan(self, pc, end, var, false).or_else(|| {
+            super::vector::prefers_outer(self, pc, end, var)
+                .then(|| super::vector::plan(self, pc, end, var, true))
+                .flatten()
+        });
+        if let Some(plan) = plan {
             self.emit_vector_loop(&plan, pc, end, var, iv, lo, hi)?;
         }
         let header = self.b.create_block();

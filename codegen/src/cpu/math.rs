@@ -228,7 +228,59 @@ impl<'a, 'b> M<'a, 'b> {
     }
 
     /// `e^x`.
+    ///
+    /// Common case first: when every lane has `|x|` below [`Self::exp_fast_limit`] the result is
+    /// normal, so the polynomial's exponent field is adjusted with one integer add (no clamps,
+    /// no second scale). Otherwise (rare: overflow, denormal results, infinities, NaN) a branch
+    /// takes [`Self::exp_exact`].
     pub fn exp(&mut self, x: Value) -> Value {
+        let ax = self.b.ins().fabs(x);
+        let lim = self.c(self.exp_fast_limit());
+        let big = self.cmp(FloatCC::UnorderedOrGreaterThan, ax, lim);
+        let any = if self.ty.is_vector() {
+            self.b.ins().vany_true(big)
+        } else {
+            big
+        };
+        let slow = self.b.create_block();
+        let join = self.b.create_block();
+        let out = self.b.append_block_param(join, self.ty);
+        let fast = self.b.create_block();
+        self.b.ins().brif(any, slow, &[], fast, &[]);
+        self.b.switch_to_block(fast);
+        let (r, n) = self.reduce_ln2(x);
+        let deg = if self.is64() { 13 } else { 7 };
+        let coeffs: Vec<f64> = (0..=deg).map(|k| 1.0 / factorial(k)).collect();
+        let p = self.poly(r, &coeffs);
+        // n + 1.5 * 2^mant keeps n in the low mantissa bits; shifted to the exponent field,
+        // the magic's own bits fall off the top.
+        let m = self.c(self.magic());
+        let t = self.add(n, m);
+        let ti = self.bits(t);
+        let shift = if self.is64() { 52 } else { 23 };
+        let e = self.b.ins().ishl_imm_u(ti, shift);
+        let pb = self.bits(p);
+        let rb = self.b.ins().iadd(pb, e);
+        let fast_r = self.from_bits(rb);
+        self.b.ins().jump(join, &[fast_r.into()]);
+        self.b.switch_to_block(slow);
+        let slow_r = self.exp_exact(x);
+        self.b.ins().jump(join, &[slow_r.into()]);
+        self.b.switch_to_block(join);
+        out
+    }
+
+    /// Below this `|x|` every `exp(x)` is a normal number reachable by adjusting the exponent.
+    fn exp_fast_limit(&self) -> f64 {
+        if self.is64() {
+            705.0
+        } else {
+            86.0
+        }
+    }
+
+    /// `e^x` for every input: clamped, scaled by two powers of two.
+    pub fn exp_exact(&mut self, x: Value) -> Value {
         let (lo, hi) = if self.is64() {
             (-746.0, 710.0)
         } else {
@@ -252,12 +304,17 @@ impl<'a, 'b> M<'a, 'b> {
 
     /// `e^x - 1`, accurate near 0.
     pub fn expm1(&mut self, x: Value) -> Value {
+        self.expm1_inner(x, true)
+    }
+
+    /// `expm1` with the input clamp optional (callers that already bound `x` skip it).
+    fn expm1_inner(&mut self, x: Value, clamp: bool) -> Value {
         let (lo, hi) = if self.is64() {
             (-40.0, 710.0)
         } else {
             (-30.0, 89.0)
         };
-        let xc = self.clamp(x, lo, hi);
+        let xc = if clamp { self.clamp(x, lo, hi) } else { x };
         let (r, n) = self.reduce_ln2(xc);
         let deg = if self.is64() { 14 } else { 8 };
         let coeffs: Vec<f64> = (2..=deg).map(|k| 1.0 / factorial(k)).collect();
@@ -386,7 +443,8 @@ impl<'a, 'b> M<'a, 'b> {
         let big = self.cmp(FloatCC::GreaterThan, ax, lim);
         let axc = self.sel(big, lim, ax);
         let two = self.add(axc, axc);
-        let em = self.expm1(two);
+        // |2x| <= 39 here (NaN passes through): no clamp needed.
+        let em = self.expm1_inner(two, false);
         let den = self.addc(em, 2.0);
         let t = self.div(em, den);
         self.with_sign_of(t, x)

@@ -19,12 +19,17 @@ use ember_ir::kernel::{acc_identity, Inst, Var};
 use ember_ir::{BinaryOp, DType, ReduceOp};
 use std::collections::{HashMap, HashSet};
 
-/// Vectors per iteration.
-const UNROLL: usize = 2;
+/// Vectors per iteration for loops with heavy bodies (math functions, many ops): more would
+/// spill registers.
+const UNROLL_HEAVY: usize = 2;
+/// Vectors per iteration for light bodies (reductions, copies, simple arithmetic): more
+/// independent accumulator chains and full cache lines per column in column reductions.
+const UNROLL_LIGHT: usize = 4;
 
 /// What the vector loop needs.
 pub struct Plan {
     mode: Mode,
+    unroll: usize,
     /// `(arg, dim)` whose stride must be 1 at run time.
     unit: Vec<(u32, usize)>,
 }
@@ -37,14 +42,47 @@ fn class_ok(dt: DType, mode: Mode) -> bool {
     }
 }
 
-/// Decides whether the loop `pc..end` (loop variable `var`) vectorizes.
-pub fn plan(l: &Lower, pc: usize, end: usize, var: Var) -> Option<Plan> {
+/// True when loop `pc..end` should be vectorized across its own iterations even though it
+/// contains loops: some load inside a nested loop indexes the innermost (contiguous) dimension
+/// of its view with this loop's variable, e.g. a column sum `out[n] = sum_m x[m, n]`, whose
+/// inner loop walks a column (stride N) while neighbouring outer iterations are adjacent.
+pub fn prefers_outer(l: &Lower, pc: usize, end: usize, var: Var) -> bool {
+    let body = &l.k.body[pc + 1..end];
+    body.iter().any(|i| matches!(i, Inst::Loop { .. }))
+        && body
+            .iter()
+            .any(|i| matches!(i, Inst::Load { index, .. } if index.last() == Some(&var)))
+}
+
+/// Decides whether the loop `pc..end` (loop variable `var`) vectorizes across its iterations.
+/// `outer` allows nested loops (run as scalar loops over lane-uniform variables) and
+/// accumulators declared inside (one per lane).
+pub fn plan(l: &Lower, pc: usize, end: usize, var: Var, outer: bool) -> Option<Plan> {
     let body = &l.k.body[pc + 1..end];
     let defined: HashSet<Var> = body.iter().filter_map(|i| i.def()).collect();
+    // Loop variables inside the body: the same in every lane.
+    let uniform: HashSet<Var> = body
+        .iter()
+        .filter_map(|i| match i {
+            Inst::Loop { var, .. } => Some(*var),
+            _ => None,
+        })
+        .collect();
+    let lane_accs: HashMap<Var, (ReduceOp, DType)> = body
+        .iter()
+        .filter_map(|i| match i {
+            Inst::Acc { dst, op, dtype } => Some((*dst, (*op, *dtype))),
+            _ => None,
+        })
+        .collect();
+    if !outer && (!uniform.is_empty() || !lane_accs.is_empty()) {
+        return None;
+    }
     let mut dts: HashSet<DType> = HashSet::new();
     for inst in body {
         match inst {
-            Inst::Loop { .. } | Inst::UpdateArg { .. } => return None,
+            Inst::UpdateArg { .. } => return None,
+            Inst::Loop { .. } | Inst::EndLoop => continue,
             Inst::Load { arg, .. } | Inst::Store { arg, .. } => {
                 dts.insert(l.k.args[*arg as usize].dtype);
             }
@@ -73,7 +111,7 @@ pub fn plan(l: &Lower, pc: usize, end: usize, var: Var) -> Option<Plan> {
             _ => Vec::new(),
         };
         for u in inst.uses() {
-            if u == var && !index_uses.contains(&u) {
+            if (u == var || uniform.contains(&u)) && !index_uses.contains(&u) {
                 return None;
             }
             if !defined.contains(&u) && u != var && !index_uses.contains(&u) {
@@ -94,7 +132,11 @@ pub fn plan(l: &Lower, pc: usize, end: usize, var: Var) -> Option<Plan> {
                     .filter(|(_, &v)| v == var)
                     .map(|(d, _)| d)
                     .collect();
-                if index.iter().any(|v| defined.contains(v)) || hits.len() > 1 {
+                if index
+                    .iter()
+                    .any(|v| defined.contains(v) && !uniform.contains(v))
+                    || hits.len() > 1
+                {
                     return None;
                 }
                 match (inst, hits.first()) {
@@ -118,22 +160,53 @@ pub fn plan(l: &Lower, pc: usize, end: usize, var: Var) -> Option<Plan> {
                     return None;
                 }
             }
-            Inst::Update { acc, .. } => {
-                let a = l.accs.get(acc)?;
+            Inst::Update { acc, .. } | Inst::Acc { dst: acc, .. } => {
+                let (op, dtype) = match lane_accs.get(acc) {
+                    Some(&a) => a,
+                    None => {
+                        let a = l.accs.get(acc)?;
+                        (a.op, a.dtype)
+                    }
+                };
                 if !matches!(
-                    a.op,
+                    op,
                     ReduceOp::Sum | ReduceOp::Prod | ReduceOp::Max | ReduceOp::Min
-                ) || a.dtype == DType::Bool
-                    || !class_ok(a.dtype, mode)
+                ) || dtype == DType::Bool
+                    || !class_ok(dtype, mode)
                 {
                     return None;
                 }
             }
-            Inst::Acc { .. } => return None,
             _ => {}
         }
     }
-    Some(Plan { mode, unit })
+    let light = body.len() <= 24
+        && body.iter().all(|i| match i {
+            Inst::Load { arg, .. } | Inst::Store { arg, .. } => {
+                l.k.args[*arg as usize].dtype != DType::Bool
+            }
+            Inst::Unary { op, .. } => !op.is_transcendental(),
+            Inst::Binary { op, .. } => !matches!(op, BinaryOp::Pow | BinaryOp::Atan2),
+            _ => true,
+        });
+    let unroll = if light { UNROLL_LIGHT } else { UNROLL_HEAVY };
+    Some(Plan { mode, unroll, unit })
+}
+
+/// The state of emitting a vectorized loop body.
+struct VCtx {
+    /// The vectorized loop's variable and its current (first-lane) value.
+    var: Var,
+    i: Value,
+    mode: Mode,
+    lanes: usize,
+    /// Vector values (`unroll` registers each).
+    vv: HashMap<Var, Vec<Value>>,
+    /// Accumulators declared inside the loop (one reduction per lane).
+    lane: HashSet<Var>,
+    /// Accumulators: folded across lanes at the end (declared outside the loop) or kept per
+    /// lane (declared inside it: one reduction per lane, as in a column sum).
+    vaccs: HashMap<Var, VAcc>,
 }
 
 struct VAcc {
@@ -142,7 +215,8 @@ struct VAcc {
     comp: Vec<Variable>,
     /// Float max/min: lanes that saw a NaN (the vector update is a plain compare-select,
     /// one instruction where Cranelift's NaN-exact `fmax` is about nine).
-    nan: Option<Variable>,
+    /// One mask per unrolled vector.
+    nan: Vec<Variable>,
 }
 
 impl Lower<'_, '_> {
@@ -170,7 +244,8 @@ impl Lower<'_, '_> {
     ) -> Result<()> {
         let mode = plan.mode;
         let lanes = if mode == Mode::Vec32 { 4 } else { 2 };
-        let step = (lanes * UNROLL) as i64;
+        self.unroll = plan.unroll;
+        let step = (lanes * self.unroll) as i64;
         // Run-time check: every vectorized dimension has unit stride.
         let mut ok = self.b.ins().iconst(types::I8, 1);
         for &(arg, d) in &plan.unit {
@@ -193,7 +268,9 @@ impl Lower<'_, '_> {
                     let s = self.scalar_const(value.0);
                     Some((*dst, self.broadcast_scalar(value.0.dtype(), s, mode)))
                 }
-                Inst::Load { dst, arg, index } if !index.contains(&var) => {
+                Inst::Load { dst, arg, index }
+                    if !index.contains(&var) && index.iter().all(|v| !defined.contains(v)) =>
+                {
                     let ix: Vec<Value> =
                         index.iter().map(|&v| self.val(v)).collect::<Result<_>>()?;
                     let addr = self.addr(*arg, &ix);
@@ -209,7 +286,7 @@ impl Lower<'_, '_> {
                 _ => None,
             };
             if let Some((d, v)) = hoisted {
-                vv.insert(d, vec![v; UNROLL]);
+                vv.insert(d, vec![v; self.unroll]);
             }
             let idx: Vec<Var> = match inst {
                 Inst::Load { index, .. } | Inst::Store { index, .. } => index.to_vec(),
@@ -228,7 +305,7 @@ impl Lower<'_, '_> {
                 {
                     let s = self.val(u)?;
                     let v = self.broadcast_scalar(self.ty(u), s, mode);
-                    vv.insert(u, vec![v; UNROLL]);
+                    vv.insert(u, vec![v; self.unroll]);
                 }
             }
         }
@@ -236,7 +313,7 @@ impl Lower<'_, '_> {
         let mut vaccs: HashMap<Var, VAcc> = HashMap::new();
         for inst in &body {
             if let Inst::Update { acc, .. } = inst {
-                if vaccs.contains_key(acc) {
+                if vaccs.contains_key(acc) || defined.contains(acc) {
                     continue;
                 }
                 let a = self.acc_vars(*acc)?;
@@ -248,7 +325,7 @@ impl Lower<'_, '_> {
                 let zero = self.broadcast_scalar(a.dtype, zs, mode);
                 let mut vals = Vec::new();
                 let mut comp = Vec::new();
-                for _ in 0..UNROLL {
+                for _ in 0..self.unroll {
                     let v = self.b.declare_var(t);
                     self.b.def_var(v, init);
                     vals.push(v);
@@ -258,15 +335,7 @@ impl Lower<'_, '_> {
                         comp.push(c);
                     }
                 }
-                let nan = if matches!(a.op, ReduceOp::Max | ReduceOp::Min) && a.dtype.is_float() {
-                    let mt = cl_type(DType::Bool, mode);
-                    let v = self.b.declare_var(mt);
-                    let z = self.konst(DType::Bool, 0.0, 0, mode);
-                    self.b.def_var(v, z);
-                    Some(v)
-                } else {
-                    None
-                };
+                let nan = self.nan_masks(a.op, a.dtype, mode);
                 vaccs.insert(
                     *acc,
                     VAcc {
@@ -288,9 +357,17 @@ impl Lower<'_, '_> {
         let c = self.b.ins().icmp(IntCC::SignedLessThan, i, vend);
         self.b.ins().brif(c, vbody, &[], exit, &[]);
         self.b.switch_to_block(vbody);
-        for inst in &body {
-            self.emit_vector_inst(inst, var, i, mode, lanes, &mut vv, &vaccs)?;
-        }
+        let mut ctx = VCtx {
+            var,
+            i,
+            mode,
+            lanes,
+            vv,
+            lane: HashSet::new(),
+            vaccs,
+        };
+        self.emit_vector_range(pc + 1, end, &mut ctx)?;
+        let VCtx { vaccs, lane, .. } = ctx;
         let i2 = self.b.ins().iadd_imm_s(i, step);
         self.b.def_var(iv, i2);
         self.b.ins().jump(header, &[]);
@@ -298,13 +375,17 @@ impl Lower<'_, '_> {
 
         // Fold the vector accumulators into the scalar ones: unrolled copies, then lanes,
         // pairwise.
-        let mut keys: Vec<Var> = vaccs.keys().copied().collect();
+        let mut keys: Vec<Var> = vaccs
+            .keys()
+            .copied()
+            .filter(|k| !lane.contains(k))
+            .collect();
         keys.sort();
         for k in keys {
             let va = &vaccs[&k];
             let a = va.scalar;
             let mut parts: Vec<Value> = Vec::new();
-            for u in 0..UNROLL {
+            for u in 0..self.unroll {
                 let v = self.b.use_var(va.vals[u]);
                 let v = if let Some(&c) = va.comp.get(u) {
                     let c = self.b.use_var(c);
@@ -314,7 +395,13 @@ impl Lower<'_, '_> {
                 };
                 parts.push(v);
             }
-            let v = self.vfold(a.op, a.dtype, parts[0], parts[1], mode)?;
+            while parts.len() > 1 {
+                let b = parts.pop().unwrap_or(parts[0]);
+                let a0 = parts.pop().unwrap_or(b);
+                let f = self.vfold(a.op, a.dtype, a0, b, mode)?;
+                parts.insert(0, f);
+            }
+            let v = parts[0];
             let mut lanes_v: Vec<Value> = (0..lanes as u8)
                 .map(|j| self.b.ins().extractlane(v, j))
                 .collect();
@@ -330,9 +417,13 @@ impl Lower<'_, '_> {
                 lanes_v = next;
             }
             self.acc_fold_scalar(&a, lanes_v[0])?;
-            if let Some(nv) = va.nan {
+            if !va.nan.is_empty() {
                 // A NaN anywhere makes the result NaN (NumPy's max/min propagate it).
-                let n = self.b.use_var(nv);
+                let mut n = self.b.use_var(va.nan[0]);
+                for &nv in &va.nan[1..] {
+                    let m = self.b.use_var(nv);
+                    n = self.b.ins().bor(n, m);
+                }
                 let any = self.b.ins().vany_true(n);
                 let cur = self.b.use_var(a.val);
                 let nan = self.scalar_const(if a.dtype == DType::F32 {
@@ -347,7 +438,160 @@ impl Lower<'_, '_> {
         Ok(())
     }
 
-    /// Loads `UNROLL * lanes` bool bytes as lane masks.
+    /// Per-unrolled-vector NaN masks for float max/min accumulators (none otherwise).
+    fn nan_masks(&mut self, op: ReduceOp, dtype: DType, mode: Mode) -> Vec<Variable> {
+        if !(matches!(op, ReduceOp::Max | ReduceOp::Min) && dtype.is_float()) {
+            return Vec::new();
+        }
+        let mt = cl_type(DType::Bool, mode);
+        (0..self.unroll)
+            .map(|_| {
+                let v = self.b.declare_var(mt);
+                let z = self.konst(DType::Bool, 0.0, 0, mode);
+                self.b.def_var(v, z);
+                v
+            })
+            .collect()
+    }
+
+    /// Declares an accumulator with one lane per element of the vectorized loop.
+    fn lane_acc(&mut self, op: ReduceOp, dtype: DType, mode: Mode) -> VAcc {
+        let t = cl_type(dtype, mode);
+        let s = self.scalar_const(acc_identity(op, dtype));
+        let init = self.broadcast_scalar(dtype, s, mode);
+        let zs = self.scalar_const(acc_identity(ReduceOp::Sum, dtype));
+        let zero = self.broadcast_scalar(dtype, zs, mode);
+        let mut vals = Vec::new();
+        let mut comp = Vec::new();
+        for _ in 0..self.unroll {
+            let v = self.b.declare_var(t);
+            self.b.def_var(v, init);
+            vals.push(v);
+            if op == ReduceOp::Sum && dtype.is_float() {
+                let c = self.b.declare_var(t);
+                self.b.def_var(c, zero);
+                comp.push(c);
+            }
+        }
+        let nan = self.nan_masks(op, dtype, mode);
+        // Only `op` and `dtype` of the scalar registers are used for lane accumulators.
+        let dummy = self.b.declare_var(t);
+        self.b.def_var(dummy, init);
+        VAcc {
+            scalar: AccVars {
+                op,
+                dtype,
+                val: dummy,
+                aux: None,
+            },
+            vals,
+            comp,
+            nan,
+        }
+    }
+
+    /// The current per-lane values of a lane accumulator.
+    fn read_lane_acc(
+        &mut self,
+        vals: &[Variable],
+        comp: &[Variable],
+        nan: &[Variable],
+        dtype: DType,
+        mode: Mode,
+    ) -> Vec<Value> {
+        let mut out = Vec::new();
+        for u in 0..self.unroll {
+            let v = self.b.use_var(vals[u]);
+            let v = match comp.get(u) {
+                Some(&c) => {
+                    let c = self.b.use_var(c);
+                    self.b.ins().fsub(v, c)
+                }
+                None => v,
+            };
+            let v = match nan.get(u) {
+                Some(&nv) => {
+                    let m = self.b.use_var(nv);
+                    let nan = self.konst(dtype, f64::NAN, 0, mode);
+                    self.select(dtype, m, nan, v, mode)
+                }
+                None => v,
+            };
+            out.push(v);
+        }
+        out
+    }
+
+    /// Emits instructions `from..to` of a vectorized loop's body; nested loops become scalar
+    /// loops over their (lane-uniform) variables.
+    fn emit_vector_range(&mut self, from: usize, to: usize, cx: &mut VCtx) -> Result<()> {
+        let mut pc = from;
+        while pc < to {
+            let inst = self.k.body[pc].clone();
+            match &inst {
+                Inst::Loop { var, extent, .. } => {
+                    let end = self.ends[pc];
+                    let iv = self.b.declare_var(types::I64);
+                    let zero = self.b.ins().iconst(types::I64, 0);
+                    self.b.def_var(iv, zero);
+                    let header = self.b.create_block();
+                    let body = self.b.create_block();
+                    let exit = self.b.create_block();
+                    self.b.ins().jump(header, &[]);
+                    self.b.switch_to_block(header);
+                    let j = self.b.use_var(iv);
+                    let c = self
+                        .b
+                        .ins()
+                        .icmp_imm_s(IntCC::SignedLessThan, j, *extent as i64);
+                    self.b.ins().brif(c, body, &[], exit, &[]);
+                    self.b.switch_to_block(body);
+                    self.vals.insert(*var, j);
+                    self.emit_vector_range(pc + 1, end, cx)?;
+                    let j2 = self.b.ins().iadd_imm_s(j, 1);
+                    self.b.def_var(iv, j2);
+                    self.b.ins().jump(header, &[]);
+                    self.b.switch_to_block(exit);
+                    pc = end + 1;
+                    continue;
+                }
+                Inst::EndLoop => {}
+                Inst::Acc { dst, op, dtype } => {
+                    let va = self.lane_acc(*op, *dtype, cx.mode);
+                    cx.vaccs.insert(*dst, va);
+                    cx.lane.insert(*dst);
+                }
+                _ => {
+                    // Lane accumulators read after their loops: their current lanes.
+                    for u in inst.uses() {
+                        let target = matches!(&inst, Inst::Update { acc, .. } if *acc == u);
+                        if !target && cx.lane.contains(&u) {
+                            let vs = match cx.vaccs.get(&u) {
+                                Some(va) => {
+                                    let (vals, comp, nan, dt) = (
+                                        va.vals.clone(),
+                                        va.comp.clone(),
+                                        va.nan.clone(),
+                                        va.scalar.dtype,
+                                    );
+                                    self.read_lane_acc(&vals, &comp, &nan, dt, cx.mode)
+                                }
+                                None => continue,
+                            };
+                            cx.vv.insert(u, vs);
+                        }
+                    }
+                    self.emit_vector_inst(
+                        &inst, cx.var, cx.i, cx.mode, cx.lanes, &mut cx.vv, &cx.vaccs,
+                    )?;
+                }
+            }
+            pc += 1;
+        }
+        Ok(())
+    }
+
+    /// Loads `2 * lanes` bool bytes as lane masks.
     fn load_bools(&mut self, addr: Value, mode: Mode, flags: MemFlagsData) -> Result<Vec<Value>> {
         use cranelift_codegen::ir::types::{I32, I32X4, I64, I64X2, I8X16};
         let le = MemFlagsData::new().with_endianness(cranelift_codegen::ir::Endianness::Little);
@@ -380,7 +624,7 @@ impl Lower<'_, '_> {
             .collect())
     }
 
-    /// Stores lane masks as `UNROLL * lanes` bool bytes (0 or 1): one byte shuffle gathers a
+    /// Stores lane masks as `2 * lanes` bool bytes (0 or 1): one byte shuffle gathers a
     /// byte of every lane of both masks.
     fn store_bools(&mut self, addr: Value, masks: &[Value], mode: Mode, flags: MemFlagsData) {
         use cranelift_codegen::ir::types::{I32X4, I64X2, I8X16};
@@ -434,7 +678,22 @@ impl Lower<'_, '_> {
                 value: dst,
             } => {
                 if !index.contains(&var) {
-                    // Hoisted in the preheader.
+                    // The same element in every lane: hoisted in the preheader when invariant,
+                    // otherwise (indexed by a nested loop) loaded here and broadcast.
+                    if let (Inst::Load { .. }, false) = (inst, vv.contains_key(dst)) {
+                        let ix: Vec<Value> =
+                            index.iter().map(|&v| self.val(v)).collect::<Result<_>>()?;
+                        let addr = self.addr(*arg, &ix);
+                        let dt = self.k.args[*arg as usize].dtype;
+                        let s = self.b.ins().load(
+                            cl_type(dt, Mode::Scalar),
+                            MemFlagsData::trusted(),
+                            addr,
+                            0,
+                        );
+                        let v = self.broadcast_scalar(dt, s, mode);
+                        vv.insert(*dst, vec![v; self.unroll]);
+                    }
                     return Ok(());
                 }
                 let ix: Vec<Value> = index
@@ -448,7 +707,7 @@ impl Lower<'_, '_> {
                 // Unaligned 128-bit accesses: NumPy buffers are not 16-byte aligned in general.
                 let flags = MemFlagsData::new().with_notrap();
                 if dt == DType::Bool {
-                    // Bytes <-> lane masks: all UNROLL vectors' bools in one 8- or 4-byte access.
+                    // Bytes <-> lane masks: both vectors' bools (bool loops unroll twice) in one 8- or 4-byte access.
                     if matches!(inst, Inst::Load { .. }) {
                         let vs = self.load_bools(addr, mode, flags)?;
                         vv.insert(*dst, vs);
@@ -459,7 +718,7 @@ impl Lower<'_, '_> {
                     return Ok(());
                 }
                 if matches!(inst, Inst::Load { .. }) {
-                    let vs = (0..UNROLL)
+                    let vs = (0..self.unroll)
                         .map(|u| self.b.ins().load(t, flags, addr, size * u as i32))
                         .collect();
                     vv.insert(*dst, vs);
@@ -492,7 +751,7 @@ impl Lower<'_, '_> {
             Inst::Select { dst, cond, a, b } => {
                 let (c, xa, xb) = (get(vv, *cond)?, get(vv, *a)?, get(vv, *b)?);
                 let dt = self.ty(*a);
-                let r = (0..UNROLL)
+                let r = (0..self.unroll)
                     .map(|u| self.select(dt, c[u], xa[u], xb[u], mode))
                     .collect();
                 vv.insert(*dst, r);
@@ -525,7 +784,7 @@ impl Lower<'_, '_> {
                         let nc = self.select(va.scalar.dtype, ord, nc, z, mode);
                         self.b.def_var(cv, nc);
                         t
-                    } else if let Some(nv) = va.nan {
+                    } else if let Some(&nv) = va.nan.get(u) {
                         let cc = if va.scalar.op == ReduceOp::Max {
                             FloatCC::GreaterThan
                         } else {
