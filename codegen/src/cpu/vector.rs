@@ -500,8 +500,8 @@ impl Lower<'_, '_> {
         mode: Mode,
     ) -> Vec<Value> {
         let mut out = Vec::new();
-        for u in 0..self.unroll {
-            let v = self.b.use_var(vals[u]);
+        for (u, &val) in vals.iter().enumerate().take(self.unroll) {
+            let v = self.b.use_var(val);
             let v = match comp.get(u) {
                 Some(&c) => {
                     let c = self.b.use_var(c);
