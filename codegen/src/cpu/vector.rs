@@ -1,13 +1,23 @@
-//! Explicit SIMD for innermost loops (Cranelift does not auto-vectorize).
+//! Explicit SIMD (Cranelift does not auto-vectorize), 128-bit vectors (the widest Cranelift
+//! supports on x86-64 today).
 //!
-//! A loop vectorizes when it contains no loop, every value in it is float32/int32 (4 lanes of
-//! 32 bits) or float64 (2 lanes of 64 bits) or a bool computed from those, every load and store
-//! indexes the loop variable in at most one dimension, and every op has a vector form. Loads
-//! that do not use the loop variable are hoisted and splat. At run time the vector loop runs
-//! only when every such dimension's stride is 1; it processes two vectors per iteration and
-//! leaves the tail (and strided views) to the scalar loop. Float sums keep a Kahan-compensated
-//! vector accumulator and combine lanes pairwise at the end, which makes them at least as
-//! accurate as NumPy's pairwise summation.
+//! *Inner loops.* A loop vectorizes across its iterations when it contains no loop, every
+//! value in it is float32/int32/bool (4 lanes of 32 bits) or float64/bool (2 lanes of 64 bits),
+//! every load and store indexes the loop variable in at most one dimension, and every op has a
+//! vector form (others, e.g. `tan` or integer `floor_divide`, call Rust per element, so such
+//! loops stay scalar). Bools are lane masks in registers and bytes in memory. Loads that do not
+//! use the loop variable are hoisted and splat.
+//!
+//! *Outer loops.* A loop containing loops vectorizes across its own iterations when a load in
+//! it indexes the contiguous (last) dimension with its variable, e.g. `out[n] = sum_m x[m, n]`:
+//! nested loops run as scalar loops over lane-uniform variables and accumulators declared
+//! inside hold one reduction per lane.
+//!
+//! At run time the vector loop runs only when every vectorized dimension's stride is 1; it
+//! processes 2 vectors per iteration (4 for light bodies: more independent accumulator
+//! chains) and leaves the tail, and strided views, to the scalar loop. Float sums keep a
+//! Kahan-compensated accumulator per lane and combine lanes pairwise at the end, at least as
+//! accurate as NumPy's pairwise summation; float max/min use compare-select plus a NaN mask.
 
 use super::lower::{AccVars, Lower, Mode};
 use super::ops::{binary_vectorizes, cl_type, unary_vectorizes};
