@@ -229,7 +229,7 @@ impl<'a, 'b> M<'a, 'b> {
 
     /// `e^x`.
     ///
-    /// Common case first: when every lane has `|x|` below [`Self::exp_fast_limit`] the result is
+    /// Common case first: when every lane has `|x|` below `exp_fast_limit` (86 for float32, 705 for float64) the result is
     /// normal, so the polynomial's exponent field is adjusted with one integer add (no clamps,
     /// no second scale). Otherwise (rare: overflow, denormal results, infinities, NaN) a branch
     /// takes [`Self::exp_exact`].
