@@ -229,9 +229,9 @@ impl<'a, 'b> M<'a, 'b> {
 
     /// `e^x`.
     ///
-    /// Common case first: when every lane has `|x|` below `exp_fast_limit` (86 for float32, 705 for float64) the result is
-    /// normal, so the polynomial's exponent field is adjusted with one integer add (no clamps,
-    /// no second scale). Otherwise (rare: overflow, denormal results, infinities, NaN) a branch
+    /// Common case first: when every lane has `|x|` below 86 (float32) or 705 (float64) the
+    /// result is normal, so the polynomial's exponent field is adjusted with one integer add
+    /// (no clamps, no second scale). Otherwise (rare: overflow, denormal results, infinities, NaN) a branch
     /// takes [`Self::exp_exact`].
     pub fn exp(&mut self, x: Value) -> Value {
         let ax = self.b.ins().fabs(x);

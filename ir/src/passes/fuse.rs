@@ -21,9 +21,9 @@
 //!   its eager kernels.
 //!
 //! Contract with the runtime: a [`KernelStep`]'s `inputs[i]` is the graph value bound to the
-//! kernel's `i`-th input argument and `outputs[j]` to its `j`-th output argument (arguments are
-//! numbered inputs first in [`crate::kernel::Kernel::args`] order, skipping outputs). An
-//! argument's declared shape is a reshape of the value's shape with the same element count
+//! kernel's `i`-th input argument and `outputs[j]` to its `j`-th output argument, counting in
+//! [`crate::kernel::Kernel::args`] order; [`KernelStep::arg_values`] lists the binding for
+//! every argument in order, ready for a launch. An argument's declared shape is a reshape of the value's shape with the same element count
 //! (broadcast dimensions never appear in views); pass strides for it with
 //! [`crate::kernel::reshape_strides`] (copy to C order when that returns `None`). Outputs are
 //! written C-contiguously. A `Const` node is never computed by a step: the runtime binds its
