@@ -163,3 +163,68 @@ fn maximum_and_minimum_of_signed_zeros() {
         check(&g, &[t(&[-0.0f32, 0.0], &[2]), t(&[0.0f32, -0.0], &[2])]);
     }
 }
+
+/// Odd functions keep the sign of zero: `sin(-0.0)` is `-0.0` (visible through `1 / x`), and
+/// so is `expm1(-0.0)`.
+#[test]
+fn functions_of_negative_zero_keep_its_sign() {
+    for f in [
+        "sin", "tan", "arcsin", "arctan", "sinh", "tanh", "erf", "expm1", "log1p", "sqrt",
+    ] {
+        for dtype in ["f32", "f64"] {
+            let g = format!(
+                "%0 = input 0 : {dtype}[2]\n%1 = {f} %0\n%2 = const {dtype}[] 1.0\n\
+                 %3 = divide %2, %1\noutput 0 %3\n"
+            );
+            let x = if dtype == "f32" {
+                t(&[-0.0f32, 0.0], &[2])
+            } else {
+                t(&[-0.0f64, 0.0], &[2])
+            };
+            check(&g, &[x]);
+        }
+    }
+}
+
+/// The child half of [`integer_floor_divide_of_min_by_minus_one_does_not_abort`]: run alone,
+/// because a panic inside compiled code aborts the whole process.
+#[test]
+#[ignore = "run in a child process by integer_floor_divide_of_min_by_minus_one_does_not_abort"]
+fn floor_divide_min_by_minus_one_child() {
+    for op in ["floor_divide", "remainder"] {
+        let g = format!(
+            "%0 = input 0 : i64[2]\n%1 = input 1 : i64[2]\n%2 = {op} %0, %1\noutput 0 %2\n"
+        );
+        check(&g, &[t(&[i64::MIN, 7], &[2]), t(&[-1i64, -1], &[2])]);
+        let g = g.replace("i64", "i32");
+        check(&g, &[t(&[i32::MIN, 7], &[2]), t(&[-1i32, -1], &[2])]);
+    }
+}
+
+/// `MIN // -1` wraps to `MIN` and `MIN % -1` is 0, as in NumPy; the compiled path must not
+/// panic (a panic inside JIT code cannot unwind and aborts the process).
+#[test]
+fn integer_floor_divide_of_min_by_minus_one_does_not_abort() {
+    let exe = std::env::current_exe().expect("the test binary");
+    let out = std::process::Command::new(exe)
+        .args([
+            "--ignored",
+            "--exact",
+            "floor_divide_min_by_minus_one_child",
+            "--nocapture",
+        ])
+        .output()
+        .expect("the child test runs");
+    assert!(
+        out.status.success(),
+        "the child failed ({}):\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+            .lines()
+            .map(str::trim_start)
+            .filter(|l| !l.starts_with("at ") && !l.starts_with(|c: char| c.is_ascii_digit()))
+            .take(12)
+            .collect::<Vec<_>>()
+            .join("\n")
+    );
+}
