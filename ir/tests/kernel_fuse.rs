@@ -80,6 +80,7 @@ fn reference(g: &Graph, inputs: &[Val]) -> HashMap<NodeId, Val> {
                         UnaryOp::Neg => -x,
                         UnaryOp::Relu => x.max(0.0),
                         UnaryOp::Log => x.ln(),
+                        UnaryOp::Sqrt => x.sqrt(),
                         _ => unimplemented!(),
                     }
                 })
@@ -359,4 +360,34 @@ fn broadcast_reshape_and_column_reduction() {
     g.output(total).unwrap();
     let s = check(&g, &[data(&[3, 4], 4)]);
     assert!(s.kernel_count() <= 3, "{}", s.kernel_count());
+}
+
+#[test]
+fn layer_norm_is_one_kernel() {
+    // mu = sum(x)/n; d = x - mu; var = sum(d*d)/n; y = d / sqrt(var + eps)
+    let mut g = Graph::new();
+    let (r, n) = (3, 10);
+    let x = input(&mut g, &[r, n]);
+    let s1 = reduce(&mut g, ReduceOp::Sum, x, &[1], true);
+    let inv = c(&mut g, 1.0 / n as f64);
+    let mu = bin(&mut g, BinaryOp::Mul, s1, inv);
+    let d = bin(&mut g, BinaryOp::Sub, x, mu);
+    let d2 = bin(&mut g, BinaryOp::Mul, d, d);
+    let s2 = reduce(&mut g, ReduceOp::Sum, d2, &[1], true);
+    let var = bin(&mut g, BinaryOp::Mul, s2, inv);
+    let eps = c(&mut g, 1e-5);
+    let ve = bin(&mut g, BinaryOp::Add, var, eps);
+    let sd = g.add(Op::Unary(UnaryOp::Sqrt), &[ve], None).unwrap();
+    let y = bin(&mut g, BinaryOp::Div, d, sd);
+    g.output(y).unwrap();
+    let s = check(&g, &[data(&[r, n], 8)]);
+    assert_eq!(
+        s.kernel_count(),
+        1,
+        "{:#?}",
+        s.kernels()
+            .iter()
+            .map(|k| k.kernel.to_string())
+            .collect::<Vec<_>>()
+    );
 }
