@@ -449,3 +449,36 @@ fn column_and_middle_axis_reductions() {
         }
     }
 }
+
+/// Integer division edge cases: by zero gives 0, `MIN // -1` and `MIN % -1` wrap (no trap, no
+/// panic in the helper).
+#[test]
+fn integer_division_edges() {
+    for dt in [DType::I32, DType::I64] {
+        for op in [BinaryOp::FloorDiv, BinaryOp::Rem, BinaryOp::Pow] {
+            let (min, n) = (
+                if dt == DType::I32 {
+                    i32::MIN as f64
+                } else {
+                    -9.223372036854776e18
+                },
+                8,
+            );
+            let a = [min, min, 7.0, -7.0, 0.0, 5.0, -5.0, 3.0];
+            let bv = [-1.0, 0.0, 0.0, 2.0, -3.0, -2.0, 3.0, 40.0];
+            let mut b = Builder::new("idiv");
+            let (aa, ab) = (b.arg(dt, &[n], false), b.arg(dt, &[n], false));
+            let o = b.arg(dt, &[n], true);
+            let i = b.open_loop(n, false);
+            let (x, y) = (b.load(aa, &[i]), b.load(ab, &[i]));
+            let r = b.binary(op, x, y);
+            b.store(o, &[i], r);
+            let k = b.finish();
+            let ins = [
+                ember_ir::kernel::interp::Buffer::from_f64s(dt, &[n], &a),
+                ember_ir::kernel::interp::Buffer::from_f64s(dt, &[n], &bv),
+            ];
+            check(&k, &ins, 0.0, 0.0);
+        }
+    }
+}

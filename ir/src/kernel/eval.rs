@@ -112,7 +112,8 @@ pub fn ifloor_div(a: i64, b: i64) -> i64 {
         return 0;
     }
     let q = a.wrapping_div(b);
-    if (a % b != 0) && ((a < 0) != (b < 0)) {
+    // wrapping_rem: `MIN % -1` overflows (and would panic inside generated code's helper).
+    if (a.wrapping_rem(b) != 0) && ((a < 0) != (b < 0)) {
         q - 1
     } else {
         q
