@@ -244,8 +244,10 @@ fn root_kind(g: &Graph, r: NodeId) -> (Vec<usize>, Option<(Vec<usize>, bool)>) {
     }
 }
 
-/// Partitions `g` into steps. Errors only on a malformed graph (a cycle).
+/// Partitions `g` into steps. Errors only on a graph that fails the verifier.
 pub fn partition(g: &Graph) -> Result<Schedule> {
+    // Everything below indexes operands by arity; a verified graph guarantees it.
+    crate::verify::verify(g)?;
     let order = g.topo_order()?;
     let mut cx = Ctx {
         g,
