@@ -18,6 +18,7 @@
 pub mod externs;
 pub mod gemm;
 pub mod lower;
+mod masks;
 pub mod math;
 pub mod ops;
 pub mod pool;
