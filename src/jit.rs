@@ -57,6 +57,16 @@ impl Compiled {
         self.executable.run(args)
     }
 
+    /// The compiled kernels of the plan, in execution order.
+    pub fn kernels(&self) -> &[crate::runtime::executable::KernelReport] {
+        self.executable.kernels()
+    }
+
+    /// DOT text of the optimized graph with each kernel as a cluster and copies highlighted.
+    pub fn plan_dot(&self) -> String {
+        crate::viz::plan_dot(&self.optimized, self.executable.kernels())
+    }
+
     /// A one-line description of the plan.
     pub fn plan_summary(&self) -> String {
         format!(
@@ -129,7 +139,12 @@ where
     let _compiling = profile::span(EventKind::Compile, &opts.name);
     let t = profile::now_ns();
     let c = compile(graph, opts)?;
-    profile::passes(t, c.passes.iter().map(|p| (p.name.as_str(), (p.seconds * 1e9) as u64)));
+    profile::passes(
+        t,
+        c.passes
+            .iter()
+            .map(|p| (p.name.as_str(), (p.seconds * 1e9) as u64)),
+    );
     Ok(c)
 }
 

@@ -16,8 +16,10 @@ pub mod runtime;
 pub mod storage;
 pub mod tensor;
 pub mod trace;
+pub mod viz;
 
 pub use element::Element;
+pub use ember_codegen as codegen;
 pub use ember_ir as ir;
 pub use ember_ir::{DType, Device, Scalar};
 pub use error::{EmberError, Result};

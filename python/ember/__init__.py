@@ -28,10 +28,12 @@ from ._jit import (
     Explanation,
     FallbackWarning,
     JitFunction,
+    Lowered,
     RetraceWarning,
     jit,
+    viz,
 )
-from ._profile import Profile, profile  # noqa: F401 (public API)
+from ._profile import Profile, profile
 
 _ember._set_package_dir(_os.path.dirname(_os.path.abspath(__file__)))
 
@@ -60,6 +62,10 @@ __all__ = list(_api_all) + [
     "Tensor",
     "jit",
     "JitFunction",
+    "Lowered",
+    "viz",
+    "profile",
+    "Profile",
     "CacheInfo",
     "Explanation",
     "EmberError",

@@ -102,10 +102,16 @@ class Explanation:
         )
         self.optimized = compiled.optimized_text if compiled else None
         self.plan = compiled.plan_summary if compiled else None
-        self.dot = compiled.dot if compiled else None
+        self.dot = compiled.plan_dot if compiled else None
         self.compile_seconds = compiled.compile_seconds if compiled else None
+        #: ``(name, kernel IR, CUDA C, source lines, compile seconds)`` per compiled kernel.
+        self.kernels = compiled.kernels if compiled else []
 
     def __str__(self):
+        return self.format(code=True)
+
+    def format(self, code=True):
+        """The explanation as text; ``code=False`` leaves out the generated kernels."""
         if self.fallback:
             return f"{self.name}: runs eagerly: {self.fallback}"
         lines = [f"== {self.name}: traced ==", self.traced]
@@ -114,15 +120,66 @@ class Explanation:
             lines.append(f"== after {name} ({mark}, {secs * 1e3:.2f} ms) ==")
             if changed and text:
                 lines.append(text)
-        lines += [
-            "== optimized ==",
-            self.optimized,
-            f"== plan == {self.plan}",
-            f"compiled in {self.compile_seconds * 1e3:.2f} ms",
-        ]
+        lines += ["== optimized ==", self.optimized, f"== plan == {self.plan}"]
+        for name, ir, cuda, locs, secs in self.kernels if code else []:
+            where = ", ".join(locs) or "no source line"
+            lines += [
+                f"== kernel {name} ({where}; Cranelift {secs * 1e3:.2f} ms) ==",
+                ir,
+                "-- as CUDA C --",
+                cuda,
+            ]
+        lines.append(f"compiled in {self.compile_seconds * 1e3:.2f} ms")
         return "\n".join(lines)
 
     __repr__ = __str__
+
+
+class Lowered:
+    """A jitted call lowered for given arguments (see :meth:`JitFunction.lower`)."""
+
+    def __init__(self, explanation):
+        self.explanation = explanation
+        self.kernels = explanation.kernels
+
+    def as_text(self):
+        """The optimized graph in IR text form (or the fallback reason)."""
+        return self.explanation.optimized or f"runs eagerly: {self.explanation.fallback}"
+
+    def as_dot(self):
+        """Graphviz DOT of the optimized graph: kernels as clusters, copies in red."""
+        if self.explanation.dot is None:
+            raise ValueError(
+                f"{self.explanation.name} runs eagerly ({self.explanation.fallback}); there is no graph"
+            )
+        return self.explanation.dot
+
+    def __str__(self):
+        return str(self.explanation)
+
+
+def viz(f, *args, path="ember_graph.svg", **kwargs):
+    """Writes the optimized graph of ``f(*args)`` (kernels as clusters, copies highlighted) to
+    ``path``: SVG through Graphviz's ``dot`` when it is installed, else the DOT text next to it
+    (``.dot``), with a warning that says so. Returns the path written."""
+    import shutil
+    import subprocess
+
+    dot = f.lower(*args, **kwargs).as_dot()
+    exe = shutil.which("dot")
+    if exe is None or not path.endswith(".svg"):
+        out = path if path.endswith(".dot") else os.path.splitext(path)[0] + ".dot"
+        with open(out, "w") as fh:
+            fh.write(dot)
+        if exe is None and not path.endswith(".dot"):
+            warnings.warn(
+                f"ember.viz: Graphviz 'dot' not found; wrote DOT text to {out}",
+                EmberWarning,
+                stacklevel=2,
+            )
+        return out
+    subprocess.run([exe, "-Tsvg", "-o", path], input=dot.encode(), check=True)
+    return path
 
 
 class JitFunction:
@@ -344,7 +401,7 @@ class JitFunction:
         if t_compile:
             _prof.compiled(self.__name__, t_compile, entry.compiled)
         if _DEBUG >= 3:
-            _debug(3, str(Explanation(self.__name__, entry.compiled)))
+            _debug(3, Explanation(self.__name__, entry.compiled).format(code=_DEBUG >= 4))
         _debug(
             1,
             f"compile {self.__name__}: {entry.compiled.plan_summary} in {entry.compiled.compile_seconds * 1e3:.2f} ms",
@@ -359,6 +416,11 @@ class JitFunction:
         key, leaves = self._split(args, kwargs)
         entry = self._cache.get(key) or self._miss(key, leaves, args, kwargs)
         return Explanation(self.__name__, entry.compiled, entry.eager_reason)
+
+    def lower(self, *args, **kwargs):
+        """The compiled form of the call for these arguments: ``.as_dot()`` (the optimized
+        graph with kernels as clusters and copies highlighted), ``.as_text()``, ``.kernels``."""
+        return Lowered(self.explain(*args, **kwargs))
 
     def cache_info(self):
         """Hits, misses, retrace reasons, fallback reasons and entries of this function."""

@@ -148,6 +148,41 @@ impl PyCompiled {
         PyList::new(py, rows)
     }
 
+    /// DOT of the optimized graph with kernels as clusters and copies highlighted.
+    #[getter]
+    fn plan_dot(&self) -> String {
+        self.inner.plan_dot()
+    }
+
+    /// `(name, kernel IR text, CUDA C source or the reason it cannot be rendered, source
+    /// lines, compile seconds)` for each compiled kernel.
+    #[getter]
+    fn kernels(&self) -> Vec<(String, String, String, Vec<String>, f64)> {
+        self.inner
+            .kernels()
+            .iter()
+            .map(|k| {
+                let cuda = ember_codegen_render(&k.kernel);
+                let mut locs: Vec<String> = Vec::new();
+                for n in &k.nodes {
+                    if let Some(l) = &self.inner.optimized.node(*n).loc {
+                        let l = l.to_string();
+                        if !locs.contains(&l) {
+                            locs.push(l);
+                        }
+                    }
+                }
+                (
+                    k.name.clone(),
+                    k.kernel.to_string(),
+                    cuda,
+                    locs,
+                    k.compile_seconds,
+                )
+            })
+            .collect()
+    }
+
     /// Seconds spent optimizing and building the plan.
     #[getter]
     fn compile_seconds(&self) -> f64 {
@@ -159,4 +194,9 @@ impl PyCompiled {
     fn plan_summary(&self) -> String {
         self.inner.plan_summary()
     }
+}
+
+/// The CUDA C rendering of a kernel, or why it has none.
+fn ember_codegen_render(k: &ember::ir::kernel::Kernel) -> String {
+    ember::codegen::cuda::render(k).unwrap_or_else(|e| format!("// not renderable for CUDA: {e}"))
 }

@@ -469,6 +469,26 @@ pub struct KernelInfo {
     pub stream: Option<u32>,
 }
 
+/// The nodes a kernel that reads `inputs` and writes `outputs` computes: every node between
+/// them (inputs and constants excluded), in node order.
+pub fn fused_nodes(graph: &Graph, inputs: &[NodeId], outputs: &[NodeId]) -> Vec<NodeId> {
+    let given: HashSet<NodeId> = inputs.iter().copied().collect();
+    let mut seen: HashSet<NodeId> = HashSet::new();
+    let mut stack: Vec<NodeId> = outputs.to_vec();
+    while let Some(n) = stack.pop() {
+        if given.contains(&n) || !seen.insert(n) {
+            continue;
+        }
+        stack.extend(graph.operands(n));
+    }
+    let mut nodes: Vec<NodeId> = seen
+        .into_iter()
+        .filter(|&n| !matches!(graph.node(n).op, Op::Input { .. } | Op::Const(_)))
+        .collect();
+    nodes.sort_by_key(|n| n.index());
+    nodes
+}
+
 impl KernelInfo {
     /// The step that runs `nodes` of `graph` as one kernel (one node, or a fused group in
     /// topological order). Bytes are those of the group's operands from outside it plus its
@@ -492,20 +512,7 @@ impl KernelInfo {
     /// `outputs`). The fused ops are every node between them; bytes are the inputs' and
     /// outputs' sizes (each value once), which is what the kernel moves through memory.
     pub fn for_kernel(graph: &Graph, inputs: &[NodeId], outputs: &[NodeId]) -> KernelInfo {
-        let given: HashSet<NodeId> = inputs.iter().copied().collect();
-        let mut seen: HashSet<NodeId> = HashSet::new();
-        let mut stack: Vec<NodeId> = outputs.to_vec();
-        while let Some(n) = stack.pop() {
-            if given.contains(&n) || !seen.insert(n) {
-                continue;
-            }
-            stack.extend(graph.operands(n));
-        }
-        let mut nodes: Vec<NodeId> = seen
-            .into_iter()
-            .filter(|&n| !matches!(graph.node(n).op, Op::Input { .. } | Op::Const(_)))
-            .collect();
-        nodes.sort_by_key(|n| n.index());
+        let nodes = fused_nodes(graph, inputs, outputs);
         let mut moved: HashSet<NodeId> = HashSet::new();
         let bytes: usize = inputs
             .iter()

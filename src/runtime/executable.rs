@@ -63,6 +63,20 @@ pub struct Executable {
     outputs: Vec<usize>,
     slots: usize,
     note: String,
+    kernels: Vec<KernelReport>,
+}
+
+/// What one compiled kernel of a plan is, for `explain` and visualization.
+#[derive(Debug, Clone)]
+pub struct KernelReport {
+    /// The kernel's name (`multiply+tanh+add`).
+    pub name: String,
+    /// The graph nodes fused into it.
+    pub nodes: Vec<NodeId>,
+    /// The kernel (its IR; `to_string()` prints it, the CUDA renderer renders it).
+    pub kernel: ember_ir::kernel::Kernel,
+    /// Seconds Cranelift took (0 when the kernel came from the cache).
+    pub compile_seconds: f64,
 }
 
 /// Maps graph nodes to dense value slots.
@@ -124,10 +138,18 @@ impl Executable {
     fn compiled(graph: &Graph, backend: &CpuBackend) -> Result<Executable> {
         let schedule = fuse::partition(graph)?;
         let (mut plan, slots) = Self::skeleton(graph, String::new())?;
+        let reports = std::cell::RefCell::new(Vec::new());
         let kernel = |k: &KernelStep| -> Result<(CpuKernel, Vec<usize>, Vec<usize>)> {
             let compiled = backend
                 .compile(&k.kernel)
                 .map_err(|e| EmberError::Backend(format!("kernel {}: {e}", k.kernel.name)))?;
+            let info = KernelInfo::for_kernel(graph, &k.inputs, &k.outputs);
+            reports.borrow_mut().push(KernelReport {
+                name: info.name.to_string(),
+                nodes: profile::fused_nodes(graph, &k.inputs, &k.outputs),
+                kernel: k.kernel.clone(),
+                compile_seconds: compiled.compile_time().as_secs_f64(),
+            });
             let outs: Vec<ValueType> = k
                 .outputs
                 .iter()
@@ -206,6 +228,7 @@ impl Executable {
             });
         }
         plan.note = format!("{kernels} kernel(s), {gemms} GEMM call(s), {eager} eager step(s)");
+        plan.kernels = reports.into_inner();
         Ok(plan.with_frees())
     }
 
@@ -237,6 +260,7 @@ impl Executable {
             outputs,
             slots: order.len(),
             note,
+            kernels: Vec::new(),
         };
         Ok((plan, slots))
     }
@@ -266,6 +290,11 @@ impl Executable {
     /// Number of steps.
     pub fn num_steps(&self) -> usize {
         self.steps.len()
+    }
+
+    /// The compiled kernels of the plan, in execution order.
+    pub fn kernels(&self) -> &[KernelReport] {
+        &self.kernels
     }
 
     /// What the plan is made of, or why it runs eagerly.

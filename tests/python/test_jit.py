@@ -197,3 +197,27 @@ def test_composites_under_jit(rng):
     f = ember.jit(lambda v: ember.softmax(v, axis=1))
     e = np.exp(x - x.max(axis=1, keepdims=True))
     assert_same(f(x), e / e.sum(axis=1, keepdims=True), rtol=1e-6)
+
+
+def test_explain_lower_and_viz_show_kernels(rng, tmp_path):
+    a, b, c = (rand(rng, (64,), "float32") for _ in range(3))
+    f = ember.jit(w1)
+    e = f.explain(a, b, c)
+    assert len(e.kernels) == 1
+    name, ir, cuda, locs, _ = e.kernels[0]
+    assert "tanh" in name and "tanh" in ir
+    assert "__global__" in cuda and "double" not in cuda
+    assert any("test_jit.py" in loc for loc in locs)
+    text = str(e)
+    assert "== kernel" in text and "as CUDA C" in text
+    assert "== kernel" not in e.format(code=False)
+    dot = f.lower(a, b, c).as_dot()
+    assert dot.startswith("digraph") and "cluster_0" in dot and "tanh" in dot
+    out = ember.viz(f, a, b, c, path=str(tmp_path / "g.dot"))
+    assert open(out).read() == dot
+    g = ember.jit(lambda x: x if x.sum() > 0 else -x)
+    with pytest.warns(ember.FallbackWarning):
+        lowered = g.lower(a)
+    assert "runs eagerly" in lowered.as_text()
+    with pytest.raises(ValueError, match="runs eagerly"):
+        lowered.as_dot()
