@@ -152,9 +152,10 @@ fn an_empty_axes_reduction_before_a_reduction_keeps_every_element() {
 }
 
 /// `maximum`/`minimum` of equal values return the second operand, as NumPy's x86-64 loops do,
-/// so signed zeros come out the same (visible through `1 / x`).
+/// so signed zeros come out the same (visible through `1 / x`); `relu(x)` is
+/// `maximum(x, 0)`, so `relu(-0.0)` is `+0.0`.
 #[test]
-fn maximum_and_minimum_of_signed_zeros() {
+fn maximum_minimum_and_relu_of_signed_zeros() {
     for op in ["minimum", "maximum"] {
         let g = format!(
             "%0 = input 0 : f32[2]\n%1 = input 1 : f32[2]\n%2 = {op} %0, %1\n\
@@ -162,6 +163,9 @@ fn maximum_and_minimum_of_signed_zeros() {
         );
         check(&g, &[t(&[-0.0f32, 0.0], &[2]), t(&[0.0f32, -0.0], &[2])]);
     }
+    let g = "%0 = input 0 : f64[2]\n%1 = relu %0\n%2 = const f64[] 1.0\n%3 = divide %2, %1\n\
+             output 0 %3\n";
+    check(g, &[t(&[-0.0f64, 0.0], &[2])]);
 }
 
 /// Odd functions keep the sign of zero: `sin(-0.0)` is `-0.0` (visible through `1 / x`), and
