@@ -179,10 +179,8 @@ impl Graph {
 
     /// The nodes that use `id` (each once, even when used in several positions).
     pub fn users(&self, id: NodeId) -> SmallVec<[NodeId; 4]> {
-        let mut users: SmallVec<[NodeId; 4]> = self
-            .g
-            .neighbors_directed(id, Direction::Outgoing)
-            .collect();
+        let mut users: SmallVec<[NodeId; 4]> =
+            self.g.neighbors_directed(id, Direction::Outgoing).collect();
         users.sort_unstable();
         users.dedup();
         users

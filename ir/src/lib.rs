@@ -12,9 +12,9 @@ pub mod kernel;
 pub mod literal;
 pub mod op;
 pub mod shape;
+pub mod target;
 pub mod text;
 pub mod verify;
-pub mod target;
 
 pub use dtype::{promote, promote_weak, DType, Kind, WeakKind};
 pub use error::{IrError, Result};

@@ -263,9 +263,7 @@ impl BinaryOp {
             })
         };
         match self {
-            Sub if p == DType::Bool => {
-                err("boolean subtract is not supported (use logical_xor)")
-            }
+            Sub if p == DType::Bool => err("boolean subtract is not supported (use logical_xor)"),
             FloorDiv | Rem | Pow if p == DType::Bool => {
                 err("NumPy computes this in int8, which Ember does not support; cast first")
             }
@@ -605,16 +603,29 @@ pub fn matmul_shape(a: &[usize], b: &[usize]) -> Result<Shape> {
         why,
     };
     if a.is_empty() || b.is_empty() {
-        return Err(err("matmul: input operand does not have enough dimensions (0-d)".into()));
+        return Err(err(
+            "matmul: input operand does not have enough dimensions (0-d)".into(),
+        ));
     }
-    let (k_a, k_b) = (a[a.len() - 1], if b.len() == 1 { b[0] } else { b[b.len() - 2] });
+    let (k_a, k_b) = (
+        a[a.len() - 1],
+        if b.len() == 1 { b[0] } else { b[b.len() - 2] },
+    );
     if k_a != k_b {
         return Err(err(format!(
             "mismatch in core dimension: shapes {a:?} and {b:?} (size {k_a} is different from {k_b})"
         )));
     }
-    let batch_a = if a.len() > 2 { &a[..a.len() - 2] } else { &[][..] };
-    let batch_b = if b.len() > 2 { &b[..b.len() - 2] } else { &[][..] };
+    let batch_a = if a.len() > 2 {
+        &a[..a.len() - 2]
+    } else {
+        &[][..]
+    };
+    let batch_b = if b.len() > 2 {
+        &b[..b.len() - 2]
+    } else {
+        &[][..]
+    };
     let mut out = broadcast_shapes("matmul", batch_a, batch_b)?;
     if a.len() >= 2 {
         out.push(a[a.len() - 2]);
@@ -721,7 +732,9 @@ impl Op {
                     });
                 }
                 if axes.windows(2).any(|w| w[0] >= w[1]) {
-                    return Err(shape_err(format!("axes {axes:?} must be sorted and unique")));
+                    return Err(shape_err(format!(
+                        "axes {axes:?} must be sorted and unique"
+                    )));
                 }
                 if matches!(op, ReduceOp::ArgMax | ReduceOp::ArgMin) && axes.len() != 1 {
                     return Err(shape_err("argmax/argmin reduce exactly one axis".into()));
@@ -732,7 +745,10 @@ impl Op {
                         op.name()
                     )));
                 }
-                vt(op.result_dtype(x.dtype), reduced_shape(&x.shape, axes, *keepdims))
+                vt(
+                    op.result_dtype(x.dtype),
+                    reduced_shape(&x.shape, axes, *keepdims),
+                )
             }
             Op::Reshape(shape) => {
                 if numel(shape) != inputs[0].numel() {
@@ -747,7 +763,11 @@ impl Op {
             Op::Permute(perm) => {
                 let s = &inputs[0].shape;
                 let mut seen = vec![false; s.len()];
-                if perm.len() != s.len() || perm.iter().any(|&p| p >= s.len() || std::mem::replace(&mut seen[p], true)) {
+                if perm.len() != s.len()
+                    || perm
+                        .iter()
+                        .any(|&p| p >= s.len() || std::mem::replace(&mut seen[p], true))
+                {
                     return Err(shape_err(format!(
                         "axes {:?} don't match array of dimension {}",
                         perm.as_slice(),
@@ -781,15 +801,17 @@ impl Op {
                     if d.step == 0
                         || (d.len > 0 && (d.start >= size || last < 0 || last >= size as i128))
                     {
-                        return Err(shape_err(format!("slice {d:?} out of range for size {size}")));
+                        return Err(shape_err(format!(
+                            "slice {d:?} out of range for size {size}"
+                        )));
                     }
                 }
                 vt(inputs[0].dtype, dims.iter().map(|d| d.len).collect())
             }
             Op::Concat { axis } => {
-                let first = inputs.first().ok_or_else(|| {
-                    shape_err("need at least one array to concatenate".into())
-                })?;
+                let first = inputs
+                    .first()
+                    .ok_or_else(|| shape_err("need at least one array to concatenate".into()))?;
                 if *axis >= first.shape.len() {
                     return Err(IrError::Axis {
                         op: "concatenate".into(),
@@ -801,7 +823,12 @@ impl Op {
                 let mut dtype = first.dtype;
                 for x in &inputs[1..] {
                     let same_rank = x.shape.len() == shape.len();
-                    if !same_rank || x.shape.iter().enumerate().any(|(i, &d)| i != *axis && d != shape[i]) {
+                    if !same_rank
+                        || x.shape
+                            .iter()
+                            .enumerate()
+                            .any(|(i, &d)| i != *axis && d != shape[i])
+                    {
                         return Err(shape_err(format!(
                             "all the input array dimensions except for the concatenation axis must match exactly, got {:?} and {:?}",
                             first.shape.as_slice(),

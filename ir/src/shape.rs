@@ -23,8 +23,16 @@ pub fn broadcast_shapes(op: &str, a: &[usize], b: &[usize]) -> Result<Shape> {
     let n = a.len().max(b.len());
     let mut out = Shape::with_capacity(n);
     for i in 0..n {
-        let da = if i + a.len() >= n { a[i + a.len() - n] } else { 1 };
-        let db = if i + b.len() >= n { b[i + b.len() - n] } else { 1 };
+        let da = if i + a.len() >= n {
+            a[i + a.len() - n]
+        } else {
+            1
+        };
+        let db = if i + b.len() >= n {
+            b[i + b.len() - n]
+        } else {
+            1
+        };
         out.push(match (da, db) {
             _ if da == db => da,
             (1, d) | (d, 1) => d,
@@ -154,21 +162,35 @@ mod tests {
 
     #[test]
     fn broadcasting_follows_numpy() {
-        assert_eq!(broadcast_shapes("add", &[3, 1], &[4]).unwrap().as_slice(), &[3, 4]);
-        assert_eq!(broadcast_shapes("add", &[], &[2, 0]).unwrap().as_slice(), &[2, 0]);
+        assert_eq!(
+            broadcast_shapes("add", &[3, 1], &[4]).unwrap().as_slice(),
+            &[3, 4]
+        );
+        assert_eq!(
+            broadcast_shapes("add", &[], &[2, 0]).unwrap().as_slice(),
+            &[2, 0]
+        );
         assert!(broadcast_shapes("add", &[3], &[4]).is_err());
     }
 
     #[test]
     fn reshape_resolves_unknown() {
-        assert_eq!(resolve_reshape("reshape", &[2, 6], &[-1, 4]).unwrap().as_slice(), &[3, 4]);
+        assert_eq!(
+            resolve_reshape("reshape", &[2, 6], &[-1, 4])
+                .unwrap()
+                .as_slice(),
+            &[3, 4]
+        );
         assert!(resolve_reshape("reshape", &[2, 6], &[5, -1]).is_err());
         assert!(resolve_reshape("reshape", &[0, 6], &[-1, 0]).is_err());
     }
 
     #[test]
     fn axes_normalize() {
-        assert_eq!(normalize_axes("sum", Some(&[-1, 0]), 3).unwrap(), vec![0, 2]);
+        assert_eq!(
+            normalize_axes("sum", Some(&[-1, 0]), 3).unwrap(),
+            vec![0, 2]
+        );
         assert!(normalize_axes("sum", Some(&[3]), 3).is_err());
         assert!(normalize_axes("sum", Some(&[1, -2]), 3).is_err());
     }
