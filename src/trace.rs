@@ -29,6 +29,8 @@ struct TraceInner {
     /// array used twice becomes one constant. The tensor is kept alive with its node: were it
     /// freed, a later tensor could reuse its address and wrongly match its key.
     captured: HashMap<(usize, ValueType, Vec<isize>), (NodeId, Tensor)>,
+    /// Set by [`Trace::finish`]: values of a finished trace must not be used again.
+    finished: bool,
 }
 
 /// The state of one trace, shared by its traced tensors.
@@ -91,6 +93,7 @@ impl Trace {
                 inner: Mutex::new(TraceInner {
                     graph: Graph::new(),
                     captured: HashMap::new(),
+                    finished: false,
                 }),
             }),
         }
@@ -116,6 +119,7 @@ impl Trace {
     /// Ends the trace with the function's results and returns the graph.
     pub fn finish(self, outputs: &[Tensor]) -> Result<Graph> {
         let mut inner = self.lock();
+        inner.finished = true;
         for out in outputs {
             let node = node_of(&self.state, &mut inner, out)?;
             inner.graph.output(node)?;
@@ -191,6 +195,12 @@ pub(crate) fn record(op: Op, inputs: &[&Tensor]) -> Result<Tensor> {
         })
         .ok_or_else(|| EmberError::Trace("record called without a traced operand".into()))?;
     let mut inner = lock(&state);
+    if inner.finished {
+        return Err(EmberError::Trace(
+            "a traced value escaped the function that traced it (stored in a global or a closure) and was used after tracing ended; return it instead"
+                .into(),
+        ));
+    }
     let nodes = inputs
         .iter()
         .map(|t| node_of(&state, &mut inner, t))
