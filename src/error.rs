@@ -28,6 +28,9 @@ pub enum EmberError {
     /// A device is unavailable or failed.
     #[error("device error: {0}")]
     Device(String),
+    /// An implicit copy or transfer refused by the transfer guard.
+    #[error("{0}")]
+    Transfer(String),
     /// A value (after integer overflow checks) does not fit the target dtype (Python
     /// `OverflowError`).
     #[error("{0}")]

@@ -21,7 +21,7 @@ import os as _os
 from . import _ember
 from ._api import *
 from ._api import __all__ as _api_all
-from ._ember import BackendError, DeviceError, EmberError, Tensor, TraceError
+from ._ember import BackendError, DeviceError, EmberError, Tensor, TraceError, TransferError
 from ._jit import (
     CacheInfo,
     EmberWarning,
@@ -34,6 +34,7 @@ from ._jit import (
     viz,
 )
 from ._profile import Profile, profile
+from ._transfers import set_transfer_guard, transfer_guard, transfer_ledger
 
 _ember._set_package_dir(_os.path.dirname(_os.path.abspath(__file__)))
 
@@ -72,6 +73,10 @@ __all__ = list(_api_all) + [
     "TraceError",
     "BackendError",
     "DeviceError",
+    "TransferError",
+    "transfer_guard",
+    "set_transfer_guard",
+    "transfer_ledger",
     "EmberWarning",
     "FallbackWarning",
     "RetraceWarning",

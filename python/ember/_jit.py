@@ -185,7 +185,10 @@ def viz(f, *args, path="ember_graph.svg", **kwargs):
 class JitFunction:
     """A function compiled by Ember per argument signature. Call it like the original."""
 
-    def __init__(self, fn, static_argnums=(), static_argnames=(), fallback="eager"):
+    def __init__(self, fn, static_argnums=(), static_argnames=(), fallback="eager", transfer_guard=None):
+        if transfer_guard not in (None, "allow", "log", "disallow"):
+            raise ValueError(f"transfer_guard: expected 'allow', 'log' or 'disallow', got {transfer_guard!r}")
+        self._transfer_guard = transfer_guard
         if fallback not in ("eager", "error"):
             raise ValueError(f"fallback: expected 'eager' or 'error', got {fallback!r}")
         if not callable(fn):
@@ -209,7 +212,7 @@ class JitFunction:
         # dtype and shape only, it skips pytree flattening (see __call__).
         self._fast = _C.FastCache()
         self._fast_seen = 0
-        self._fast_ok = not self._static_argnums and not self._static_argnames
+        self._fast_ok = not self._static_argnums and not self._static_argnames and transfer_guard is None
         self._recent = collections.deque(maxlen=10)
         self._last_key = None
         self._warned_retrace = False
@@ -270,7 +273,7 @@ class JitFunction:
     def __call__(self, *args, **kwargs):
         t0 = _prof.now() if _prof.active else 0
         if self._fast_ok and not kwargs and getattr(_state, "depth", 0) == 0:
-            r = self._fast.call(args) if not t0 or _prof.fast_path_ok(args) else None
+            r = self._fast.call(args)
             if r is not None:
                 if t0:
                     _prof.call_done(self.__name__, t0, hit=True)
@@ -298,9 +301,14 @@ class JitFunction:
             elif tree[0] in "LT" and all(t == "*" for t in tree[1]):
                 self._fast.insert(args, entry.compiled, tree[0], entry.out_tensors)
         arrays = [leaf for leaf in leaves if not isinstance(leaf, _SCALARS)]
-        if t0:
-            arrays = _prof.copy_arguments(self.__name__, arrays)
-        outs = entry.compiled.run(arrays)
+        if self._transfer_guard is None:
+            outs = entry.compiled.run(arrays)
+        else:
+            prev = _C.set_transfer_guard(self._transfer_guard, "thread")
+            try:
+                outs = entry.compiled.run(arrays)
+            finally:
+                _C.set_transfer_guard(prev, "thread")
         if not entry.out_tensors:
             outs = [o.numpy() for o in outs]
         if t0:
@@ -440,9 +448,10 @@ class JitFunction:
             self._last_key = None
 
 
-def jit(fn=None, *, static_argnums=(), static_argnames=(), fallback="eager"):
+def jit(fn=None, *, static_argnums=(), static_argnames=(), fallback="eager", transfer_guard=None):
     """Compiles ``fn`` per argument signature. Use as ``@ember.jit`` or
-    ``ember.jit(f, static_argnums=..., static_argnames=..., fallback="eager"|"error")``."""
+    ``ember.jit(f, static_argnums=..., static_argnames=..., fallback="eager"|"error",
+    transfer_guard=None|"allow"|"log"|"disallow")``."""
     if fn is None:
-        return lambda f: JitFunction(f, static_argnums, static_argnames, fallback)
-    return JitFunction(fn, static_argnums, static_argnames, fallback)
+        return lambda f: JitFunction(f, static_argnums, static_argnames, fallback, transfer_guard)
+    return JitFunction(fn, static_argnums, static_argnames, fallback, transfer_guard)

@@ -19,8 +19,6 @@ import contextlib
 import os
 import threading
 
-import numpy as np
-
 from . import _ember as _C
 
 now = _C._profile_now
@@ -184,42 +182,5 @@ def eager_call(jitted, reason, start, args, kwargs):
         span("call", name, start)
 
 
-def _copy_cause(a):
-    """Why the NumPy boundary must copy ``a`` (None when it borrows it): the same rule as
-    ``tensor_from_numpy`` in python/src/convert.rs."""
-    if a.dtype.kind + str(a.dtype.itemsize) not in _SUPPORTED:
-        return None
-    if not a.dtype.isnative:
-        return "non-native byte order"
-    if not a.flags.aligned:
-        return "misaligned data"
-    return None
 
 
-def fast_path_ok(args):
-    """Whether the fast path may take these arguments while profiling: not when one must be
-    copied, since that copy is recorded on the general path."""
-    return not any(isinstance(a, np.ndarray) and _copy_cause(a) for a in args)
-
-
-def copy_arguments(name, arrays):
-    """Makes, times and records the copies the NumPy boundary would make of ``arrays``, and
-    returns the arrays to pass on (copies are then borrowed without a second copy)."""
-    out = list(arrays)
-    for i, a in enumerate(arrays):
-        cause = _copy_cause(a) if isinstance(a, np.ndarray) else None
-        if cause is None:
-            continue
-        t = now()
-        out[i] = np.array(a, dtype=a.dtype.newbyteorder("="), copy=True)
-        end = now()
-        _record(
-            "transfer",
-            "h2h",
-            t,
-            end - t,
-            bytes=a.nbytes,
-            direction="h2h",
-            reason=f"{name}: array argument {i} has {cause}",
-        )
-    return out

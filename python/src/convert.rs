@@ -83,14 +83,36 @@ pub fn tensor_from_numpy(arr: &Bound<'_, PyUntypedArray>, arg: &str) -> PyResult
         && byte_strides.iter().all(|s| s % itemsize as isize == 0)
         && fields.flags & flags::NPY_ARRAY_ALIGNED != 0;
     if !native || !aligned {
-        // np.array with copy=True makes fresh, aligned, native-order memory.
+        let why = if native {
+            "misaligned data"
+        } else {
+            "non-native byte order"
+        };
+        let cause = format!("{arg}: {descr} array with {why} copied to native, aligned memory");
+        let nbytes = arr.len() * itemsize;
+        // np.array with copy=True makes fresh, aligned, native-order memory; the ledger
+        // records it and the transfer guard may refuse it.
         let kwargs = pyo3::types::PyDict::new(py);
         kwargs.set_item("dtype", dtype.name())?;
         kwargs.set_item("copy", true)?;
-        let copy = py
-            .import("numpy")?
-            .getattr("array")?
-            .call((arr,), Some(&kwargs))?;
+        let mut made = None;
+        ember::runtime::transfers::copy(
+            nbytes,
+            ember::profile::Direction::HostToHost,
+            ember::Device::Cpu,
+            &cause,
+            false,
+            || {
+                made = Some(
+                    py.import("numpy")
+                        .and_then(|np| np.getattr("array"))
+                        .and_then(|f| f.call((arr,), Some(&kwargs))),
+                );
+                Ok(())
+            },
+        )
+        .py()?;
+        let copy = made.ok_or_else(|| PyTypeError::new_err(format!("{arg}: copy failed")))??;
         let copy = copy.cast::<PyUntypedArray>()?;
         // SAFETY: reading the header of a live array.
         let fresh = unsafe { &*npyffi::objects::_PyArray_GET_ITEM_DATA(copy.as_array_ptr()) };

@@ -26,6 +26,12 @@ pyo3::create_exception!(
 );
 pyo3::create_exception!(
     ember,
+    TransferError,
+    EmberException,
+    "An implicit copy or host/device transfer refused by ember.transfer_guard('disallow')."
+);
+pyo3::create_exception!(
+    ember,
     DeviceError,
     EmberException,
     "A device is unavailable or failed."
@@ -53,6 +59,7 @@ pub fn to_py(e: EmberError) -> PyErr {
         EmberError::Backend(_) => BackendError::new_err(msg),
         EmberError::Device(_) => DeviceError::new_err(msg),
         EmberError::Overflow(_) => PyOverflowError::new_err(msg),
+        EmberError::Transfer(_) => TransferError::new_err(msg),
     }
 }
 

@@ -412,3 +412,61 @@ pub fn devices() -> Vec<String> {
         .map(|d| d.to_string())
         .collect()
 }
+
+/// `set_transfer_guard(level, scope)`: sets the guard for the process (`scope="global"`) or
+/// this thread (`"thread"`; `level=None` clears the thread's override). Returns the previous
+/// level of that scope.
+#[pyfunction]
+#[pyo3(signature = (level, scope="global"))]
+pub fn set_transfer_guard(level: Option<&str>, scope: &str) -> PyResult<Option<String>> {
+    use ember::runtime::transfers::{current_guard, set_global_guard, set_thread_guard, Guard};
+    let parse = |l: &str| {
+        Guard::parse(l).ok_or_else(|| {
+            PyValueError::new_err(format!(
+                "transfer_guard: expected 'allow', 'log' or 'disallow', got {l:?}"
+            ))
+        })
+    };
+    match scope {
+        "global" => {
+            let level =
+                level.ok_or_else(|| PyValueError::new_err("transfer_guard: level is required"))?;
+            let g = parse(level)?;
+            let prev = set_thread_guard(None);
+            let old = current_guard();
+            set_thread_guard(prev);
+            set_global_guard(g);
+            Ok(Some(old.name().to_string()))
+        }
+        "thread" => {
+            let g = level.map(parse).transpose()?;
+            Ok(set_thread_guard(g).map(|p| p.name().to_string()))
+        }
+        _ => Err(PyValueError::new_err(format!(
+            "scope: expected 'global' or 'thread', got {scope:?}"
+        ))),
+    }
+}
+
+/// `transfer_ledger(reset=False)`: the copies recorded so far as
+/// `(bytes, direction, device, seconds, cause, explicit)` tuples, and how many more were only
+/// counted.
+#[pyfunction]
+#[pyo3(signature = (reset=false))]
+pub fn transfer_ledger(reset: bool) -> (Vec<(usize, String, String, f64, String, bool)>, usize) {
+    let (records, dropped) = ember::runtime::transfers::ledger(reset);
+    let rows = records
+        .into_iter()
+        .map(|r| {
+            (
+                r.bytes,
+                r.direction.name().to_string(),
+                r.device.to_string(),
+                r.duration.as_secs_f64(),
+                r.cause,
+                r.explicit,
+            )
+        })
+        .collect();
+    (rows, dropped)
+}

@@ -32,6 +32,9 @@ fn _ember(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("TraceError", py.get_type::<errors::TraceError>())?;
     m.add("BackendError", py.get_type::<errors::BackendError>())?;
     m.add("DeviceError", py.get_type::<errors::DeviceError>())?;
+    m.add("TransferError", py.get_type::<errors::TransferError>())?;
+    m.add_function(wrap_pyfunction!(functions::set_transfer_guard, m)?)?;
+    m.add_function(wrap_pyfunction!(functions::transfer_ledger, m)?)?;
     m.add_function(wrap_pyfunction!(_set_package_dir, m)?)?;
     m.add_function(wrap_pyfunction!(functions::unary, m)?)?;
     m.add_function(wrap_pyfunction!(functions::binary, m)?)?;

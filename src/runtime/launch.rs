@@ -63,7 +63,20 @@ pub fn launch(k: &CpuKernel, inputs: &[&Tensor]) -> Result<Vec<Tensor>> {
             match reshape_strides(t.shape(), &t.strides(), &decl.shape) {
                 Some(s) => (t, s),
                 None => {
-                    held.push(t.contiguous()?);
+                    let cause = format!(
+                        "kernel {} argument {i}: a {} layout it cannot view, copied to C order",
+                        k.compiled.kernel().name,
+                        t.value_type()
+                    );
+                    let nbytes = t.value_type().nbytes();
+                    held.push(super::transfers::copy(
+                        nbytes,
+                        crate::profile::Direction::HostToHost,
+                        ember_ir::Device::Cpu,
+                        &cause,
+                        false,
+                        || t.contiguous(),
+                    )?);
                     let c = held.last().ok_or_else(|| arg_error(k, i, "copy failed"))?;
                     (c, contiguous_strides(&decl.shape).to_vec())
                 }

@@ -3,6 +3,7 @@
 pub mod devices;
 pub mod executable;
 pub mod launch;
+pub mod transfers;
 
 pub use devices::{check_device, devices};
 pub use executable::{cpu_backend, Executable};
