@@ -24,7 +24,6 @@ from . import _ember as _C
 now = _C._profile_now
 _record = _C._profile_record
 _lock = threading.Lock()
-_SUPPORTED = {"b1", "i4", "i8", "f4", "f8"}
 
 # Sessions started from Python, plus one when EMBER_DEBUG >= 2 (kernel and copy lines are
 # printed without a session). Read without the lock by the hooks: a plain int check.

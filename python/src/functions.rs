@@ -448,12 +448,15 @@ pub fn set_transfer_guard(level: Option<&str>, scope: &str) -> PyResult<Option<S
     }
 }
 
+/// One ledger record as Python sees it: bytes, direction, device, seconds, cause, explicit.
+type LedgerRow = (usize, String, String, f64, String, bool);
+
 /// `transfer_ledger(reset=False)`: the copies recorded so far as
 /// `(bytes, direction, device, seconds, cause, explicit)` tuples, and how many more were only
 /// counted.
 #[pyfunction]
 #[pyo3(signature = (reset=false))]
-pub fn transfer_ledger(reset: bool) -> (Vec<(usize, String, String, f64, String, bool)>, usize) {
+pub fn transfer_ledger(reset: bool) -> (Vec<LedgerRow>, usize) {
     let (records, dropped) = ember::runtime::transfers::ledger(reset);
     let rows = records
         .into_iter()
