@@ -36,7 +36,12 @@ def main():
     print(f"cached call: {te * 1e3:.1f} ms   numpy: {tn * 1e3:.1f} ms   ratio ember/numpy: {te / tn:.2f}")
     print(f"cache: {w1.cache_info()}")
     print()
-    print(w1.explain(a, b, c).optimized)
+    e = w1.explain(a, b, c)
+    print(e.optimized)
+    print("plan:", e.plan)
+    with ember.profile() as p:
+        w1(a, b, c)
+    print(p.summary())
 
     @ember.jit
     def data_dependent(x):
