@@ -67,6 +67,16 @@ impl Compiled {
         crate::viz::plan_dot(&self.optimized, self.executable.kernels())
     }
 
+    /// Where the placement pass would put each node and which copies it would make on
+    /// `target` (a device-neutral cost model; `Target::simulated_two_device()` shows what a
+    /// GPU machine would do), with the cost estimates. The compiled plan is not changed.
+    pub fn placement_report(&self, target: &ember_ir::target::Target) -> Result<String> {
+        let mut g = self.optimized.clone();
+        let req = ember_ir::passes::place::PlaceRequest::new();
+        let placement = ember_ir::passes::place::place(&mut g, target, &req)?;
+        Ok(format!("{}\n{}", placement.explain(), g))
+    }
+
     /// A one-line description of the plan.
     pub fn plan_summary(&self) -> String {
         format!(

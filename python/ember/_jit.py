@@ -425,6 +425,17 @@ class JitFunction:
         entry = self._cache.get(key) or self._miss(key, leaves, args, kwargs)
         return Explanation(self.__name__, entry.compiled, entry.eager_reason)
 
+    def placement(self, *args, target="simulated", **kwargs):
+        """What the device-placement pass decides for this call on ``target``: each node's
+        device, each copy with its bytes and reason, and the estimated costs (all-host and
+        all-device baselines included). ``target="simulated"`` models a host plus a GPU, so the
+        decisions can be read on a machine without one; the compiled plan is unchanged."""
+        e = self.explain(*args, **kwargs)
+        if e.fallback:
+            return f"{self.__name__}: runs eagerly: {e.fallback}"
+        key, _ = self._split(args, kwargs)
+        return self._cache[key].compiled.placement(target)
+
     def lower(self, *args, **kwargs):
         """The compiled form of the call for these arguments: ``.as_dot()`` (the optimized
         graph with kernels as clusters and copies highlighted), ``.as_text()``, ``.kernels``."""

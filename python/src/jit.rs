@@ -183,6 +183,22 @@ impl PyCompiled {
             .collect()
     }
 
+    /// The placement pass's decisions on `target` (`"simulated"`: a host plus a simulated
+    /// GPU with measured-style rates; `"host"`: this machine's devices), as text.
+    #[pyo3(signature = (target="simulated"))]
+    fn placement(&self, target: &str) -> PyResult<String> {
+        let t = match target {
+            "simulated" => ember::ir::target::Target::simulated_two_device(),
+            "host" => ember::ir::target::Target::host_only(),
+            _ => {
+                return Err(pyo3::exceptions::PyValueError::new_err(format!(
+                    "target: expected 'simulated' or 'host', got {target:?}"
+                )))
+            }
+        };
+        self.inner.placement_report(&t).py()
+    }
+
     /// Seconds spent optimizing and building the plan.
     #[getter]
     fn compile_seconds(&self) -> f64 {

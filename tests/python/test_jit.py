@@ -221,3 +221,16 @@ def test_explain_lower_and_viz_show_kernels(rng, tmp_path):
     assert "runs eagerly" in lowered.as_text()
     with pytest.raises(ValueError, match="runs eagerly"):
         lowered.as_dot()
+
+
+def test_placement_on_a_simulated_gpu_moves_big_work_and_keeps_tiny_work(rng):
+    big = np.ones((1024, 1024), np.float32)
+    f = ember.jit(lambda a, b: np.tanh(a @ b) + 1)
+    report = f.placement(big, big)
+    assert report.count("cpu -> cuda:0") == 2 and report.count("cuda:0 -> cpu") == 1
+    assert "cheaper on cuda:0" in report
+    tiny = ember.jit(lambda x: x * 2 + 1)
+    assert "no copies" in tiny.placement(np.ones(4, np.float32))
+    assert "no copies" in f.placement(big, big, target="host")
+    with pytest.raises(ValueError, match="target"):
+        f.placement(big, big, target="tpu")
