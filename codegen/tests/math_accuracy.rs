@@ -309,3 +309,47 @@ fn pow_accuracy_and_specials() {
         println!("pow {dt}: max {worst} ulp");
     }
 }
+
+/// Every float function gives the interpreter's result on ±0 (NaN, ±inf around them), sign
+/// of zero included, in the vector and the scalar loop: `sin(-0.0)` is `-0.0` like NumPy's,
+/// `relu(-0.0)` is `+0.0` (`maximum(x, 0)`).
+#[test]
+fn signed_zeros_match_the_interpreter() {
+    let xs = [
+        -0.0,
+        0.0,
+        -0.0,
+        0.0,
+        f64::NAN,
+        f64::INFINITY,
+        f64::NEG_INFINITY,
+        -0.0,
+        0.0,
+    ];
+    let mut bad = Vec::new();
+    for dt in [DType::F32, DType::F64] {
+        for &op in UnaryOp::ALL {
+            if matches!(
+                op,
+                UnaryOp::IsNan | UnaryOp::IsInf | UnaryOp::IsFinite | UnaryOp::LogicalNot
+            ) {
+                continue;
+            }
+            for (path, got) in ["vector", "scalar"].iter().zip(run_unary(op, dt, &xs)) {
+                for (&x, &y) in xs.iter().zip(&got) {
+                    let sx = if dt == DType::F32 {
+                        ember_ir::Scalar::F32(x as f32)
+                    } else {
+                        ember_ir::Scalar::F64(x)
+                    };
+                    let want = ember_ir::kernel::eval::unary(op, sx).to_f64();
+                    let same = (want.is_nan() && y.is_nan()) || want.to_bits() == y.to_bits();
+                    if !same {
+                        bad.push(format!("{op} {dt} {path}: f({x:?}) = {y:?}, want {want:?}"));
+                    }
+                }
+            }
+        }
+    }
+    assert!(bad.is_empty(), "{}", bad.join("\n"));
+}

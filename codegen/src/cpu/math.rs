@@ -302,9 +302,19 @@ impl<'a, 'b> M<'a, 'b> {
         self.mul(p, s2)
     }
 
-    /// `e^x - 1`, accurate near 0.
+    /// `e^x - 1`, accurate near 0; `expm1(-0.0)` is `-0.0` (the reduction's `x - n ln2`
+    /// would round it to `+0.0`).
     pub fn expm1(&mut self, x: Value) -> Value {
-        self.expm1_inner(x, true)
+        let r = self.expm1_inner(x, true);
+        self.zero_keeps_sign(x, r)
+    }
+
+    /// `r` with the lanes where `x` is ±0 replaced by `x`: for the odd functions whose
+    /// polynomial evaluation turns `-0.0` into `+0.0` (`f(±0) = ±0` exactly).
+    pub fn zero_keeps_sign(&mut self, x: Value, r: Value) -> Value {
+        let zero = self.c(0.0);
+        let is0 = self.cmp(FloatCC::Equal, x, zero);
+        self.sel(is0, x, r)
     }
 
     /// `expm1` with the input clamp optional (callers that already bound `x` skip it).

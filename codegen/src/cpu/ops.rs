@@ -45,6 +45,7 @@ pub fn unary_vectorizes(op: UnaryOp, dt: DType) -> bool {
         DType::I32 => matches!(
             op,
             Neg | Abs
+                | Reciprocal
                 | Sign
                 | Square
                 | Relu
@@ -265,8 +266,10 @@ impl Lower<'_, '_> {
                     let z = m.c(0.0);
                     let one = m.c(1.0);
                     let mone = m.c(-1.0);
+                    // `x + 0` turns -0.0 into +0.0 (NumPy's sign of ±0) and keeps NaN.
+                    let x0 = m.b.ins().fadd(x, z);
                     let lt = m.cmp(FloatCC::LessThan, x, z);
-                    let r = m.sel(lt, mone, x);
+                    let r = m.sel(lt, mone, x0);
                     let gt = m.cmp(FloatCC::GreaterThan, x, z);
                     m.sel(gt, one, r)
                 }
@@ -282,15 +285,21 @@ impl Lower<'_, '_> {
                 }
                 Sin | Cos => {
                     let r = m.sincos(x, op == Cos);
+                    let r = if op == Sin {
+                        m.zero_keeps_sign(x, r)
+                    } else {
+                        r
+                    };
                     return self.patch_sincos(dt, x, r, op == Cos, mode);
                 }
                 Tanh => m.tanh(x),
                 Erf => m.erf(x),
                 Sigmoid => m.sigmoid(x),
+                // `maximum(x, 0)`: NaN propagates, -0.0 gives +0.0.
                 Relu => {
                     let z = m.c(0.0);
-                    let lt = m.cmp(FloatCC::LessThan, x, z);
-                    m.sel(lt, z, x)
+                    let le = m.cmp(FloatCC::LessThanOrEqual, x, z);
+                    m.sel(le, z, x)
                 }
                 Floor => m.b.ins().floor(x),
                 Ceil => m.b.ins().ceil(x),
@@ -352,6 +361,27 @@ impl Lower<'_, '_> {
                 }
             }
             Square => self.b.ins().imul(x, x),
+            // `1 / x` converted back: ±1 stay, 0 gives the minimum (inf converted on x86-64),
+            // anything else 0.
+            Reciprocal => {
+                let min = if dt == DType::I32 {
+                    i32::MIN as i64
+                } else {
+                    i64::MIN
+                };
+                let (zero, one, mone, minv) = (
+                    self.konst(dt, 0.0, 0, mode),
+                    self.konst(dt, 1.0, 1, mode),
+                    self.konst(dt, -1.0, -1, mode),
+                    self.konst(dt, 0.0, min, mode),
+                );
+                let is0 = self.b.ins().icmp(IntCC::Equal, x, zero);
+                let r = self.select(dt, is0, minv, zero, mode);
+                let is1 = self.b.ins().icmp(IntCC::Equal, x, one);
+                let ism1 = self.b.ins().icmp(IntCC::Equal, x, mone);
+                let keep = self.b.ins().bor(is1, ism1);
+                self.select(dt, keep, x, r, mode)
+            }
             Relu => {
                 let z = self.konst(dt, 0.0, 0, mode);
                 self.b.ins().smax(x, z)
@@ -463,8 +493,7 @@ impl Lower<'_, '_> {
                 Sub => self.b.ins().fsub(a, b),
                 Mul => self.b.ins().fmul(a, b),
                 Div => self.b.ins().fdiv(a, b),
-                Max => self.b.ins().fmax(a, b),
-                Min => self.b.ins().fmin(a, b),
+                Max | Min => self.float_max_min(op == Max, a, b, cl_type(dt, mode)),
                 Pow if dt == DType::F32 && mode == Mode::Scalar => {
                     // Through float64 log/exp: the float32 result is then within 1 ULP.
                     let a64 = self.b.ins().fpromote(types::F64, a);
@@ -494,6 +523,51 @@ impl Lower<'_, '_> {
         })
     }
 
+    /// NumPy's `maximum` (`max`) or `minimum` of floats on x86-64: `a` when `a > b` (`a < b`)
+    /// or `a` is NaN, else `b`, so NaN propagates and equal operands (signed zeros) give the
+    /// second one. Compare and select: `(b < a) ? a : b` is x86's `maxps a, b` (and
+    /// `(a < b) ? a : b` its `minps`), then one blend for a NaN `a`.
+    fn float_max_min(&mut self, max: bool, a: Value, b: Value, ty: Type) -> Value {
+        let mut m = M::new(&mut self.b, ty);
+        let pick = if max {
+            m.cmp(FloatCC::LessThan, b, a)
+        } else {
+            m.cmp(FloatCC::LessThan, a, b)
+        };
+        let r = m.sel(pick, a, b);
+        let nan = m.cmp(FloatCC::Unordered, a, a);
+        m.sel(nan, a, r)
+    }
+
+    /// Float to int as NumPy on x86-64: truncation toward zero; NaN, ±inf and values out of
+    /// the target's range give its minimum (the "integer indefinite" value).
+    fn float_to_int(&mut self, from: DType, to: DType, x: Value, mode: Mode) -> Value {
+        let tt = cl_type(to, mode);
+        if cfg!(target_arch = "x86_64")
+            && mode == Mode::Vec32
+            && (from, to) == (DType::F32, DType::I32)
+        {
+            // `cvttps2dq` has exactly these semantics.
+            return self.b.ins().x86_cvtt2dq(tt, x);
+        }
+        let (bound, min) = if to == DType::I32 {
+            (2147483648.0, i32::MIN as i64)
+        } else {
+            (9223372036854775808.0, i64::MIN)
+        };
+        let mut m = M::new(&mut self.b, cl_type(from, mode));
+        // [-2^(bits-1), 2^(bits-1)), exact in both float types; NaN compares false.
+        let (lo, hi) = (m.c(-bound), m.c(bound));
+        let ge = m.cmp(FloatCC::GreaterThanOrEqual, x, lo);
+        let lt = m.cmp(FloatCC::LessThan, x, hi);
+        let ok = m.b.ins().band(ge, lt);
+        let z = m.c(0.0);
+        let xs = m.sel(ok, x, z);
+        let r = self.b.ins().fcvt_to_sint_sat(tt, xs);
+        let minv = self.konst(to, 0.0, min, mode);
+        self.select(to, ok, r, minv, mode)
+    }
+
     /// `cond ? a : b` (values of `dt`).
     pub fn select(&mut self, dt: DType, cond: Value, a: Value, b: Value, mode: Mode) -> Value {
         let ty = cl_type(dt, mode);
@@ -519,7 +593,7 @@ impl Lower<'_, '_> {
                 }
                 (Bool, _) => self.b.ins().ineg(x),
                 (I32, F32) => self.b.ins().fcvt_from_sint(tt, x),
-                (F32, I32) => self.b.ins().fcvt_to_sint_sat(tt, x),
+                (F32, I32) => self.float_to_int(from, to, x, mode),
                 _ => {
                     return Err(CodegenError::Unsupported(format!(
                         "vector cast {from} to {to}"
@@ -536,7 +610,7 @@ impl Lower<'_, '_> {
             (I32, I64) => self.b.ins().sextend(tt, x),
             (I64, I32) => self.b.ins().ireduce(tt, x),
             (I32 | I64, F32 | F64) => self.b.ins().fcvt_from_sint(tt, x),
-            (F32 | F64, I32 | I64) => self.b.ins().fcvt_to_sint_sat(tt, x),
+            (F32 | F64, I32 | I64) => self.float_to_int(from, to, x, mode),
             (F32, F64) => self.b.ins().fpromote(tt, x),
             (F64, F32) => self.b.ins().fdemote(tt, x),
             _ => x,

@@ -149,7 +149,12 @@ pub fn check(kernel: &Kernel, inputs: &[Buffer], max_ulps: f64, abs_tol: f64) {
         let (w, g) = (want[i].to_f64s(), bufs[i].to_f64s());
         for (j, (x, y)) in w.iter().zip(&g).enumerate() {
             let ok = if a.dtype.is_float() {
-                ulps(a.dtype, *x, *y) <= max_ulps || (x - y).abs() <= abs_tol * (1.0 + x.abs())
+                // Zeros must agree in sign too (visible through `1 / x`).
+                let zeros_differ =
+                    *x == 0.0 && *y == 0.0 && x.is_sign_negative() != y.is_sign_negative();
+                !zeros_differ
+                    && (ulps(a.dtype, *x, *y) <= max_ulps
+                        || (x - y).abs() <= abs_tol * (1.0 + x.abs()))
             } else {
                 x == y
             };

@@ -1,7 +1,10 @@
 //! Scalar semantics of kernel instructions: the definition the interpreter uses and backends
 //! must reproduce (bit for bit for exact ops; within the documented ULP bounds for the
-//! transcendental ones). Integer arithmetic wraps; integer division or remainder by zero gives
-//! 0 (NumPy warns and gives 0 too); an integer to a negative power gives 0 (NumPy raises).
+//! transcendental ones). They follow NumPy 2 on x86-64, like the eager kernels: integer
+//! arithmetic wraps; integer division or remainder by zero gives 0 (NumPy warns and gives 0
+//! too); an integer to a negative power gives 0 (NumPy raises, so the fusion pass leaves such
+//! powers to eager); float to int conversions of NaN, ±inf and out-of-range values give the
+//! minimum integer; `maximum`/`minimum` return the second operand on ties (signed zeros).
 //! The public float helpers are called by the CPU backend for the ops it does not inline, so
 //! both paths agree exactly there.
 
@@ -155,25 +158,40 @@ fn truthy(s: Scalar) -> bool {
     }
 }
 
-/// IEEE 754-2019 `maximum`: NaN-propagating, +0 above -0.
+/// NumPy's `maximum` on x86-64: `a` when `a > b` or `a` is NaN, else `b`. NaN in either
+/// operand propagates, and on equal operands (`-0.0` and `+0.0`) the second one is returned:
+/// `maximum(-0.0, 0.0)` is `+0.0`, `maximum(0.0, -0.0)` is `-0.0`. (Not IEEE 754-2019
+/// `maximum`, which ranks `+0` above `-0`.)
 pub fn fmax64(a: f64, b: f64) -> f64 {
-    if a.is_nan() || b.is_nan() {
-        f64::NAN
-    } else if a > b || (a == b && b.is_sign_negative()) {
+    if a > b || a.is_nan() {
         a
     } else {
         b
     }
 }
 
-/// IEEE 754-2019 `minimum`: NaN-propagating, -0 below +0.
+/// NumPy's `minimum` on x86-64: `a` when `a < b` or `a` is NaN, else `b` (see [`fmax64`]).
 pub fn fmin64(a: f64, b: f64) -> f64 {
-    if a.is_nan() || b.is_nan() {
-        f64::NAN
-    } else if a < b || (a == b && a.is_sign_negative()) {
+    if a < b || a.is_nan() {
         a
     } else {
         b
+    }
+}
+
+/// Float to integer conversion as NumPy does it on x86-64: truncation toward zero, and NaN,
+/// ±inf and values outside the target's range give its minimum (the "integer indefinite"
+/// value of the x86 conversion instructions).
+pub fn float_to_int(x: f64, to: DType) -> Scalar {
+    // Both bounds are powers of two, exact in float32 and float64; NaN fails the test.
+    match to {
+        DType::I32 if (-2147483648.0..2147483648.0).contains(&x) => Scalar::I32(x as i32),
+        DType::I32 => Scalar::I32(i32::MIN),
+        DType::I64 if (-9223372036854775808.0..9223372036854775808.0).contains(&x) => {
+            Scalar::I64(x as i64)
+        }
+        DType::I64 => Scalar::I64(i64::MIN),
+        _ => Scalar::F64(x).cast(to),
     }
 }
 
@@ -184,13 +202,14 @@ macro_rules! float_unary {
         match $op {
             Neg => -x,
             Abs => x.abs(),
+            // NaN stays NaN; both zeros give +0.0, like NumPy.
             Sign => {
                 if x > 0.0 {
                     1.0
                 } else if x < 0.0 {
                     -1.0
                 } else {
-                    x
+                    x + 0.0
                 }
             }
             Exp => x.exp(),
@@ -219,8 +238,9 @@ macro_rules! float_unary {
                     s
                 }
             }
+            // `maximum(x, 0)`: NaN propagates, -0.0 gives +0.0.
             Relu => {
-                if x < 0.0 {
+                if x <= 0.0 {
                     0.0
                 } else {
                     x
@@ -245,9 +265,12 @@ macro_rules! int_unary {
             Abs => x.wrapping_abs(),
             Sign => x.signum(),
             Square => x.wrapping_mul(x),
+            // NumPy computes `1.0 / x` and converts back: 1 / 0 = inf gives the minimum
+            // (x86-64), anything but ±1 truncates to 0.
             Reciprocal => match x {
                 1 => 1,
                 -1 => -1,
+                0 => <$t>::MIN,
                 _ => 0,
             },
             Relu => x.max(0),
@@ -386,12 +409,80 @@ fn int_binary(op: BinaryOp, a: i64, b: i64) -> i64 {
     }
 }
 
-/// `x as to` with NumPy `astype` semantics (floats to ints truncate and saturate; NaN gives 0).
+/// `x as to` with NumPy `astype` semantics on x86-64: floats to ints truncate toward zero,
+/// and NaN, ±inf and out-of-range values give the target's minimum ([`float_to_int`]).
 pub fn cast(x: Scalar, to: DType) -> Scalar {
-    x.cast(to)
+    match (x, to) {
+        (Scalar::F32(v), DType::I32 | DType::I64) => float_to_int(v as f64, to),
+        (Scalar::F64(v), DType::I32 | DType::I64) => float_to_int(v, to),
+        _ => x.cast(to),
+    }
 }
 
 /// The value a constant or accumulator of `dtype` holds as f64 (for tests and messages).
 pub fn to_f64(x: Scalar) -> f64 {
     x.to_f64()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn f64_of(s: Scalar) -> f64 {
+        s.to_f64()
+    }
+
+    #[test]
+    fn maximum_and_minimum_follow_numpy_on_ties_and_nan() {
+        assert!(fmax64(-0.0, 0.0).is_sign_positive());
+        assert!(fmax64(0.0, -0.0).is_sign_negative());
+        assert!(fmin64(-0.0, 0.0).is_sign_positive());
+        assert!(fmin64(0.0, -0.0).is_sign_negative());
+        assert!(fmax64(f64::NAN, 1.0).is_nan() && fmax64(1.0, f64::NAN).is_nan());
+        assert!(fmin64(f64::NAN, 1.0).is_nan() && fmin64(1.0, f64::NAN).is_nan());
+        assert_eq!(fmax64(2.0, 3.0), 3.0);
+        assert_eq!(fmin64(2.0, 3.0), 2.0);
+    }
+
+    #[test]
+    fn relu_and_sign_of_signed_zeros() {
+        for x in [Scalar::F32(-0.0), Scalar::F64(-0.0)] {
+            assert!(f64_of(unary(UnaryOp::Relu, x)).is_sign_positive());
+            assert!(f64_of(unary(UnaryOp::Sign, x)).is_sign_positive());
+            assert!(f64_of(unary(UnaryOp::Sin, x)).is_sign_negative());
+            assert!(f64_of(unary(UnaryOp::Expm1, x)).is_sign_negative());
+        }
+        assert!(f64_of(unary(UnaryOp::Relu, Scalar::F64(f64::NAN))).is_nan());
+        assert!(f64_of(unary(UnaryOp::Sign, Scalar::F32(f32::NAN))).is_nan());
+    }
+
+    #[test]
+    fn float_to_int_gives_the_minimum_for_nan_inf_and_out_of_range() {
+        let c = |x: f64, to| cast(Scalar::F64(x), to);
+        assert_eq!(c(f64::NAN, DType::I32), Scalar::I32(i32::MIN));
+        assert_eq!(c(f64::INFINITY, DType::I64), Scalar::I64(i64::MIN));
+        assert_eq!(c(3e9, DType::I32), Scalar::I32(i32::MIN));
+        assert_eq!(c(2147483647.9, DType::I32), Scalar::I32(i32::MAX));
+        assert_eq!(c(-2.7, DType::I64), Scalar::I64(-2));
+        assert_eq!(c(1e19, DType::I64), Scalar::I64(i64::MIN));
+        assert_eq!(
+            cast(Scalar::F32(3e9), DType::I64),
+            Scalar::I64(3_000_000_000)
+        );
+        assert_eq!(cast(Scalar::F32(f32::NAN), DType::Bool), Scalar::Bool(true));
+    }
+
+    #[test]
+    fn integer_reciprocal_of_zero_is_the_minimum() {
+        assert_eq!(
+            unary(UnaryOp::Reciprocal, Scalar::I32(0)),
+            Scalar::I32(i32::MIN)
+        );
+        assert_eq!(
+            unary(UnaryOp::Reciprocal, Scalar::I64(0)),
+            Scalar::I64(i64::MIN)
+        );
+        assert_eq!(unary(UnaryOp::Reciprocal, Scalar::I32(-1)), Scalar::I32(-1));
+        assert_eq!(unary(UnaryOp::Reciprocal, Scalar::I64(5)), Scalar::I64(0));
+    }
 }

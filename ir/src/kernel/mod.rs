@@ -154,7 +154,8 @@ pub enum Inst {
         /// Value when false.
         b: Var,
     },
-    /// `dst = x as to` (NumPy `astype`; floats to ints saturate, NaN gives 0).
+    /// `dst = x as to` (NumPy `astype` on x86-64: floats to ints truncate; NaN, ±inf and
+    /// out-of-range values give the minimum integer).
     Cast {
         /// Result.
         dst: Var,

@@ -30,11 +30,13 @@
 //! literal. Splat constants are folded into kernels.
 
 mod emit;
+#[cfg(test)]
+mod tests;
 
 use crate::error::{IrError, Result};
 use crate::graph::{Graph, NodeId};
 use crate::kernel::Kernel;
-use crate::op::{BinaryOp, Op};
+use crate::op::{BinaryOp, Op, ReduceOp};
 use std::collections::{BTreeSet, HashMap, HashSet};
 
 /// A kernel and the graph values bound to its arguments.
@@ -152,7 +154,17 @@ fn classify(g: &Graph, n: NodeId) -> Class {
                 Class::Given
             }
         }
+        // An empty array needs no kernel; eager makes it for free. (A kernel would also
+        // mix it with non-empty outputs, which the runtime skips as a whole.)
+        _ if is_computed(&node.op) && node.ty.numel() == 0 => Class::Fallback,
+        Op::Binary(BinaryOp::Pow) if int_power_may_raise(g, n) => Class::Fallback,
         Op::Unary(_) | Op::Binary(_) | Op::Where | Op::Cast(_) | Op::Broadcast(_) => Class::Ew,
+        // A reduction over no axes folds each element into the identity alone: elementwise.
+        // argmax/argmin need exactly one axis: eager raises that error.
+        Op::Reduce { op, axes, .. } if axes.is_empty() => match op {
+            ReduceOp::ArgMax | ReduceOp::ArgMin => Class::Fallback,
+            _ => Class::Ew,
+        },
         Op::Reduce { .. } => Class::Reduce,
         Op::Reshape(_) => Class::Reshape,
         Op::MatMul => {
@@ -167,6 +179,46 @@ fn classify(g: &Graph, n: NodeId) -> Class {
         }
         Op::Output { .. } => Class::Output,
         _ => Class::Fallback,
+    }
+}
+
+/// True for the ops a kernel computes (elementwise, broadcasts, reductions).
+fn is_computed(op: &Op) -> bool {
+    matches!(
+        op,
+        Op::Unary(_)
+            | Op::Binary(_)
+            | Op::Where
+            | Op::Cast(_)
+            | Op::Broadcast(_)
+            | Op::Reduce { .. }
+    )
+}
+
+/// True when `n` reduces over at least one axis (a reduction over none is elementwise).
+pub(super) fn is_reduction(g: &Graph, n: NodeId) -> bool {
+    matches!(&g.node(n).op, Op::Reduce { axes, .. } if !axes.is_empty())
+}
+
+/// True when `n` is an integer `power` whose exponent is not known to be non-negative: NumPy
+/// raises for a negative integer exponent, which a kernel cannot, so eager runs it.
+fn int_power_may_raise(g: &Graph, n: NodeId) -> bool {
+    let ops = g.operands(n);
+    let (Some(&a), Some(&b)) = (ops.first(), ops.get(1)) else {
+        return false;
+    };
+    let (da, db) = (g.node(a).ty.dtype, g.node(b).ty.dtype);
+    if da.is_float() || db.is_float() {
+        return false;
+    }
+    // Look through broadcasts and reshapes to a constant exponent.
+    let mut e = b;
+    while matches!(g.node(e).op, Op::Broadcast(_) | Op::Reshape(_)) {
+        e = g.operands(e)[0];
+    }
+    match &g.node(e).op {
+        Op::Const(lit) => (0..lit.numel()).any(|i| lit.get(i).to_f64() < 0.0),
+        _ => true,
     }
 }
 
@@ -233,7 +285,7 @@ impl Ctx<'_> {
 
 fn root_kind(g: &Graph, r: NodeId) -> (Vec<usize>, Option<(Vec<usize>, bool)>) {
     match &g.node(r).op {
-        Op::Reduce { axes, keepdims, .. } => {
+        Op::Reduce { axes, keepdims, .. } if !axes.is_empty() => {
             let x = g.operands(r)[0];
             (
                 g.node(x).ty.shape.to_vec(),
@@ -286,9 +338,14 @@ pub fn partition(g: &Graph) -> Result<Schedule> {
                     cx.mat.insert(o);
                 }
                 if !fusible.iter().zip(&reshape_user).all(|(&f, &r)| f || r) {
-                    // Needed as a buffer: the runtime reshapes eagerly (a view when it can).
-                    cx.class.insert(n, Class::Fallback);
-                    cx.mat.insert(n);
+                    // Needed as a buffer: the runtime reshapes eagerly (a view when it can),
+                    // and so the reshapes it reads must be computed too.
+                    let mut r = n;
+                    while cx.class(r) == Class::Reshape {
+                        cx.class.insert(r, Class::Fallback);
+                        cx.mat.insert(r);
+                        r = g.operands(r)[0];
+                    }
                 }
             }
             _ => {}
@@ -442,7 +499,7 @@ fn try_merge(g: &Graph, a: &Group, b: &Group, l: NodeId) -> Option<Group> {
     // `l` must be readable per outer index: a reduce result (shape = domain[..k] + ones) or
     // an elementwise root over the whole domain computed in the same row.
     let ls = &g.node(l).ty.shape;
-    let is_reduce = matches!(g.node(l).op, Op::Reduce { .. });
+    let is_reduce = is_reduction(g, l);
     if is_reduce {
         let mut want: Vec<usize> = a.domain[..k].to_vec();
         want.extend(std::iter::repeat_n(1, n - k));

@@ -2,14 +2,14 @@
 //! allows it, opens the outer loops (the first one parallel), then one phase per reduction
 //! level, each an inner loop nest that folds reductions and stores elementwise results.
 
-use super::{GroupView, KernelStep};
+use super::{is_reduction, GroupView, KernelStep};
 use crate::dtype::DType;
 use crate::error::{IrError, Result};
 use crate::graph::{Graph, NodeId};
 use crate::kernel::build::Builder;
 use crate::kernel::{ArgId, Var};
 use crate::literal::Scalar;
-use crate::op::{Op, ReduceOp, UnaryOp};
+use crate::op::{BinaryOp, Op, ReduceOp, UnaryOp};
 use std::collections::{HashMap, HashSet};
 
 /// A run of adjacent domain dimensions iterated as one loop.
@@ -180,6 +180,30 @@ impl Emitter<'_> {
                 self.cast(x, self.dt(ops[0]), to)
             }
             Op::Broadcast(_) => self.emit(ops[0])?,
+            // A reduction over no axes: each element folded into the identity alone.
+            Op::Reduce { op, axes, .. } if axes.is_empty() => {
+                let x = self.emit(ops[0])?;
+                let xd = self.dt(ops[0]);
+                match op {
+                    // `0 + x`: -0.0 sums to +0.0, like NumPy.
+                    ReduceOp::Sum if nd.is_float() => {
+                        let x = self.cast(x, xd, nd);
+                        let zero = self.b.konst(crate::kernel::acc_identity(op, nd));
+                        self.b.binary(BinaryOp::Add, zero, x)
+                    }
+                    // `1 * x`, `max(-inf, x)`, `min(inf, x)` and the truth of `x` are `x`
+                    // in the result dtype (sums and products of ints widen to int64).
+                    ReduceOp::Sum
+                    | ReduceOp::Prod
+                    | ReduceOp::Max
+                    | ReduceOp::Min
+                    | ReduceOp::Any
+                    | ReduceOp::All => self.cast(x, xd, nd),
+                    ReduceOp::ArgMax | ReduceOp::ArgMin => {
+                        return Err(err(format!("{} needs one axis", op.name())))
+                    }
+                }
+            }
             other => {
                 return Err(err(format!(
                     "cannot compute {} inside a kernel",
@@ -200,8 +224,7 @@ impl Emitter<'_> {
         if !seen.insert(n) {
             return;
         }
-        if n != root && matches!(self.g.node(n).op, Op::Reduce { .. }) && self.in_group.contains(&n)
-        {
+        if n != root && is_reduction(self.g, n) && self.in_group.contains(&n) {
             out.insert(n);
             return;
         }
@@ -310,7 +333,7 @@ pub(super) fn emit_group(
         if !stored.contains(&r) {
             continue;
         }
-        let is_reduce = matches!(g.node(r).op, Op::Reduce { .. });
+        let is_reduce = is_reduction(g, r);
         let shape: Vec<usize> = em
             .groups
             .iter()
@@ -328,7 +351,7 @@ pub(super) fn emit_group(
         for &r in &order {
             let mut deps = HashSet::new();
             em.reduce_deps(r, r, &mut deps, &mut HashSet::new());
-            let is_reduce = matches!(g.node(r).op, Op::Reduce { .. });
+            let is_reduce = is_reduction(g, r);
             let p = deps
                 .iter()
                 .map(|d| phase.get(d).copied().unwrap_or(0) + 1)
@@ -339,10 +362,7 @@ pub(super) fn emit_group(
         }
     }
     let nphases = phase.values().copied().max().map_or(1, |m| m + 1);
-    let has_reduce = view
-        .roots
-        .iter()
-        .any(|&r| matches!(g.node(r).op, Op::Reduce { .. }));
+    let has_reduce = view.roots.iter().any(|&r| is_reduction(g, r));
 
     for (i, &gk) in kept.iter().enumerate() {
         let v = em.b.open_loop(em.groups[gk].size, i == 0);
@@ -353,6 +373,9 @@ pub(super) fn emit_group(
         let mut accs = Vec::new();
         for &r in &roots {
             if let Op::Reduce { op, .. } = &g.node(r).op {
+                if !is_reduction(g, r) {
+                    continue;
+                }
                 let x = g.operands(r)[0];
                 let vdt = match op {
                     ReduceOp::Any | ReduceOp::All => DType::Bool,
@@ -392,7 +415,7 @@ pub(super) fn emit_group(
             }
         }
         for &r in &roots {
-            if matches!(g.node(r).op, Op::Reduce { .. }) {
+            if is_reduction(g, r) {
                 continue;
             }
             if let Some(&arg) = out_arg.get(&r) {

@@ -1,0 +1,90 @@
+//! Partitioning decisions the runtime depends on: what stays eager, what must be computed.
+
+use super::{partition, Schedule, Step};
+use crate::graph::{Graph, NodeId};
+
+fn schedule(text: &str) -> (Graph, Schedule) {
+    let g = Graph::parse(text).unwrap_or_else(|e| panic!("{e}\n{text}"));
+    let s = partition(&g).unwrap_or_else(|e| panic!("{e}\n{text}"));
+    (g, s)
+}
+
+fn fallbacks(s: &Schedule) -> Vec<NodeId> {
+    s.steps
+        .iter()
+        .filter_map(|st| match st {
+            Step::Fallback(n) => Some(*n),
+            _ => None,
+        })
+        .collect()
+}
+
+fn op_of(g: &Graph, n: NodeId) -> &'static str {
+    g.node(n).op.name()
+}
+
+#[test]
+fn integer_power_runs_eagerly_unless_the_exponent_is_a_non_negative_constant() {
+    let var = "%0 = input 0 : i64[3]\n%1 = input 1 : i64[3]\n%2 = power %0, %1\noutput 0 %2\n";
+    let (g, s) = schedule(var);
+    assert_eq!(s.kernel_count(), 0);
+    assert_eq!(
+        fallbacks(&s).iter().map(|&n| op_of(&g, n)).collect::<Vec<_>>(),
+        ["power"]
+    );
+    let negative = "%0 = input 0 : i32[3]\n%1 = const i32[] -2\n%2 = power %0, %1\noutput 0 %2\n";
+    assert_eq!(schedule(negative).1.kernel_count(), 0);
+    let fine = "%0 = input 0 : i32[3]\n%1 = const i32[] 3\n%2 = power %0, %1\noutput 0 %2\n";
+    let (_, s) = schedule(fine);
+    assert_eq!((s.kernel_count(), fallbacks(&s).len()), (1, 0));
+    // Float powers never raise.
+    let float = "%0 = input 0 : f32[3]\n%1 = input 1 : f32[3]\n%2 = power %0, %1\noutput 0 %2\n";
+    assert_eq!(schedule(float).1.kernel_count(), 1);
+}
+
+#[test]
+fn a_reshape_needed_as_a_buffer_computes_the_reshapes_under_it() {
+    let text = "%0 = input 0 : i32[2]\n%1 = reshape{shape=[1,2]} %0\n\
+                %2 = reshape{shape=[2,1]} %1\n%3 = concat{axis=0} %2, %2\noutput 0 %3\n";
+    let (g, s) = schedule(text);
+    let f = fallbacks(&s);
+    assert_eq!(
+        f.iter().map(|&n| op_of(&g, n)).collect::<Vec<_>>(),
+        ["reshape", "reshape", "concat"]
+    );
+    assert!(f[0] < f[1], "the inner reshape runs first");
+}
+
+#[test]
+fn a_reduction_over_no_axes_is_elementwise() {
+    let text = "%0 = input 0 : f64[2]\n%1 = sum{axes=[], keepdims=false} %0\n%2 = negative %1\n\
+                %3 = sum{axes=[0], keepdims=false} %2\noutput 0 %3\noutput 1 %2\n";
+    let (_, s) = schedule(text);
+    assert_eq!(s.kernel_count(), 1);
+    let k = &s.kernels()[0].kernel;
+    let accs = k
+        .body
+        .iter()
+        .filter(|i| matches!(i, crate::kernel::Inst::Acc { .. }))
+        .count();
+    assert_eq!(accs, 1, "{k}");
+    // argmax needs one axis: eager raises.
+    let arg = "%0 = input 0 : f64[2]\n%1 = argmax{axes=[], keepdims=false} %0\noutput 0 %1\n";
+    if let Ok(g) = Graph::parse(arg) {
+        let s = partition(&g).unwrap();
+        assert_eq!(s.kernel_count(), 0);
+    }
+}
+
+#[test]
+fn empty_elementwise_values_are_not_kernel_outputs() {
+    let text = "%0 = input 0 : f32[2,0]\n%1 = exp %0\n%2 = prod{axes=[1], keepdims=false} %1\n\
+                output 0 %2\noutput 1 %1\n";
+    let (g, s) = schedule(text);
+    for k in s.kernels() {
+        for &o in &k.outputs {
+            assert!(g.node(o).ty.numel() > 0, "{}", k.kernel);
+        }
+    }
+    assert_eq!(s.kernel_count(), 1);
+}
