@@ -5,6 +5,7 @@
 //! the kernel IR. No Cranelift, no CUDA, no Python.
 
 pub mod dot;
+pub mod composite;
 pub mod dtype;
 pub mod error;
 pub mod graph;

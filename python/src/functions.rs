@@ -5,7 +5,8 @@
 use crate::convert::{parse_axes, parse_dtype, to_tensor};
 use crate::dispatch::{self, run, wrap};
 use crate::errors::IntoPy;
-use crate::tensor::{self, PyTensor};
+use crate::op_args;
+use crate::tensor::PyTensor;
 use ember::ops::{self, Operand};
 use ember::{eager, DType, Scalar, Tensor};
 use pyo3::exceptions::PyValueError;
@@ -39,7 +40,7 @@ pub fn reduce(
     dtype: Option<&Bound<'_, PyAny>>,
     keepdims: bool,
 ) -> PyResult<Py<PyTensor>> {
-    tensor::reduce_impl(x, name, axis, dtype, None, keepdims)
+    op_args::reduce_impl(x, name, axis, dtype, None, keepdims)
 }
 
 /// `moment(name, x, axis, dtype, ddof, keepdims)` for var/std.
@@ -53,13 +54,13 @@ pub fn moment(
     ddof: u32,
     keepdims: bool,
 ) -> PyResult<Py<PyTensor>> {
-    tensor::moment_impl(x, name, axis, dtype, None, ddof, keepdims)
+    op_args::moment_impl(x, name, axis, dtype, None, ddof, keepdims)
 }
 
 /// `matmul(a, b)`.
 #[pyfunction]
 pub fn matmul(a: &Bound<'_, PyAny>, b: &Bound<'_, PyAny>) -> PyResult<Py<PyTensor>> {
-    tensor::matmul_objs(a, b)
+    op_args::matmul_objs(a, b)
 }
 
 /// `where(cond, x, y)`.
@@ -70,7 +71,7 @@ pub fn where_(
     x: &Bound<'_, PyAny>,
     y: &Bound<'_, PyAny>,
 ) -> PyResult<Py<PyTensor>> {
-    tensor::where_impl(cond, x, y)
+    op_args::where_impl(cond, x, y)
 }
 
 /// `clip(x, lo, hi)`.
@@ -81,7 +82,7 @@ pub fn clip(
     lo: Option<&Bound<'_, PyAny>>,
     hi: Option<&Bound<'_, PyAny>>,
 ) -> PyResult<Py<PyTensor>> {
-    tensor::clip_impl(x, lo, hi)
+    op_args::clip_impl(x, lo, hi)
 }
 
 /// `composite(name, x, axis, keepdims, extra)`: softmax, log_softmax, logsumexp, gelu,

@@ -10,6 +10,7 @@ mod fastpath;
 mod functions;
 mod jit;
 mod numpy_api;
+mod op_args;
 mod profile;
 mod tensor;
 

@@ -1,0 +1,139 @@
+//! NumPy-signature entry points shared by `Tensor` methods and module functions: argument
+//! parsing (`axis`, `dtype`, `out`, Python scalars) around the `ember::ops` calls.
+
+use crate::convert::{parse_axes, parse_dtype, to_operand, to_tensor};
+use crate::dispatch::{operands, run, wrap};
+use crate::errors::IntoPy;
+use crate::tensor::PyTensor;
+use ember::ops::{self, Operand};
+use pyo3::exceptions::{PyTypeError, PyValueError};
+use pyo3::prelude::*;
+
+/// `a @ b` on any array-likes.
+pub fn matmul_objs(a: &Bound<'_, PyAny>, b: &Bound<'_, PyAny>) -> PyResult<Py<PyTensor>> {
+    let py = a.py();
+    let (a, b) = (to_tensor(a, "x1")?, to_tensor(b, "x2")?);
+    let traced = a.is_traced() || b.is_traced();
+    let r = run(py, traced, || ops::matmul(&a, &b))?;
+    wrap(py, r)
+}
+
+/// `np.clip(x, lo, hi)`.
+pub fn clip_impl(
+    x: &Bound<'_, PyAny>,
+    lo: Option<&Bound<'_, PyAny>>,
+    hi: Option<&Bound<'_, PyAny>>,
+) -> PyResult<Py<PyTensor>> {
+    let py = x.py();
+    let xt = to_tensor(x, "a")?;
+    let conv = |o: Option<&Bound<'_, PyAny>>, n: &str| -> PyResult<Option<Operand>> {
+        o.filter(|v| !v.is_none())
+            .map(|v| to_operand(v, n))
+            .transpose()
+    };
+    let (lo, hi) = (conv(lo, "a_min")?, conv(hi, "a_max")?);
+    let traced = xt.is_traced()
+        || [&lo, &hi]
+            .iter()
+            .any(|o| matches!(o, Some(Operand::Tensor(t)) if t.is_traced()));
+    let r = run(py, traced, || ops::clip(&xt, lo, hi))?;
+    wrap(py, r)
+}
+
+fn reject_out(out: Option<&Bound<'_, PyAny>>, name: &str) -> PyResult<()> {
+    if out.is_some_and(|o| !o.is_none()) {
+        return Err(PyTypeError::new_err(format!(
+            "{name}: out= is not supported: Ember tensors are immutable"
+        )));
+    }
+    Ok(())
+}
+
+/// A reduction by name with NumPy's `axis`/`dtype`/`keepdims` arguments.
+pub fn reduce_impl(
+    x: &Bound<'_, PyAny>,
+    name: &str,
+    axis: Option<&Bound<'_, PyAny>>,
+    dtype: Option<&Bound<'_, PyAny>>,
+    out: Option<&Bound<'_, PyAny>>,
+    keepdims: bool,
+) -> PyResult<Py<PyTensor>> {
+    let py = x.py();
+    reject_out(out, name)?;
+    let mut t = to_tensor(x, "a")?;
+    if let Some(d) = dtype.filter(|d| !d.is_none()) {
+        t = ops::astype(&t, parse_dtype(d, "dtype")?).py()?;
+    }
+    let axes = parse_axes(axis)?;
+    let traced = t.is_traced();
+    let r = run(py, traced, || match name {
+        "argmax" | "argmin" => {
+            let axis = match axes.as_deref() {
+                None => None,
+                Some([a]) => Some(*a),
+                Some(_) => {
+                    return Err(ember::EmberError::Type(format!(
+                        "{name}: axis must be None or an int"
+                    )))
+                }
+            };
+            if name == "argmax" {
+                ops::argmax(&t, axis, keepdims)
+            } else {
+                ops::argmin(&t, axis, keepdims)
+            }
+        }
+        "mean" => ops::mean(&t, axes.as_deref(), keepdims),
+        _ => {
+            let op = ember::ir::ReduceOp::from_name(name)
+                .ok_or_else(|| ember::EmberError::Value(format!("unknown reduction {name}")))?;
+            ops::reduce(op, &t, axes.as_deref(), keepdims)
+        }
+    })?;
+    wrap(py, r)
+}
+
+/// `var`/`std` with `ddof`.
+pub fn moment_impl(
+    x: &Bound<'_, PyAny>,
+    name: &str,
+    axis: Option<&Bound<'_, PyAny>>,
+    dtype: Option<&Bound<'_, PyAny>>,
+    out: Option<&Bound<'_, PyAny>>,
+    ddof: u32,
+    keepdims: bool,
+) -> PyResult<Py<PyTensor>> {
+    let py = x.py();
+    reject_out(out, name)?;
+    let mut t = to_tensor(x, "a")?;
+    if let Some(d) = dtype.filter(|d| !d.is_none()) {
+        t = ops::astype(&t, parse_dtype(d, "dtype")?).py()?;
+    }
+    let axes = parse_axes(axis)?;
+    let r = run(py, t.is_traced(), || {
+        if name == "var" {
+            ops::var(&t, axes.as_deref(), ddof, keepdims)
+        } else {
+            ops::std(&t, axes.as_deref(), ddof, keepdims)
+        }
+    })?;
+    wrap(py, r)
+}
+
+/// Several operands converted at once (used by `where`).
+pub fn where_impl(
+    cond: &Bound<'_, PyAny>,
+    a: &Bound<'_, PyAny>,
+    b: &Bound<'_, PyAny>,
+) -> PyResult<Py<PyTensor>> {
+    let py = cond.py();
+    let c = to_tensor(cond, "condition")?;
+    let (ops_, traced) = operands(&[(a, "x"), (b, "y")])?;
+    let mut it = ops_.into_iter();
+    let (x, y) = (it.next(), it.next());
+    let (Some(x), Some(y)) = (x, y) else {
+        return Err(PyValueError::new_err("where: expected x and y"));
+    };
+    let r = run(py, traced || c.is_traced(), || ops::where_(&c, x, y))?;
+    wrap(py, r)
+}
