@@ -482,3 +482,51 @@ fn integer_division_edges() {
         }
     }
 }
+
+/// `maximum`/`minimum` return the second operand on ties and propagate NaN from either side;
+/// `relu(-0.0)` is `+0.0` and `sign(±0.0)` is `+0.0` (NumPy on x86-64). The check compares
+/// zeros' signs, in the vector and the scalar loop.
+#[test]
+fn max_min_relu_and_sign_of_signed_zeros_and_nan() {
+    let special = [-0.0, 0.0, f64::NAN, 1.0, -1.0, f64::INFINITY];
+    let (mut xs, mut ys) = (Vec::new(), Vec::new());
+    for &x in &special {
+        for &y in &special {
+            xs.push(x);
+            ys.push(y);
+        }
+    }
+    let n = xs.len();
+    for dt in [DType::F32, DType::F64] {
+        for op in [BinaryOp::Max, BinaryOp::Min] {
+            let mut b = Builder::new("maxmin");
+            let (a0, a1) = (b.arg(dt, &[n], false), b.arg(dt, &[n], false));
+            let o = b.arg(dt, &[n], true);
+            let i = b.open_loop(n, false);
+            let (x, y) = (b.load(a0, &[i]), b.load(a1, &[i]));
+            let r = b.binary(op, x, y);
+            b.store(o, &[i], r);
+            let k = b.finish();
+            for strided in [false, true] {
+                let ins = [
+                    buffer(dt, &[n], &xs, strided),
+                    buffer(dt, &[n], &ys, strided),
+                ];
+                check(&k, &ins, 0.0, 0.0);
+            }
+        }
+        for op in [UnaryOp::Relu, UnaryOp::Sign] {
+            let mut b = Builder::new("unary");
+            let a = b.arg(dt, &[n], false);
+            let o = b.arg(dt, &[n], true);
+            let i = b.open_loop(n, false);
+            let x = b.load(a, &[i]);
+            let r = b.unary(op, x);
+            b.store(o, &[i], r);
+            let k = b.finish();
+            for strided in [false, true] {
+                check(&k, &[buffer(dt, &[n], &xs, strided)], 0.0, 0.0);
+            }
+        }
+    }
+}

@@ -165,11 +165,12 @@ fn empty_and_scalar_domains() {
     }
 }
 
-/// Float to int casts of NaN, infinities and out-of-range values saturate (NaN gives 0) in
-/// both the vector and the scalar loop.
+/// Float to int casts of NaN, infinities and out-of-range values give the minimum integer
+/// (NumPy on x86-64) in both the vector and the scalar loop; in-range values truncate.
 #[test]
-fn saturating_casts() {
+fn float_to_int_casts_of_specials() {
     use ember_ir::kernel::build::Builder;
+    use ember_ir::kernel::interp::{self, Buffer};
     let specials = [
         f64::NAN,
         f64::INFINITY,
@@ -181,12 +182,14 @@ fn saturating_casts() {
         2.5,
         -2.5,
         0.0,
+        2147483520.0,
+        -2147483648.0,
     ];
     for from in [DType::F32, DType::F64] {
         for to in [DType::I32, DType::I64, DType::Bool] {
             let n = specials.len() * 3;
             let vals: Vec<f64> = specials.iter().cycle().take(n).copied().collect();
-            let mut b = Builder::new("satcast");
+            let mut b = Builder::new("cast");
             let a = b.arg(from, &[n], false);
             let o = b.arg(to, &[n], true);
             let i = b.open_loop(n, false);
@@ -197,6 +200,62 @@ fn saturating_casts() {
             for strided in [false, true] {
                 check(&k, &[buffer(from, &[n], &vals, strided)], 0.0, 0.0);
             }
+            // The reference itself: x86-64's "integer indefinite" for the invalid ones.
+            let mut bufs = vec![
+                Buffer::from_f64s(from, &[n], &vals),
+                Buffer::zeros(to, &[n]),
+            ];
+            interp::run(&k, &mut bufs).unwrap();
+            let got = bufs[1].to_f64s();
+            let min = if to == DType::I32 {
+                i32::MIN as f64
+            } else {
+                i64::MIN as f64
+            };
+            let want: [f64; 12] = [
+                min,
+                min,
+                min,
+                if to == DType::I32 { min } else { 3e9 },
+                if to == DType::I32 { min } else { -3e9 },
+                min,
+                min,
+                2.0,
+                -2.0,
+                0.0,
+                2147483520.0,
+                -2147483648.0,
+            ];
+            if to != DType::Bool {
+                assert_eq!(&got[..12], &want[..], "{from} -> {to}");
+            }
+        }
+    }
+}
+
+/// Integer `reciprocal`: `1 / 0` is the minimum integer, `1 / ±1` is ±1, everything else 0, in
+/// the vector and the scalar loop.
+#[test]
+fn integer_reciprocal() {
+    use ember_ir::kernel::build::Builder;
+    let vals: Vec<f64> = [0.0, 1.0, -1.0, 2.0, -7.0, 0.0, 1.0, 3.0, -1.0]
+        .iter()
+        .cycle()
+        .take(27)
+        .copied()
+        .collect();
+    for dt in [DType::I32, DType::I64] {
+        let n = vals.len();
+        let mut b = Builder::new("reciprocal");
+        let a = b.arg(dt, &[n], false);
+        let o = b.arg(dt, &[n], true);
+        let i = b.open_loop(n, false);
+        let x = b.load(a, &[i]);
+        let y = b.unary(UnaryOp::Reciprocal, x);
+        b.store(o, &[i], y);
+        let k = b.finish();
+        for strided in [false, true] {
+            check(&k, &[buffer(dt, &[n], &vals, strided)], 0.0, 0.0);
         }
     }
 }

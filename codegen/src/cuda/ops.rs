@@ -3,7 +3,8 @@
 //!
 //! Most entries are data ([`Form::Math`], [`Form::Prefix`], [`Form::Infix`]); the few ops whose
 //! NumPy semantics differ from C's (wrapping integer arithmetic, floor division, NaN-propagating
-//! max, saturating float-to-int casts) are small overrides. Float32 entries use the
+//! max, float-to-int casts that give the minimum integer for NaN, ±inf and out-of-range values as
+//! on x86-64) are small overrides. Float32 entries use the
 //! `f`-suffixed math functions and `f`-suffixed literals so no float64 arithmetic sneaks into a
 //! float32 kernel. Helpers are emitted on demand ([`Helper`]) for the dtypes a kernel uses, for
 //! the same reason.
@@ -65,10 +66,12 @@ impl Display for Lit {
 pub enum Helper {
     /// `ember_isnan(x)` for a dtype (false for non-floats).
     IsNan(DType),
-    /// NaN-propagating `ember_max(a, b)` (IEEE 754-2019 maximum) for a float dtype.
+    /// NumPy's `ember_max(a, b)` for a float dtype: NaN propagates, ties give `b`.
     Max(DType),
-    /// NaN-propagating `ember_min(a, b)` for a float dtype.
+    /// NumPy's `ember_min(a, b)` for a float dtype: NaN propagates, ties give `b`.
     Min(DType),
+    /// `ember_<from>_to_<to>(x)`: float to int conversion as NumPy does it on x86-64.
+    FloatToInt(DType, DType),
     /// NumPy `floor_divide` (floats, and int64 which int32 goes through).
     FloorDiv(DType),
     /// NumPy `remainder` (floats, and int64 which int32 goes through).
@@ -111,15 +114,36 @@ impl Helper {
                     Helper::Max(_) => (ctype(dt), "ember_max", ">"),
                     _ => (ctype(dt), "ember_min", "<"),
                 };
-                // +0 ranks above -0 for max and below it for min, like NumPy.
-                let sign = if cmp == ">" {
-                    "signbit(b)"
-                } else {
-                    "signbit(a)"
-                };
+                // NumPy's loops on x86-64: a NaN in either operand propagates, and equal
+                // operands (signed zeros) give the second one.
                 writeln!(w, "__device__ __forceinline__ {t} {name}({t} a, {t} b) {{")?;
-                writeln!(w, "  if (isnan(a) || isnan(b)) return a + b;")?;
-                writeln!(w, "  return (a {cmp} b || (a == b && {sign})) ? a : b;")?;
+                writeln!(w, "  return (a {cmp} b || isnan(a)) ? a : b;")?;
+                writeln!(w, "}}")
+            }
+            Helper::FloatToInt(from, to) => {
+                let (ft, it) = (ctype(from), ctype(to));
+                let (bound, min, cvt) = match (from, to) {
+                    (DType::F32, DType::I32) => (2147483648.0, i32::MIN as i64, "__float2int_rz"),
+                    (DType::F64, DType::I32) => (2147483648.0, i32::MIN as i64, "__double2int_rz"),
+                    (DType::F32, _) => (9223372036854775808.0, i64::MIN, "__float2ll_rz"),
+                    _ => (9223372036854775808.0, i64::MIN, "__double2ll_rz"),
+                };
+                let min = if to == DType::I32 {
+                    Lit(Scalar::I32(min as i32))
+                } else {
+                    Lit(Scalar::I64(min))
+                };
+                // The bounds are ±2^(bits-1), exact in both float types, written in full.
+                let s = if from == DType::F32 { "f" } else { "" };
+                let (lo, hi) = (format!("-{bound:.1}{s}"), format!("{bound:.1}{s}"));
+                // The intrinsics saturate (NaN gives 0); NumPy on x86-64 gives the minimum
+                // ("integer indefinite") for NaN, ±inf and anything out of range.
+                writeln!(
+                    w,
+                    "__device__ __forceinline__ {it} {}({ft} x) {{",
+                    float_to_int_name(from, to)
+                )?;
+                writeln!(w, "  return (x >= {lo} && x < {hi}) ? {cvt}(x) : {min};")?;
                 writeln!(w, "}}")
             }
             Helper::FloorDiv(dt) if dt.is_float() => {
@@ -217,6 +241,11 @@ impl Helper {
             Helper::Vec4 => w.write_str(VEC4),
         }
     }
+}
+
+/// The name of the [`Helper::FloatToInt`] function.
+fn float_to_int_name(from: DType, to: DType) -> String {
+    format!("ember_{}_to_{}", from.name(), to.name())
 }
 
 /// `(type, math suffix, 0, 0.5, 1)` of a float dtype.
@@ -381,11 +410,17 @@ fn unary_form(op: UnaryOp, dt: DType) -> Option<Form> {
                 x = x[0]
             )
         }),
+        // NumPy computes `1.0 / x` and converts back: 1 / 0 = inf gives the minimum (x86-64).
         (Reciprocal, DType::I32 | DType::I64) => Form::Custom(|f, dt, x| {
             let (one, m1, z) = (Lit::of(dt, 1.0), Lit::of(dt, -1.0), Lit::of(dt, 0.0));
+            let min = if dt == DType::I32 {
+                Lit(Scalar::I32(i32::MIN))
+            } else {
+                Lit(Scalar::I64(i64::MIN))
+            };
             write!(
                 f,
-                "({x} == {one} ? {one} : ({x} == {m1} ? {m1} : {z}))",
+                "({x} == {one} ? {one} : ({x} == {m1} ? {m1} : ({x} == {z} ? {min} : {z})))",
                 x = x[0]
             )
         }),
@@ -398,10 +433,10 @@ fn unary_form(op: UnaryOp, dt: DType) -> Option<Form> {
         (Abs, _) => Form::Math("fabs"),
         (Sign, _) => Form::Custom(|f, dt, x| {
             let (z, one) = (Lit::of(dt, 0.0), Lit::of(dt, 1.0));
-            // NaN and signed zeros pass through, like NumPy.
+            // NaN passes through and both zeros give +0 (`x + 0`), like NumPy.
             write!(
                 f,
-                "({x} > {z} ? {one} : ({x} < {z} ? -{one} : {x}))",
+                "({x} > {z} ? {one} : ({x} < {z} ? -{one} : {x} + {z}))",
                 x = x[0]
             )
         }),
@@ -426,8 +461,14 @@ fn unary_form(op: UnaryOp, dt: DType) -> Option<Form> {
             let (one, s) = (Lit::of(dt, 1.0), if dt == DType::F32 { "f" } else { "" });
             write!(f, "({one} / ({one} + exp{s}(-{})))", x[0])
         }),
+        // `maximum(x, 0)`: NaN propagates, -0 gives +0.
         (Relu, _) => Form::Custom(|f, dt, x| {
-            write!(f, "({x} < {z} ? {z} : {x})", x = x[0], z = Lit::of(dt, 0.0))
+            write!(
+                f,
+                "({x} <= {z} ? {z} : {x})",
+                x = x[0],
+                z = Lit::of(dt, 0.0)
+            )
         }),
         (Floor, _) => Form::Math("floor"),
         (Ceil, _) => Form::Math("ceil"),
@@ -579,8 +620,9 @@ impl Display for Binary<'_> {
 }
 
 /// `x` (of dtype `from`) converted to `to` with NumPy `astype` semantics, written through
-/// [`Display`]. Float to int uses the round-toward-zero conversion intrinsics, which saturate
-/// and give 0 for NaN exactly like the interpreter (a C cast would be undefined there).
+/// [`Display`]. Float to int calls [`Helper::FloatToInt`] (see [`cast_helpers`]): NaN, ±inf
+/// and out-of-range values give the minimum integer like the interpreter (a C cast would be
+/// undefined there).
 pub struct Cast<'a> {
     /// The operand's dtype.
     pub from: DType,
@@ -597,10 +639,9 @@ impl Display for Cast<'_> {
         match (self.from, self.to) {
             (a, b) if a == b => x.fmt(f),
             (a, Bool) => write!(f, "({x} != {})", Lit::of(a, 0.0)),
-            (F32, I32) => write!(f, "__float2int_rz({x})"),
-            (F32, I64) => write!(f, "__float2ll_rz({x})"),
-            (F64, I32) => write!(f, "__double2int_rz({x})"),
-            (F64, I64) => write!(f, "__double2ll_rz({x})"),
+            (from @ (F32 | F64), to @ (I32 | I64)) => {
+                write!(f, "{}({x})", float_to_int_name(from, to))
+            }
             (_, to) => write!(f, "(({}){x})", ctype(to)),
         }
     }
@@ -618,6 +659,15 @@ pub fn fold_op(op: ReduceOp) -> BinaryOp {
         // Argmax/argmin fold pairs through ember_arg_fold; their values compare with Gt/Lt.
         ReduceOp::ArgMax => BinaryOp::Gt,
         ReduceOp::ArgMin => BinaryOp::Lt,
+    }
+}
+
+/// The helpers a cast from `from` to `to` needs.
+pub fn cast_helpers(from: DType, to: DType) -> Vec<Helper> {
+    if from.is_float() && matches!(to, DType::I32 | DType::I64) {
+        vec![Helper::FloatToInt(from, to)]
+    } else {
+        Vec::new()
     }
 }
 

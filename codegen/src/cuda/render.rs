@@ -166,6 +166,7 @@ impl R<'_> {
                     ops::binary_helpers(*op, self.ty(*a))
                         .ok_or_else(|| unsupported(format!("{} of {}", op.name(), self.ty(*a))))?,
                 ),
+                Inst::Cast { to, x, .. } => hs.extend(ops::cast_helpers(self.ty(*x), *to)),
                 Inst::Acc { op, dtype, .. } => match acc_kind(*op, *dtype) {
                     AccKind::CompSum => {
                         hs.insert(Helper::Neumaier(*dtype));

@@ -1,7 +1,6 @@
 // Ember kernel "softmax": a block of 128 threads per parallel iteration, inner loops split across its threads.
 __device__ __forceinline__ float ember_max(float a, float b) {
-  if (isnan(a) || isnan(b)) return a + b;
-  return (a > b || (a == b && signbit(b))) ? a : b;
+  return (a > b || isnan(a)) ? a : b;
 }
 __device__ __forceinline__ void ember_neumaier(float& s, float& c, float x) {
   const float t = s + x;

@@ -29,7 +29,10 @@ fn integer_power_runs_eagerly_unless_the_exponent_is_a_non_negative_constant() {
     let (g, s) = schedule(var);
     assert_eq!(s.kernel_count(), 0);
     assert_eq!(
-        fallbacks(&s).iter().map(|&n| op_of(&g, n)).collect::<Vec<_>>(),
+        fallbacks(&s)
+            .iter()
+            .map(|&n| op_of(&g, n))
+            .collect::<Vec<_>>(),
         ["power"]
     );
     let negative = "%0 = input 0 : i32[3]\n%1 = const i32[] -2\n%2 = power %0, %1\noutput 0 %2\n";
