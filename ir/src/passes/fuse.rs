@@ -408,6 +408,9 @@ pub fn partition(g: &Graph) -> Result<Schedule> {
                 continue;
             };
             if let Some(merged) = try_merge(g, &a, &b, l) {
+                if views_own_output(&cx, &merged.roots, &root_leaves) {
+                    continue;
+                }
                 let mut trial = group_of.clone();
                 for r in &b.roots {
                     trial.insert(*r, gl);
@@ -427,6 +430,10 @@ pub fn partition(g: &Graph) -> Result<Schedule> {
                 continue;
             };
             if a.domain != b.domain || a.k != b.k || a.axes != b.axes {
+                continue;
+            }
+            let both: Vec<NodeId> = a.roots.iter().chain(&b.roots).copied().collect();
+            if views_own_output(&cx, &both, &root_leaves) {
                 continue;
             }
             let la: BTreeSet<NodeId> = a
@@ -470,6 +477,20 @@ pub fn partition(g: &Graph) -> Result<Schedule> {
     }
     // 4. Steps in dependency order.
     emit_schedule(&cx, &order, &groups, &group_of, &stored, &root_leaves)
+}
+
+/// True when a group with these roots would read one of its own results through a reshape
+/// (a view of a buffer it is still writing): such roots must stay in separate kernels.
+fn views_own_output(
+    cx: &Ctx,
+    roots: &[NodeId],
+    root_leaves: &HashMap<NodeId, BTreeSet<NodeId>>,
+) -> bool {
+    roots.iter().any(|r| {
+        root_leaves[r].iter().any(|&l| {
+            cx.class(l) == Class::Reshape && cx.buffer_of(l).is_some_and(|b| roots.contains(&b))
+        })
+    })
 }
 
 /// True when `u` is an inlined node that only feeds roots of group `gi`.

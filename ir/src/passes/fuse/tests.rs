@@ -91,3 +91,18 @@ fn empty_elementwise_values_are_not_kernel_outputs() {
     }
     assert_eq!(s.kernel_count(), 1);
 }
+
+#[test]
+fn a_kernel_never_reads_its_own_output_through_a_reshape() {
+    // `negative` and `add` share the input and the domain, but `add` reads `negative`'s
+    // buffer through a reshape: merged, the kernel would load what it is still writing.
+    let text = "%0 = input 0 : i32[1,1]\n%1 = negative %0\n%2 = reshape{shape=[1]} %1\n\
+                %3 = add %0, %2\noutput 0 %3\n";
+    let (_, s) = schedule(text);
+    for k in s.kernels() {
+        for o in &k.outputs {
+            assert!(!k.inputs.contains(o), "{}", k.kernel);
+        }
+    }
+    assert_eq!(s.kernel_count(), 2);
+}
