@@ -233,3 +233,25 @@ fn canonical_kernels_on_random_floats() {
         check_tol(&k, &ins, 5, 4.0, 1e-4);
     }
 }
+
+/// Reductions over an empty extent store their identity (outputs start as zeros here, so
+/// products, max, min and all show a missed store), in every grid shape.
+#[test]
+fn reductions_over_nothing_store_the_identity() {
+    let mut rng = Rng(17);
+    for (op, dt) in [
+        (ReduceOp::Prod, DType::F32),
+        (ReduceOp::Max, DType::F64),
+        (ReduceOp::Min, DType::I32),
+        (ReduceOp::All, DType::Bool),
+        (ReduceOp::Prod, DType::I64),
+    ] {
+        for (rows, parallel) in [(5, true), (300, true), (1, false)] {
+            let k = cuda_common::row_reduce(op, dt, rows, 0, parallel);
+            let ins = inputs(&k, &mut rng, -3.0, 3.0, false);
+            for blocks in [1, 2, 7] {
+                check(&k, &ins, blocks, 0.0);
+            }
+        }
+    }
+}
