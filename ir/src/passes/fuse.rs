@@ -17,8 +17,10 @@
 //!   the runtime runs right after the GEMM (it may write in place over the GEMM's output).
 //! * `reshape` of a value held in a buffer is free: the kernel views the buffer with the new
 //!   shape (see below). Everything else (permute, slice, concat, copies, composites, int
-//!   matmul, reshape results needed as buffers) is a [`Step::Fallback`] the runtime runs with
-//!   its eager kernels.
+//!   matmul, reshape results needed as buffers and the reshapes they read, integer `power`
+//!   unless the exponent is a non-negative constant (NumPy raises for negative ones, a kernel
+//!   cannot), empty values) is a [`Step::Fallback`] the runtime runs with its eager kernels.
+//!   A reduction over no axes is elementwise (each element folded into the identity alone).
 //!
 //! Contract with the runtime: a [`KernelStep`]'s `inputs[i]` is the graph value bound to the
 //! kernel's `i`-th input argument and `outputs[j]` to its `j`-th output argument, counting in
