@@ -4,8 +4,8 @@
 //! closed [`Op`] set, the [`Graph`](graph::Graph), its text form, the optimization passes and
 //! the kernel IR. No Cranelift, no CUDA, no Python.
 
-pub mod dot;
 pub mod composite;
+pub mod dot;
 pub mod dtype;
 pub mod error;
 pub mod graph;

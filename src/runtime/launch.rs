@@ -41,7 +41,10 @@ fn output_tensor(ty: &ValueType) -> Result<Tensor> {
 pub fn launch(k: &CpuKernel, inputs: &[&Tensor]) -> Result<Vec<Tensor>> {
     let decls = &k.compiled.kernel().args;
     let outs: Vec<Tensor> = k.outs.iter().map(output_tensor).collect::<Result<_>>()?;
-    if outs.iter().any(|t| t.numel() == 0) {
+    // Nothing to write at all: skip the launch. (With only some outputs empty the kernel
+    // still runs: a reduction of an empty input must store its identity, and loops over the
+    // empty outputs touch nothing.)
+    if outs.iter().all(|t| t.numel() == 0) {
         return Ok(outs);
     }
     // Inputs whose layout the kernel cannot view are copied to C order and kept alive here.
