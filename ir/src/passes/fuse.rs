@@ -271,15 +271,19 @@ impl Ctx<'_> {
     }
 
     /// Values in buffers that computing `n` (inline) reads, with the nodes inlined.
+    /// (An explicit stack, not recursion: chains of thousands of ops are common.)
     fn leaves(&self, n: NodeId, out: &mut BTreeSet<NodeId>, seen: &mut HashSet<NodeId>) {
-        if !seen.insert(n) {
-            return;
-        }
-        for o in self.g.operands(n) {
-            if self.class(o) == Class::Reshape || self.mat.contains(&o) {
-                out.insert(o);
-            } else if self.class(o) != Class::Splat {
-                self.leaves(o, out, seen);
+        let mut stack = vec![n];
+        while let Some(n) = stack.pop() {
+            if !seen.insert(n) {
+                continue;
+            }
+            for o in self.g.operands(n) {
+                if self.class(o) == Class::Reshape || self.mat.contains(&o) {
+                    out.insert(o);
+                } else if self.class(o) != Class::Splat {
+                    stack.push(o);
+                }
             }
         }
     }

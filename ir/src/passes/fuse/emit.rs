@@ -85,7 +85,49 @@ impl Emitter<'_> {
         }
     }
 
+    fn emitted(&self, n: NodeId) -> bool {
+        self.accs.contains_key(&n) || self.memo.contains_key(&n)
+    }
+
+    /// The operands [`Self::compute`] emits right where `n` is emitted (elementwise ops), or
+    /// none (loads, splats, reductions: those open their own loops first).
+    fn inline_operands(&self, n: NodeId) -> Vec<NodeId> {
+        if self.emitted(n) || self.splat(n).is_some() || self.is_load(n) {
+            return Vec::new();
+        }
+        match self.g.node(n).op {
+            Op::Unary(_) | Op::Binary(_) | Op::Where | Op::Cast(_) | Op::Broadcast(_) => {
+                self.g.operands(n).to_vec()
+            }
+            _ => Vec::new(),
+        }
+    }
+
+    /// Emits `n`. Chains of elementwise operands are emitted first, deepest first, from an
+    /// explicit stack (same order as the recursion would take), so a chain of thousands of
+    /// ops does not overflow the thread's stack.
     fn emit(&mut self, n: NodeId) -> Result<Var> {
+        if !self.inline_operands(n).is_empty() {
+            let mut stack: Vec<(NodeId, bool)> = vec![(n, false)];
+            while let Some((m, expanded)) = stack.pop() {
+                if self.emitted(m) {
+                    continue;
+                }
+                if expanded {
+                    if m != n {
+                        self.emit_one(m)?;
+                    }
+                    continue;
+                }
+                stack.push((m, true));
+                let ops = self.inline_operands(m);
+                stack.extend(ops.into_iter().rev().map(|o| (o, false)));
+            }
+        }
+        self.emit_one(n)
+    }
+
+    fn emit_one(&mut self, n: NodeId) -> Result<Var> {
         if let Some(&v) = self.accs.get(&n) {
             return Ok(v);
         }
@@ -221,18 +263,20 @@ impl Emitter<'_> {
         out: &mut HashSet<NodeId>,
         seen: &mut HashSet<NodeId>,
     ) {
-        if !seen.insert(n) {
-            return;
-        }
-        if n != root && is_reduction(self.g, n) && self.in_group.contains(&n) {
-            out.insert(n);
-            return;
-        }
-        if n != root && (self.is_load(n) || self.splat(n).is_some()) {
-            return;
-        }
-        for o in self.g.operands(n) {
-            self.reduce_deps(o, root, out, seen);
+        // An explicit stack, not recursion: chains of thousands of ops are common.
+        let mut stack = vec![n];
+        while let Some(n) = stack.pop() {
+            if !seen.insert(n) {
+                continue;
+            }
+            if n != root && is_reduction(self.g, n) && self.in_group.contains(&n) {
+                out.insert(n);
+                continue;
+            }
+            if n != root && (self.is_load(n) || self.splat(n).is_some()) {
+                continue;
+            }
+            stack.extend(self.g.operands(n));
         }
     }
 }

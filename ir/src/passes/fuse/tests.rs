@@ -106,3 +106,28 @@ fn a_kernel_never_reads_its_own_output_through_a_reshape() {
     }
     assert_eq!(s.kernel_count(), 2);
 }
+
+/// A chain of thousands of elementwise ops fuses into one kernel without recursing once per
+/// op (it overflowed the stack of Python's main thread at 1500 ops): run on a thread with a
+/// small stack.
+#[test]
+fn long_elementwise_chains_do_not_overflow_the_stack() {
+    let mut text = String::from("%0 = input 0 : f32[16]\n%1 = const f32[] 0.5\n");
+    let n = 20_000;
+    for i in 0..n {
+        let op = if i % 2 == 0 { "tanh" } else { "add" };
+        if op == "tanh" {
+            text += &format!("%{} = tanh %{}\n", i + 2, i + 1);
+        } else {
+            text += &format!("%{} = add %{}, %1\n", i + 2, i + 1);
+        }
+    }
+    text += &format!("output 0 %{}\n", n + 1);
+    let s = std::thread::Builder::new()
+        .stack_size(256 * 1024)
+        .spawn(move || schedule(&text).1.kernel_count())
+        .expect("thread")
+        .join()
+        .expect("partition overflowed its stack");
+    assert_eq!(s, 1);
+}
