@@ -259,3 +259,52 @@ fn integer_reciprocal() {
         }
     }
 }
+
+/// Kernels with many heavy math ops call shared out-of-line subroutines
+/// (`ember_codegen::cpu::outline`): the results must be the inline code's, in vector loops,
+/// scalar tails and strided views, float32 and float64, and in row kernels with reductions.
+#[test]
+fn outlined_math_in_large_kernels() {
+    let mut rng = Rng(66);
+    let ops = [
+        UnaryOp::Tanh,
+        UnaryOp::Exp,
+        UnaryOp::Expm1,
+        UnaryOp::Log1p,
+        UnaryOp::Erf,
+        UnaryOp::Sigmoid,
+        UnaryOp::Log,
+    ];
+    for dt in [DType::F32, DType::F64] {
+        for shape in [vec![13usize], vec![3, 31], vec![64]] {
+            let mut g = Graph::new();
+            let a = inp(&mut g, dt, &shape);
+            let mut x = a;
+            for i in 0..3 * ops.len() {
+                let op = ops[i % ops.len()];
+                // Keep arguments in every function's domain: |x| < 1 before log/log1p.
+                x = add(&mut g, Op::Unary(UnaryOp::Tanh), &[x]);
+                if op == UnaryOp::Log {
+                    x = add(&mut g, Op::Unary(UnaryOp::Exp), &[x]);
+                }
+                x = add(&mut g, Op::Unary(op), &[x]);
+            }
+            g.output(x).unwrap();
+            assert_eq!(check_graph(&g, &mut rng), 1);
+        }
+        // A row kernel (softmax-like) with enough exps to outline, reductions included.
+        let mut g = Graph::new();
+        let a = inp(&mut g, dt, &[5, 37]);
+        let mut x = a;
+        for _ in 0..10 {
+            x = add(&mut g, Op::Unary(UnaryOp::Tanh), &[x]);
+        }
+        let m = add(&mut g, red(ReduceOp::Max, &[1], true), &[x]);
+        let d = add(&mut g, Op::Binary(BinaryOp::Sub), &[x, m]);
+        let e = add(&mut g, Op::Unary(UnaryOp::Exp), &[d]);
+        let s = add(&mut g, red(ReduceOp::Sum, &[1], true), &[e]);
+        let y = add(&mut g, Op::Binary(BinaryOp::Div), &[e, s]);
+        g.output(y).unwrap();
+        check_graph(&g, &mut rng);
+    }
+}

@@ -60,6 +60,9 @@ pub struct Lower<'a, 'b> {
     /// Vectors per iteration of the vector loop being emitted.
     pub unroll: usize,
     externs: HashMap<&'static str, FuncRef>,
+    /// Math subroutines this kernel calls instead of inlining ([`super::outline`]).
+    outlined: super::outline::Outlined,
+    outlined_refs: HashMap<(ember_ir::UnaryOp, Type), FuncRef>,
 }
 
 /// The pointer-sized signature every kernel function has.
@@ -124,7 +127,33 @@ impl<'a, 'b> Lower<'a, 'b> {
             ends,
             unroll: 2,
             externs: HashMap::new(),
+            outlined: HashMap::new(),
+            outlined_refs: HashMap::new(),
         }
+    }
+
+    /// Makes `op` on values of each listed type call the given module function.
+    pub fn with_outlined(mut self, outlined: super::outline::Outlined) -> Self {
+        self.outlined = outlined;
+        self
+    }
+
+    /// `op(x)` through its shared subroutine, when this kernel outlines `op` for `x`'s type.
+    pub fn call_outlined(&mut self, op: ember_ir::UnaryOp, x: Value) -> Option<Value> {
+        let ty = self.b.func.dfg.value_type(x);
+        let f = match self.outlined_refs.get(&(op, ty)) {
+            Some(&f) => f,
+            None => {
+                let id = *self.outlined.get(&(op, ty))?;
+                let f = self.module.declare_func_in_func(id, self.b.func);
+                // An absolute call: code regions of the JIT may be far apart.
+                self.b.func.dfg.ext_funcs[f].colocated = false;
+                self.outlined_refs.insert((op, ty), f);
+                f
+            }
+        };
+        let call = self.b.ins().call(f, &[x]);
+        Some(self.b.inst_results(call)[0])
     }
 
     /// The dtype of a value.

@@ -10,6 +10,9 @@
 //!   [`math`]) and JIT-compiles it. Compiled kernels are cached by the kernel's normalized
 //!   structure ([`ember_ir::kernel::Kernel::normalized`]): the same fused kernel found in two
 //!   functions compiles once.
+//! * Kernels with many heavy math ops (a fused chain of hundreds of `tanh`) call shared
+//!   out-of-line subroutines instead of inlining each polynomial ([`outline`]): compile time
+//!   stays roughly linear in the kernel's op count.
 //! * [`CompiledKernel::run`] splits the outermost parallel loop over the process-wide
 //!   [`pool::Pool`] (started once, `available_parallelism` threads); kernels with less than
 //!   [`PARALLEL_THRESHOLD`] elements of work run on the calling thread.
@@ -21,6 +24,7 @@ pub mod lower;
 mod masks;
 pub mod math;
 pub mod ops;
+pub mod outline;
 pub mod pool;
 pub mod vector;
 
@@ -73,6 +77,8 @@ struct Jit {
     fctx: FunctionBuilderContext,
     cache: HashMap<Kernel, Arc<CompiledKernel>>,
     next_id: usize,
+    /// Shared math subroutines defined so far ([`outline`]).
+    outlined: outline::Outlined,
 }
 
 // SAFETY: the JIT module holds raw pointers to its code memory; it is only touched under the
@@ -157,6 +163,7 @@ impl CpuBackend {
                 fctx: FunctionBuilderContext::new(),
                 cache: HashMap::new(),
                 next_id: 0,
+                outlined: HashMap::new(),
             })),
             hits: AtomicUsize::new(0),
             misses: AtomicUsize::new(0),
@@ -202,8 +209,16 @@ fn compile_fn(jit: &mut Jit, kernel: &Kernel, types: &[Option<DType>]) -> Result
         ctx,
         fctx,
         next_id,
+        outlined,
         ..
     } = jit;
+    let needed = outline::plan(kernel, types);
+    outline::define(module, outlined, &needed)?;
+    let use_outlined: outline::Outlined = outlined
+        .iter()
+        .filter(|((op, _), _)| needed.iter().any(|(o, _)| o == op))
+        .map(|(k, v)| (*k, *v))
+        .collect();
     module.clear_context(ctx);
     ctx.func.signature = lower::kernel_signature(module);
     let name = format!("ember_k{}", *next_id);
@@ -215,7 +230,7 @@ fn compile_fn(jit: &mut Jit, kernel: &Kernel, types: &[Option<DType>]) -> Result
         // A fresh builder context each time: a failed build leaves the old one dirty.
         *fctx = FunctionBuilderContext::new();
         let b = FunctionBuilder::new(&mut ctx.func, fctx);
-        let l = lower::Lower::new(b, kernel, types, module);
+        let l = lower::Lower::new(b, kernel, types, module).with_outlined(use_outlined);
         l.finish()?;
     }
     // EMBER_CPU_DUMP=1 prints each kernel, its Cranelift IR and the machine code.

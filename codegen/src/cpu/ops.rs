@@ -258,6 +258,9 @@ impl Lower<'_, '_> {
             return self.call_unary_ext(op, dt, x);
         }
         if dt.is_float() {
+            if let Some(r) = self.call_outlined(op, x) {
+                return Ok(r);
+            }
             let mut m = M::new(&mut self.b, ty);
             return Ok(match op {
                 Neg => m.b.ins().fneg(x),
