@@ -1,7 +1,9 @@
 //! The operations users call, eager or traced. Every op goes through [`apply`]: it infers
 //! the result type with the IR's one definition (`Op::infer`), then either records a node
-//! (when an operand is traced) or runs the eager kernel.
+//! (when an operand is traced) or runs the eager kernel (a compiled single-op kernel for large
+//! arrays, see `compiled_eager`).
 
+mod compiled_eager;
 mod composite;
 mod elementwise;
 mod operators;
@@ -26,6 +28,9 @@ pub fn apply(op: Op, inputs: &[&Tensor]) -> Result<Tensor> {
     }
     let types: Vec<&ValueType> = inputs.iter().map(|t| t.value_type()).collect();
     let out = op.infer(&types)?;
+    if let Some(r) = compiled_eager::try_run(&op, inputs, &out) {
+        return r;
+    }
     match &op {
         Op::Composite(c) => composite::eager_composite(c, inputs[0]),
         _ => crate::eager::execute(&op, inputs, &out),

@@ -306,3 +306,28 @@ def test_composites(rng):
     mu = xd.mean(axis=-1, keepdims=True)
     ln = (xd - mu) / np.sqrt(xd.var(axis=-1, keepdims=True) + 1e-5)
     assert_same(ember.layer_norm(xd), ln, rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.parametrize("dtype", ["int32", "float32", "float64"])
+def test_large_eager_ops_run_compiled_and_match_numpy(dtype, rng):
+    # Above 64K elements eager elementwise ops, row reductions and float matmuls run as
+    # compiled single-op kernels; results must not change.
+    x = rand(rng, (300, 400), dtype)
+    y = rand(rng, (400,), dtype)
+    run_both(lambda: ember.exp(x), lambda: np.exp(x))
+    run_both(lambda: ember.add(x, y), lambda: np.add(x, y))
+    run_both(lambda: ember.maximum(x, 0.5), lambda: np.maximum(x, 0.5))
+    run_both(lambda: ember.max(x, axis=1), lambda: np.max(x, axis=1))
+    run_both(lambda: ember.astype(x, "float32"), lambda: x.astype("float32"))
+    if dtype.startswith("float"):
+        # Column sums with cancellation: compare against float64 within the rounding error a
+        # float32 sum of these magnitudes can have (NumPy's own result is off by as much).
+        got = ember.sum(x, axis=0)
+        scale = np.abs(x).astype(np.float64).sum(axis=0)
+        eps = 2e-6 if dtype == "float32" else 1e-14
+        assert np.asarray(got).dtype == x.dtype
+        np.testing.assert_allclose(
+            np.asarray(got), x.astype(np.float64).sum(axis=0), rtol=0, atol=float(eps * scale.max())
+        )
+        big = rand(rng, (300, 300), dtype)
+        assert_same(ember.matmul(big, big), big @ big, rtol=1e-4 if dtype == "float32" else 1e-10, atol=1e-4)
