@@ -28,6 +28,9 @@ pub enum EmberError {
     /// A device is unavailable or failed.
     #[error("device error: {0}")]
     Device(String),
+    /// Memory for a buffer could not be allocated (Python `MemoryError`).
+    #[error("{0}")]
+    OutOfMemory(String),
     /// An implicit copy or transfer refused by the transfer guard.
     #[error("{0}")]
     Transfer(String),

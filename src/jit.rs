@@ -93,7 +93,11 @@ struct EagerEvaluator;
 
 impl ConstEvaluator for EagerEvaluator {
     fn eval(&self, op: &Op, args: &[&Literal], out: &ValueType) -> Option<Literal> {
-        let tensors: Vec<Tensor> = args.iter().map(|l| tensor_of(l)).collect();
+        let tensors: Vec<Tensor> = args
+            .iter()
+            .map(|l| tensor_of(l))
+            .collect::<Result<_>>()
+            .ok()?;
         let refs: Vec<&Tensor> = tensors.iter().collect();
         let r = match op {
             Op::Composite(_) => crate::ops::apply(op.clone(), &refs),

@@ -43,21 +43,20 @@ pub fn pooled_layout(nbytes: usize) -> Option<Layout> {
 }
 
 /// A buffer of `layout` (from [`pooled_layout`]): a recycled one, or fresh memory advised
-/// as huge pages.
-pub fn take(layout: Layout) -> NonNull<u8> {
+/// as huge pages; `None` when the system has no memory for it.
+pub fn take(layout: Layout) -> Option<NonNull<u8>> {
     {
         let mut pool = lock();
         if let Some(p) = pool.free.get_mut(&layout.size()).and_then(Vec::pop) {
             pool.bytes = pool.bytes.saturating_sub(layout.size());
-            // SAFETY: pooled pointers came from `alloc` with this very layout, non-null.
-            return unsafe { NonNull::new_unchecked(p as *mut u8) };
+            return NonNull::new(p as *mut u8);
         }
     }
     // SAFETY: pooled layouts have non-zero size.
     let ptr = unsafe { alloc(layout) };
-    let ptr = NonNull::new(ptr).unwrap_or_else(|| std::alloc::handle_alloc_error(layout));
+    let ptr = NonNull::new(ptr)?;
     advise_huge(ptr.as_ptr(), layout.size());
-    ptr
+    Some(ptr)
 }
 
 /// Returns a buffer from [`take`] to the pool, or to the system when the pool is full.
@@ -118,10 +117,10 @@ mod tests {
     fn freed_buffers_are_reused() {
         let layout = pooled_layout(3 << 20).expect("large enough to pool");
         assert!(layout.size() >= 3 << 20 && layout.align() == HUGE);
-        let a = take(layout);
+        let a = take(layout).expect("3 MiB available");
         // SAFETY: from take with this layout, not used afterwards.
         unsafe { give(a, layout) };
-        let b = take(layout);
+        let b = take(layout).expect("3 MiB available");
         assert_eq!(a, b);
         // SAFETY: as above.
         unsafe { give(b, layout) };

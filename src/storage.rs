@@ -2,6 +2,7 @@
 //! can use aligned loads) or memory owned by someone else (a NumPy array, an ndarray `Vec`)
 //! and kept alive by holding its owner.
 
+use crate::error::{EmberError, Result};
 use ember_ir::Device;
 use std::alloc::{alloc_zeroed, dealloc, Layout};
 use std::any::Any;
@@ -20,6 +21,16 @@ enum Owner {
     Foreign(#[allow(dead_code)] Box<dyn Any + Send + Sync>),
 }
 
+/// The allocation layout of a buffer of `nbytes` (at least one byte, [`ALIGN`]-aligned), or an
+/// error when no buffer can be that large.
+fn layout_for(nbytes: usize) -> Result<Layout> {
+    Layout::from_size_align(nbytes.max(1), ALIGN).map_err(|_| out_of_memory(nbytes))
+}
+
+fn out_of_memory(nbytes: usize) -> EmberError {
+    EmberError::OutOfMemory(format!("unable to allocate {nbytes} bytes for an array"))
+}
+
 /// A contiguous byte buffer, immutable once handed to a tensor.
 pub struct Storage {
     ptr: NonNull<u8>,
@@ -36,44 +47,46 @@ unsafe impl Sync for Storage {}
 
 impl Storage {
     /// Allocates `nbytes` zeroed bytes on the host.
-    pub fn zeroed(nbytes: usize) -> Storage {
-        crate::profile::alloc(Device::Cpu, nbytes);
+    pub fn zeroed(nbytes: usize) -> Result<Storage> {
         // A zero-size layout is not allowed by the allocator; keep one aligned byte.
-        let layout = Layout::from_size_align(nbytes.max(1), ALIGN).expect("valid layout");
+        let layout = layout_for(nbytes)?;
         // SAFETY: the layout has non-zero size.
         let ptr = unsafe { alloc_zeroed(layout) };
-        let ptr = NonNull::new(ptr).unwrap_or_else(|| std::alloc::handle_alloc_error(layout));
-        Storage {
+        let ptr = NonNull::new(ptr).ok_or_else(|| out_of_memory(nbytes))?;
+        crate::profile::alloc(Device::Cpu, nbytes);
+        Ok(Storage {
             ptr,
             nbytes,
             owner: Owner::Aligned(layout),
             device: Device::Cpu,
-        }
+        })
     }
 
     /// Allocates `nbytes` uninitialized bytes on the host, for a producer (a compiled
     /// kernel) that writes every byte before the storage is shared. Reading before that is a
     /// logic error but not undefined behaviour for the plain-old-data dtypes Ember stores.
-    pub fn for_overwrite(nbytes: usize) -> Storage {
-        crate::profile::alloc(Device::Cpu, nbytes);
+    pub fn for_overwrite(nbytes: usize) -> Result<Storage> {
         if let Some(layout) = crate::pool::pooled_layout(nbytes) {
-            return Storage {
-                ptr: crate::pool::take(layout),
+            let ptr = crate::pool::take(layout).ok_or_else(|| out_of_memory(nbytes))?;
+            crate::profile::alloc(Device::Cpu, nbytes);
+            return Ok(Storage {
+                ptr,
                 nbytes,
                 owner: Owner::Pooled(layout),
                 device: Device::Cpu,
-            };
+            });
         }
-        let layout = Layout::from_size_align(nbytes.max(1), ALIGN).expect("valid layout");
+        let layout = layout_for(nbytes)?;
         // SAFETY: the layout has non-zero size.
         let ptr = unsafe { std::alloc::alloc(layout) };
-        let ptr = NonNull::new(ptr).unwrap_or_else(|| std::alloc::handle_alloc_error(layout));
-        Storage {
+        let ptr = NonNull::new(ptr).ok_or_else(|| out_of_memory(nbytes))?;
+        crate::profile::alloc(Device::Cpu, nbytes);
+        Ok(Storage {
             ptr,
             nbytes,
             owner: Owner::Aligned(layout),
             device: Device::Cpu,
-        }
+        })
     }
 
     /// Wraps memory owned by `owner`.

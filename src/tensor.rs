@@ -112,17 +112,22 @@ impl Tensor {
 
     /// A 0-d tensor holding `s`.
     pub fn scalar(s: Scalar) -> Tensor {
-        let storage = Storage::zeroed(s.dtype().size());
+        // A few bytes: failing to allocate them is out-of-memory for the whole process, as
+        // for any small Rust allocation.
+        let storage = Storage::zeroed(s.dtype().size())
+            .unwrap_or_else(|_| std::alloc::handle_alloc_error(std::alloc::Layout::new::<u64>()));
         let bytes = s.to_bytes();
         // SAFETY: fresh storage of exactly this many bytes, not shared yet.
         unsafe { std::ptr::copy_nonoverlapping(bytes.as_ptr(), storage.as_mut_ptr(), bytes.len()) };
         Tensor::from_storage(s.dtype(), &[], Arc::new(storage)).expect("0-d layout fits")
     }
 
-    /// A fresh zero-filled C-contiguous tensor.
-    pub fn zeros(dtype: DType, shape: &[usize]) -> Tensor {
-        let storage = Arc::new(Storage::zeroed(numel(shape) * dtype.size()));
-        Tensor::from_storage(dtype, shape, storage).expect("contiguous layout fits")
+    /// A fresh zero-filled C-contiguous tensor; an error when the shape is too big or the
+    /// memory cannot be allocated.
+    pub fn zeros(dtype: DType, shape: &[usize]) -> Result<Tensor> {
+        ember_ir::shape::check_size("zeros", shape, dtype.size())?;
+        let storage = Arc::new(Storage::zeroed(numel(shape) * dtype.size())?);
+        Tensor::from_storage(dtype, shape, storage)
     }
 
     /// Element type.

@@ -173,14 +173,9 @@ pub fn literal_of(t: &Tensor) -> Result<Literal> {
         .ok_or_else(|| EmberError::Value("constant size mismatch".into()))
 }
 
-/// A tensor holding a literal's data.
-pub fn tensor_of(lit: &Literal) -> Tensor {
-    let storage = crate::storage::Storage::zeroed(lit.data.len());
-    // SAFETY: fresh storage of exactly `lit.data.len()` bytes, not shared yet.
-    unsafe {
-        std::ptr::copy_nonoverlapping(lit.data.as_ptr(), storage.as_mut_ptr(), lit.data.len())
-    };
-    Tensor::from_storage(lit.dtype, &lit.shape, Arc::new(storage)).expect("literal layout fits")
+/// A tensor holding a literal's data (see [`crate::eager::creation::from_literal`]).
+pub fn tensor_of(lit: &Literal) -> Result<Tensor> {
+    crate::eager::creation::from_literal(lit)
 }
 
 /// Records `op` on `inputs` (at least one traced) in their trace.

@@ -20,7 +20,7 @@ fn eager(graph: &Graph, args: &[Tensor]) -> Result<Vec<Tensor>> {
         let node = graph.node(id);
         let value = match &node.op {
             Op::Input { index } => args[*index].clone(),
-            Op::Const(lit) => tensor_of(lit),
+            Op::Const(lit) => tensor_of(lit)?,
             Op::Output { .. } => continue,
             op => {
                 let operands: Vec<&Tensor> =

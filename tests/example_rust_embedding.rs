@@ -135,7 +135,7 @@ fn builder_reports_type_errors_at_the_op_that_causes_them() {
     let compiled = b.compile().unwrap();
     let out = compiled
         .run(&[
-            Tensor::zeros(DType::F32, &[2, 3]),
+            Tensor::zeros(DType::F32, &[2, 3]).unwrap(),
             Tensor::from_vec(vec![0f32, 1.0, 4.0, 9.0], &[4]).unwrap(),
         ])
         .unwrap();

@@ -567,6 +567,12 @@ impl Op {
     /// Infers the result type from the operand types. This one function defines shapes and
     /// dtypes for the tracer, the verifier and the eager kernels alike.
     pub fn infer(&self, inputs: &[&ValueType]) -> Result<ValueType> {
+        let out = self.infer_unchecked(inputs)?;
+        crate::shape::check_size(self.name(), &out.shape, out.dtype.size())?;
+        Ok(out)
+    }
+
+    fn infer_unchecked(&self, inputs: &[&ValueType]) -> Result<ValueType> {
         if let Some(n) = self.arity() {
             if inputs.len() != n {
                 return Err(IrError::Arity {

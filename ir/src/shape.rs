@@ -14,7 +14,29 @@ pub fn shape_of(dims: &[usize]) -> Shape {
 
 /// The number of elements of a shape (1 for a 0-d shape).
 pub fn numel(shape: &[usize]) -> usize {
-    shape.iter().product()
+    // Saturating, so that an absurd shape never overflows; `Op::infer` rejects any shape whose
+    // size does not fit (see `check_size`), so real values are exact.
+    checked_numel(shape).unwrap_or(usize::MAX)
+}
+
+/// The number of elements, or `None` when it overflows `usize`.
+pub fn checked_numel(shape: &[usize]) -> Option<usize> {
+    shape.iter().try_fold(1usize, |a, &d| a.checked_mul(d))
+}
+
+/// The largest buffer Ember creates, in bytes (the allocator's limit is `isize::MAX`).
+pub const MAX_BYTES: usize = (isize::MAX as usize) / 2;
+
+/// Checks that a value of `shape` with elements of `itemsize` bytes can exist, NumPy's
+/// "array is too big" otherwise.
+pub fn check_size(op: &str, shape: &[usize], itemsize: usize) -> Result<()> {
+    match checked_numel(shape).and_then(|n| n.checked_mul(itemsize)) {
+        Some(b) if b <= MAX_BYTES => Ok(()),
+        _ => Err(IrError::Shape {
+            op: op.to_string(),
+            why: format!("array of shape {shape:?} is too big"),
+        }),
+    }
 }
 
 /// The shape two operands broadcast to, following NumPy: align trailing dimensions; each
@@ -135,7 +157,7 @@ pub fn resolve_reshape(op: &str, from: &[usize], target: &[i64]) -> Result<Shape
                 why: format!("negative dimension {d} in new shape {target:?}"),
             });
         } else {
-            known *= d as usize;
+            known = known.saturating_mul(d as usize);
         }
     }
     let mut out: Shape = target.iter().map(|&d| d.max(0) as usize).collect();

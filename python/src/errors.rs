@@ -60,6 +60,7 @@ pub fn to_py(e: EmberError) -> PyErr {
         EmberError::Device(_) => DeviceError::new_err(msg),
         EmberError::Overflow(_) => PyOverflowError::new_err(msg),
         EmberError::Transfer(_) => TransferError::new_err(msg),
+        EmberError::OutOfMemory(_) => pyo3::exceptions::PyMemoryError::new_err(msg),
     }
 }
 

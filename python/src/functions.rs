@@ -51,7 +51,7 @@ pub fn moment(
     x: &Bound<'_, PyAny>,
     axis: Option<&Bound<'_, PyAny>>,
     dtype: Option<&Bound<'_, PyAny>>,
-    ddof: u32,
+    ddof: i64,
     keepdims: bool,
 ) -> PyResult<Py<PyTensor>> {
     op_args::moment_impl(x, name, axis, dtype, None, ddof, keepdims)
@@ -272,7 +272,7 @@ pub fn zeros(
     dtype: Option<&Bound<'_, PyAny>>,
 ) -> PyResult<Py<PyTensor>> {
     let d = dtype_or(dtype, DType::F64)?;
-    wrap(py, Tensor::zeros(d, &shape_arg(shape)?))
+    wrap(py, Tensor::zeros(d, &shape_arg(shape)?).py()?)
 }
 
 /// `ones(shape, dtype=float64)`.

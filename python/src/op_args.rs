@@ -100,9 +100,12 @@ pub fn moment_impl(
     axis: Option<&Bound<'_, PyAny>>,
     dtype: Option<&Bound<'_, PyAny>>,
     out: Option<&Bound<'_, PyAny>>,
-    ddof: u32,
+    ddof: i64,
     keepdims: bool,
 ) -> PyResult<Py<PyTensor>> {
+    let ddof = u32::try_from(ddof).map_err(|_| {
+        PyValueError::new_err(format!("ddof: expected a non-negative int, got {ddof}"))
+    })?;
     let py = x.py();
     reject_out(out, name)?;
     let mut t = to_tensor(x, "a")?;

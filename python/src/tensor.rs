@@ -681,7 +681,7 @@ impl PyTensor {
         axis: Option<&Bound<'_, PyAny>>,
         dtype: Option<&Bound<'_, PyAny>>,
         out: Option<&Bound<'_, PyAny>>,
-        ddof: u32,
+        ddof: i64,
         keepdims: bool,
     ) -> PyResult<Py<PyTensor>> {
         moment_impl(slf.as_any(), "var", axis, dtype, out, ddof, keepdims)
@@ -692,7 +692,7 @@ impl PyTensor {
         axis: Option<&Bound<'_, PyAny>>,
         dtype: Option<&Bound<'_, PyAny>>,
         out: Option<&Bound<'_, PyAny>>,
-        ddof: u32,
+        ddof: i64,
         keepdims: bool,
     ) -> PyResult<Py<PyTensor>> {
         moment_impl(slf.as_any(), "std", axis, dtype, out, ddof, keepdims)

@@ -182,6 +182,8 @@ range_float!(f32, f64);
 /// `i / div * delta + start` when the step is 0); the last element is `stop` when
 /// `endpoint`; integer dtypes take the floor before the conversion.
 pub fn linspace(start: f64, stop: f64, num: usize, endpoint: bool, dtype: DType) -> Result<Tensor> {
+    // The float64 samples are built first: refuse sizes that cannot exist before allocating.
+    ember_ir::shape::check_size("linspace", &[num], 8)?;
     let div = if endpoint { num.saturating_sub(1) } else { num };
     let delta = stop - start;
     let step = delta / div as f64;
@@ -246,7 +248,7 @@ pub fn from_literal(lit: &Literal) -> Result<Tensor> {
             lit.data.len()
         )));
     }
-    let storage = Storage::zeroed(expected);
+    let storage = Storage::zeroed(expected)?;
     // SAFETY: fresh storage of exactly `expected` bytes, not shared yet; the source has the
     // same length.
     unsafe { std::ptr::copy_nonoverlapping(lit.data.as_ptr(), storage.as_mut_ptr(), expected) };

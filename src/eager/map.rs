@@ -26,7 +26,7 @@ pub(crate) fn build<U: Element>(
         .checked_mul(std::mem::size_of::<U>())
         .filter(|&b| b <= isize::MAX as usize - crate::storage::ALIGN)
         .ok_or_else(too_big)?;
-    let storage = Storage::zeroed(nbytes);
+    let storage = Storage::zeroed(nbytes)?;
     // SAFETY: the storage is fresh and not shared yet, holds `n` elements of `U`, is aligned
     // to 64 bytes (more than any element needs), and all-zero bytes are a valid bool, int or
     // float. For n == 0 the pointer is still non-null and aligned.

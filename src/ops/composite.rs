@@ -23,7 +23,7 @@ pub(super) fn eager_composite(c: &Composite, x: &Tensor) -> Result<Tensor> {
             v.value_type().clone()
         }
         fn constant(&mut self, lit: Literal) -> ember_ir::Result<Tensor> {
-            Ok(tensor_of(&lit))
+            tensor_of(&lit).map_err(to_ir)
         }
     }
     expand(c, x.clone(), &mut Eager).map_err(EmberError::from)

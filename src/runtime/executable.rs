@@ -248,7 +248,7 @@ impl Executable {
                     }
                     inputs[*index] = (slot, node.ty.clone());
                 }
-                Op::Const(lit) => constants.push((slot, tensor_of(lit))),
+                Op::Const(lit) => constants.push((slot, tensor_of(lit)?)),
                 _ => {}
             }
         }

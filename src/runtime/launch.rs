@@ -33,7 +33,7 @@ impl CpuKernel {
 
 /// A fresh C-contiguous tensor whose every element the caller will write.
 fn output_tensor(ty: &ValueType) -> Result<Tensor> {
-    let storage = Arc::new(Storage::for_overwrite(ty.nbytes()));
+    let storage = Arc::new(Storage::for_overwrite(ty.nbytes())?);
     Tensor::from_storage(ty.dtype, &ty.shape, storage)
 }
 

@@ -52,3 +52,25 @@ def test_failed_call_leaves_tensors_intact():
     with pytest.raises(ValueError):
         t + np.zeros(3)
     np.testing.assert_array_equal(np.asarray(t), a)
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: ember.zeros((2**40, 2**40)),
+        lambda: ember.zeros((2**62,)),
+        lambda: ember.ones((2**31, 2**31)),
+        lambda: ember.broadcast_to(np.zeros(1), (2**40, 2**40)),
+        lambda: ember.linspace(0, 1, 2**62),
+        lambda: ember.eye(2**40),
+        lambda: ember.jit(lambda x: np.broadcast_to(x, (2**40, 2**40)) + 1)(np.zeros(1)),
+    ],
+)
+def test_absurd_sizes_raise_instead_of_crashing(make):
+    with pytest.raises((ValueError, MemoryError), match="too big|unable to allocate"):
+        make()
+
+
+def test_negative_ddof_is_a_clear_error():
+    with pytest.raises(ValueError, match="ddof: expected a non-negative int"):
+        ember.var(np.zeros(3), ddof=-1)
