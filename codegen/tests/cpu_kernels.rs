@@ -224,6 +224,41 @@ fn softmax_row_kernel() {
     }
 }
 
+/// Softmax as the fusion pass emits it: the sum phase stores `exp(x - max)` in the output row,
+/// the last phase reads it back and divides (the IR's read-back rule), vector and scalar paths.
+#[test]
+fn softmax_reads_back_exp_from_the_output_row() {
+    let mut rng = Rng(14);
+    for (r, c) in [(1, 1), (3, 5), (7, 33), (64, 100), (2, 4096)] {
+        let dt = DType::F32;
+        let mut b = Builder::new("softmax_readback");
+        let a = b.arg(dt, &[r, c], false);
+        let out = b.arg(dt, &[r, c], true);
+        let i = b.open_loop(r, true);
+        let m = b.acc(ReduceOp::Max, dt);
+        let j = b.open_loop(c, false);
+        let x = b.load(a, &[i, j]);
+        b.update(m, x);
+        b.close_loop();
+        let s = b.acc(ReduceOp::Sum, dt);
+        let j = b.open_loop(c, false);
+        let x = b.load(a, &[i, j]);
+        let d = b.binary(BinaryOp::Sub, x, m);
+        let e = b.unary(UnaryOp::Exp, d);
+        b.update(s, e);
+        b.store(out, &[i, j], e);
+        b.close_loop();
+        let j = b.open_loop(c, false);
+        let e = b.load(out, &[i, j]);
+        let q = b.binary(BinaryOp::Div, e, s);
+        b.store(out, &[i, j], q);
+        let k = b.finish();
+        let vals = values(&mut rng, dt, r * c, -20.0, 20.0);
+        check(&k, &[buffer(dt, &[r, c], &vals, false)], 4.0, 1e-7);
+        check(&k, &[buffer(dt, &[r, c], &vals, true)], 4.0, 1e-7);
+    }
+}
+
 #[test]
 fn structurally_equal_kernels_compile_once() {
     let be = ember_codegen::cpu::CpuBackend::new().unwrap();

@@ -391,3 +391,49 @@ fn layer_norm_is_one_kernel() {
             .collect::<Vec<_>>()
     );
 }
+
+#[test]
+fn softmax_row_kernel_computes_exp_once_per_element() {
+    // Two results of the last phase share exp(x - max): the first in order holds it between
+    // phases, and both read it back before either is stored.
+    let mut g = Graph::new();
+    let x = input(&mut g, &[5, 7]);
+    let m = reduce(&mut g, ReduceOp::Max, x, &[1], true);
+    let d = bin(&mut g, BinaryOp::Sub, x, m);
+    let e = un(&mut g, UnaryOp::Exp, d);
+    let s = reduce(&mut g, ReduceOp::Sum, e, &[1], true);
+    let y = bin(&mut g, BinaryOp::Div, e, s);
+    let z = bin(&mut g, BinaryOp::Mul, e, s);
+    g.output(y).unwrap();
+    g.output(z).unwrap();
+    let sched = check(&g, &[data(&[5, 7], 11)]);
+    assert_eq!(sched.kernel_count(), 1);
+    let k = &sched.kernels()[0].kernel;
+    let exps = k
+        .body
+        .iter()
+        .filter(|i| {
+            matches!(
+                i,
+                ember_ir::kernel::Inst::Unary {
+                    op: UnaryOp::Exp,
+                    ..
+                }
+            )
+        })
+        .count();
+    assert_eq!(exps, 1, "{k}");
+    // log_softmax needs exp only in its sum phase: nothing to keep.
+    let mut g = Graph::new();
+    let x = input(&mut g, &[5, 7]);
+    let m = reduce(&mut g, ReduceOp::Max, x, &[1], true);
+    let d = bin(&mut g, BinaryOp::Sub, x, m);
+    let e = un(&mut g, UnaryOp::Exp, d);
+    let s = reduce(&mut g, ReduceOp::Sum, e, &[1], true);
+    let l = un(&mut g, UnaryOp::Log, s);
+    let y = bin(&mut g, BinaryOp::Sub, d, l);
+    g.output(y).unwrap();
+    let sched = check(&g, &[data(&[5, 7], 12)]);
+    let k = &sched.kernels()[0].kernel;
+    assert!(!k.to_string().contains("load a0"), "{k}");
+}

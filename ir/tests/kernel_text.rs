@@ -47,13 +47,12 @@ kernel _(out a0: f32[4,6], in a1: f32[4,6]) {
       %7 = subtract %6, %1
       %8 = exp %7
       update %4, %8
+      store a0[%0, %5], %8
     }
     for %9 in 0..6 {
-      %10 = load a1[%0, %9]
-      %11 = subtract %10, %1
-      %12 = exp %11
-      %13 = divide %12, %4
-      store a0[%0, %9], %13
+      %10 = load a0[%0, %9]
+      %11 = divide %10, %4
+      store a0[%0, %9], %11
     }
   }
 }

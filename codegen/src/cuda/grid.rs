@@ -48,6 +48,8 @@ enum Acc {
 struct Env {
     vals: HashMap<u32, Scalar>,
     accs: HashMap<u32, (ReduceOp, Acc)>,
+    /// The thread's index in its block.
+    tid: usize,
 }
 
 /// Runs `kernel` over `bufs` as the CUDA lowering would, with at most `max_blocks` blocks
@@ -73,6 +75,7 @@ pub fn simulate(kernel: &Kernel, bufs: &mut [Buffer], max_blocks: u32) -> Result
             block: launch.block,
             ..SimStats::default()
         },
+        unsynced: HashMap::new(),
     };
     let (grid, block) = (launch.grid as usize, launch.block as usize);
     match (plan.mode, plan.rows) {
@@ -105,7 +108,7 @@ pub fn simulate(kernel: &Kernel, bufs: &mut [Buffer], max_blocks: u32) -> Result
         (Mode::Block, Some((pv, n))) => {
             for b in 0..grid {
                 for row in (b..n).step_by(grid) {
-                    let mut envs = vec![Env::default(); block];
+                    let mut envs = threads(block);
                     for e in &mut envs {
                         e.vals.insert(pv.0, Scalar::I64(row as i64));
                     }
@@ -114,7 +117,7 @@ pub fn simulate(kernel: &Kernel, bufs: &mut [Buffer], max_blocks: u32) -> Result
             }
         }
         (Mode::Block, None) => {
-            let mut envs = vec![Env::default(); block];
+            let mut envs = threads(block);
             s.row(&mut envs, 0, k.body.len(), bufs)?;
         }
         _ => {
@@ -123,6 +126,16 @@ pub fn simulate(kernel: &Kernel, bufs: &mut [Buffer], max_blocks: u32) -> Result
         }
     }
     Ok(s.stats)
+}
+
+/// One environment per thread of a block.
+fn threads(block: usize) -> Vec<Env> {
+    (0..block)
+        .map(|tid| Env {
+            tid,
+            ..Env::default()
+        })
+        .collect()
 }
 
 fn sim_err(why: String) -> crate::CodegenError {
@@ -134,6 +147,9 @@ struct Sim<'a> {
     ends: Vec<usize>,
     plan: &'a Plan,
     stats: SimStats,
+    /// Output elements `(arg, element)` stored since the last barrier, with the storing thread:
+    /// a load of one by another thread is a race the rendered code would have.
+    unsynced: HashMap<(u32, usize), usize>,
 }
 
 impl Sim<'_> {
@@ -171,6 +187,10 @@ impl Sim<'_> {
                         .unwrap_or_default()
                     {
                         self.block_reduce(envs, acc)?;
+                    }
+                    if self.plan.sync_after.contains(&end) {
+                        self.stats.barriers += 1;
+                        self.unsynced.clear();
                     }
                     i = end + 1;
                 }
@@ -327,6 +347,15 @@ impl Sim<'_> {
                 Inst::Load { dst, arg, index } => {
                     let b = &bufs[*arg as usize];
                     let at = self.at(env, b, *arg, index)?;
+                    if let Some(&t) = self.unsynced.get(&(*arg, at)) {
+                        if t != env.tid {
+                            return Err(sim_err(format!(
+                                "thread {} reads argument {arg} at {at}, stored by thread {t} \
+                                 with no barrier between",
+                                env.tid
+                            )));
+                        }
+                    }
                     env.vals.insert(dst.0, b.get_raw(at));
                 }
                 Inst::Store { arg, index, value } => {
@@ -335,6 +364,9 @@ impl Sim<'_> {
                     let b = &mut bufs[*arg as usize];
                     let sz = b.dtype.size();
                     b.data[at * sz..(at + 1) * sz].copy_from_slice(&v.to_bytes());
+                    if self.k.args[*arg as usize].output {
+                        self.unsynced.insert((*arg, at), env.tid);
+                    }
                 }
                 Inst::Unary { dst, op, x } => {
                     let v = eval::unary(*op, self.get(env, *x)?);

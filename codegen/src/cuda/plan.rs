@@ -13,7 +13,9 @@
 //!   split across the block's threads (`j = threadIdx.x; j += blockDim.x`, which makes loads
 //!   of the contiguous axis coalesced), and the row-level accumulators it updates are combined
 //!   after it with warp shuffles and shared memory, so every thread sees the total. Row-level
-//!   stores are done by thread 0.
+//!   stores are done by thread 0. A split loop whose stores a later part of the row reads
+//!   back (the kernel IR's read-back rule: a row kernel's phase reading what an earlier one
+//!   stored) is followed by `__syncthreads()`, since another thread may own the element.
 //! * [`Mode::Single`]: one thread runs the kernel as written (structures the other two cannot
 //!   split safely, e.g. a second top-level loop next to the parallel one).
 
@@ -54,6 +56,9 @@ pub struct Plan {
     /// Block mode: for the index of a split loop's `EndLoop`, the row-level accumulators to
     /// combine across the block right after it.
     pub reduce_after: BTreeMap<usize, Vec<Var>>,
+    /// Block mode: indices of split loops' `EndLoop`s followed by `__syncthreads()`, because a
+    /// later instruction of the row loads an output the loop stores.
+    pub sync_after: BTreeSet<usize>,
 }
 
 /// A launch configuration: `grid` blocks of `block` threads (shared memory is static).
@@ -95,6 +100,7 @@ impl Plan {
             vector: false,
             split: BTreeSet::new(),
             reduce_after: BTreeMap::new(),
+            sync_after: BTreeSet::new(),
         };
         // The parallel loop must be the whole kernel: anything beside it would run once per
         // thread (or depend on every iteration).
@@ -109,8 +115,8 @@ impl Plan {
         match (rows, split) {
             // A parallel kernel splits its rows' loops only when they are at least a warp
             // wide; otherwise a thread per row keeps every lane busy.
-            (Some(_), Some(s)) if s.widest >= MIN_SPLIT => Plan::block(rows, s),
-            (None, Some(s)) => Plan::block(None, s),
+            (Some(_), Some(s)) if s.widest >= MIN_SPLIT => Plan::block(k, &ends, rows, s),
+            (None, Some(s)) => Plan::block(k, &ends, None, s),
             (Some(_), _) => Plan {
                 mode: Mode::Thread,
                 block: MAX_BLOCK,
@@ -121,7 +127,31 @@ impl Plan {
         }
     }
 
-    fn block(rows: Option<(Var, usize)>, s: Split) -> Plan {
+    fn block(k: &Kernel, ends: &[usize], rows: Option<(Var, usize)>, s: Split) -> Plan {
+        // A split loop needs a barrier after it when a later instruction of the row (before
+        // the row ends) loads an output argument the loop stores.
+        let row_end = match rows {
+            Some(_) => ends.first().copied().unwrap_or(k.body.len()),
+            None => k.body.len(),
+        };
+        let sync_after = s
+            .loops
+            .iter()
+            .filter_map(|&l| {
+                let end = ends[l];
+                let stored: BTreeSet<u32> = k.body[l..end]
+                    .iter()
+                    .filter_map(|i| match i {
+                        Inst::Store { arg, .. } => Some(*arg),
+                        _ => None,
+                    })
+                    .collect();
+                let read_later = k.body[end..row_end]
+                    .iter()
+                    .any(|i| matches!(i, Inst::Load { arg, .. } if stored.contains(arg)));
+                read_later.then_some(end)
+            })
+            .collect();
         Plan {
             mode: Mode::Block,
             block: block_for(s.widest),
@@ -129,6 +159,7 @@ impl Plan {
             vector: false,
             split: s.loops,
             reduce_after: s.reduce_after,
+            sync_after,
         }
     }
 

@@ -338,6 +338,10 @@ impl R<'_> {
                         self.block_reduce(w, acc)?;
                     }
                 }
+                if self.plan.sync_after.contains(&i) {
+                    // Later phases read back what other threads stored in this loop.
+                    writeln!(w, "{}__syncthreads();", Indent(self.depth + 1))?;
+                }
             }
             Inst::Const { dst, value } => {
                 let t = ctype(value.0.dtype());

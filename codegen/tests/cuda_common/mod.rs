@@ -153,11 +153,11 @@ pub fn softmax(r: usize, c: usize) -> Kernel {
     let d = b.binary(BinaryOp::Sub, x, m);
     let e = b.unary(UnaryOp::Exp, d);
     b.update(s, e);
+    // Kept in the output row and read back below (the fusion pass's form).
+    b.store(out, &[i, j], e);
     b.close_loop();
     let j = b.open_loop(c, false);
-    let x = b.load(a, &[i, j]);
-    let d = b.binary(BinaryOp::Sub, x, m);
-    let e = b.unary(UnaryOp::Exp, d);
+    let e = b.load(out, &[i, j]);
     let q = b.binary(BinaryOp::Div, e, s);
     b.store(out, &[i, j], q);
     b.finish()

@@ -4,6 +4,11 @@
 //! Float sums are accumulated exactly enough to serve as a reference (float32 in float64,
 //! float64 with Neumaier compensation) and rounded once when read, so any summation order a
 //! backend picks is within a few ULP of the interpreter's result for well-conditioned sums.
+//!
+//! Reading back an output (see the [`super`] module docs) is checked per element: a load from
+//! an output argument must read an element stored in the current row by a row-level loop that
+//! has closed since; anything else (an element not stored yet, stored by the loop still open,
+//! at row level, or in another row) is an error, since backends may not order those accesses.
 
 use super::eval;
 use super::{acc_identity, Inst, Kernel, Var};
@@ -11,6 +16,7 @@ use crate::dtype::DType;
 use crate::error::{IrError, Result};
 use crate::literal::Scalar;
 use crate::op::ReduceOp;
+use std::collections::HashSet;
 
 /// A host buffer for the interpreter: raw native-endian bytes plus the strided view the kernel
 /// argument sees (`offset` and `strides` in elements).
@@ -88,6 +94,13 @@ struct Machine<'a> {
     vals: Vec<Option<Scalar>>,
     accs: Vec<Option<(ReduceOp, DType, AccState)>>,
     ends: Vec<usize>,
+    /// Output elements `(arg, element)` the current row may read back.
+    readable: HashSet<(u32, usize)>,
+    /// Output elements stored by each open non-parallel loop (innermost last).
+    pending: Vec<HashSet<(u32, usize)>>,
+    /// Whether execution is inside a row (a parallel iteration, or anywhere when the kernel
+    /// has no parallel loop).
+    in_row: bool,
 }
 
 fn err(k: &Kernel, why: String) -> IrError {
@@ -136,6 +149,13 @@ pub fn run(kernel: &Kernel, buffers: &mut [Buffer]) -> Result<()> {
         vals: vec![None; types.len()],
         accs: vec![None; types.len()],
         ends,
+        readable: HashSet::new(),
+        pending: Vec::new(),
+        in_row: kernel.parallel_loop().is_none()
+            && !kernel
+                .body
+                .iter()
+                .any(|i| matches!(i, Inst::Loop { parallel: true, .. })),
     };
     m.exec(0, kernel.body.len(), buffers)
 }
@@ -164,11 +184,34 @@ impl Machine<'_> {
         while pc < to {
             let inst = &self.k.body[pc];
             match inst {
-                Inst::Loop { var, extent, .. } => {
+                Inst::Loop {
+                    var,
+                    extent,
+                    parallel,
+                } => {
                     let end = self.ends[pc];
+                    if !*parallel {
+                        self.pending.push(HashSet::new());
+                    }
                     for i in 0..*extent {
+                        if *parallel {
+                            // A new row: nothing of the last one can be read back.
+                            self.readable.clear();
+                            self.in_row = true;
+                        }
                         self.vals[var.0 as usize] = Some(Scalar::I64(i as i64));
                         self.exec(pc + 1, end, bufs)?;
+                    }
+                    if *parallel {
+                        self.readable.clear();
+                        self.in_row = false;
+                    } else {
+                        let stored = self.pending.pop().unwrap_or_default();
+                        match self.pending.last_mut() {
+                            Some(outer) => outer.extend(stored),
+                            None if self.in_row => self.readable.extend(stored),
+                            None => {}
+                        }
                     }
                     pc = end + 1;
                     continue;
@@ -184,6 +227,15 @@ impl Machine<'_> {
                             format!("load of argument {arg} at {idx:?} is out of bounds"),
                         )
                     })?;
+                    if self.k.args[*arg as usize].output && !self.readable.contains(&(*arg, at)) {
+                        return Err(err(
+                            self.k,
+                            format!(
+                                "load of output argument {arg} at {idx:?} reads an element no \
+                                 closed loop of this row stored"
+                            ),
+                        ));
+                    }
                     self.vals[dst.0 as usize] = Some(b.get_raw(at));
                 }
                 Inst::Store { arg, index, value } => {
@@ -198,6 +250,10 @@ impl Machine<'_> {
                     })?;
                     let sz = b.dtype.size();
                     b.data[at * sz..(at + 1) * sz].copy_from_slice(&v.to_bytes());
+                    self.readable.remove(&(*arg, at));
+                    if let Some(open) = self.pending.last_mut() {
+                        open.insert((*arg, at));
+                    }
                 }
                 Inst::Unary { dst, op, x } => {
                     self.vals[dst.0 as usize] = Some(eval::unary(*op, self.get(*x)?));

@@ -18,6 +18,18 @@
 //! `Update`/`UpdateArg` fold a value in inside loops, and after its loops the accumulator's
 //! value is read like any SSA value.
 //!
+//! *Reading back outputs.* A `Load` may read an output argument: it gives the value this
+//! kernel stored at that element earlier in the same *row*, where the row is one iteration of
+//! the parallel loop (or the whole kernel when there is no parallel loop), and the store was
+//! made inside a loop directly in the row that has closed since (an earlier phase of a row
+//! kernel). Stores of the currently open row-level loop, stores at row level itself and stores
+//! of other rows are never read back, so a backend may split each row-level loop across
+//! threads and only needs a barrier between it and a later loop that reads its stores
+//! (`__syncthreads()` in CUDA's block-per-row plan). [`Kernel::verify`] checks this per
+//! argument, the interpreter per element; the fusion pass uses it to store an expensive
+//! value (softmax's `exp(x - max)`) once and read it back in a later phase instead of
+//! recomputing it.
+//!
 //! The meaning of every instruction is defined by the interpreter ([`interp`]) and the scalar
 //! functions of [`eval`]; backends are tested against them.
 
@@ -370,7 +382,8 @@ impl Kernel {
     /// only inside the loops that enclose its definition), balanced loops, the only parallel
     /// loop outermost, operand dtypes, index ranks, stores only to outputs, loads only from
     /// inputs, accumulators updated only in loops nested deeper than their declaration and read
-    /// only outside those loops.
+    /// only outside those loops, loads from an output only after a row-level loop that stored
+    /// to it has closed within the same row (see the module docs).
     pub fn verify(&self) -> Result<Vec<Option<DType>>> {
         let n = self
             .body
@@ -387,6 +400,15 @@ impl Kernel {
         let mut scopes: Vec<Vec<Var>> = vec![Vec::new()];
         // Accumulators updated inside the currently open loops (cannot be read there).
         let mut updated_in: Vec<Option<usize>> = vec![None; n];
+        // Read-back tracking, one entry per open scope: (the scope is a row, the scope is a
+        // parallel loop's body, outputs stored inside it). `readable`: outputs stored by
+        // row-level loops that have closed in the current row.
+        let has_par = self
+            .body
+            .iter()
+            .any(|i| matches!(i, Inst::Loop { parallel: true, .. }));
+        let mut rows: Vec<(bool, bool, Vec<ArgId>)> = vec![(!has_par, false, Vec::new())];
+        let mut readable: Vec<ArgId> = Vec::new();
         for inst in &self.body {
             let depth = scopes.len() - 1;
             for u in inst.uses() {
@@ -416,11 +438,23 @@ impl Kernel {
                     if *parallel && depth != 0 {
                         return Err(verr(self, "only the outermost loop may be parallel".into()));
                     }
+                    if *parallel {
+                        readable.clear();
+                    }
+                    rows.push((*parallel, *parallel, Vec::new()));
                     Some(DType::I64)
                 }
                 Inst::EndLoop => {
                     if depth == 0 {
                         return Err(verr(self, "end of a loop that was not opened".into()));
+                    }
+                    if let Some((_, par, stored)) = rows.pop() {
+                        match rows.last_mut() {
+                            _ if par => readable.clear(),
+                            Some((true, _, _)) => readable.extend(stored),
+                            Some((false, _, outer)) => outer.extend(stored),
+                            None => {}
+                        }
                     }
                     for v in scopes.pop().unwrap_or_default() {
                         live[v.0 as usize] = false;
@@ -456,6 +490,9 @@ impl Kernel {
                             if !decl.output {
                                 return Err(verr(self, format!("store to input argument {arg}")));
                             }
+                            if let Some((_, _, stored)) = rows.last_mut() {
+                                stored.push(*arg);
+                            }
                             if t(*value) != decl.dtype {
                                 return Err(verr(
                                     self,
@@ -469,8 +506,14 @@ impl Kernel {
                             None
                         }
                         _ => {
-                            if decl.output {
-                                return Err(verr(self, format!("load from output argument {arg}")));
+                            if decl.output && !readable.contains(arg) {
+                                return Err(verr(
+                                    self,
+                                    format!(
+                                        "load from output argument {arg} before a closed loop \
+                                         of the same row stored to it"
+                                    ),
+                                ));
                             }
                             Some(decl.dtype)
                         }

@@ -51,15 +51,15 @@ extern "C" __global__ void __launch_bounds__(128) ember_kernel(
       const float v7 = (v6 - v1);
       const float v8 = expf(v7);
       ember_neumaier(v4, v4_c, v8);
+      a1[v0 * a1_s0 + v5 * a1_s1] = v8;
     }
     v4 = ember_block_reduce(v4 + v4_c, [](float a, float b) { return (a + b); }, ember_sh_float32);
     v4_c = 0.0f;
+    __syncthreads();
     for (long long v9 = threadIdx.x; v9 < 100LL; v9 += blockDim.x) {
-      const float v10 = a0[v0 * a0_s0 + v9 * a0_s1];
-      const float v11 = (v10 - v1);
-      const float v12 = expf(v11);
-      const float v13 = (v12 / (v4 + v4_c));
-      a1[v0 * a1_s0 + v9 * a1_s1] = v13;
+      const float v10 = a1[v0 * a1_s0 + v9 * a1_s1];
+      const float v11 = (v10 / (v4 + v4_c));
+      a1[v0 * a1_s0 + v9 * a1_s1] = v11;
     }
   }
 }

@@ -1,8 +1,16 @@
 //! Lowers one fused group to a kernel: collapses the domain's dimensions where every buffer
 //! allows it, opens the outer loops (the first one parallel), then one phase per reduction
 //! level, each an inner loop nest that folds reductions and stores elementwise results.
+//!
+//! A value over the whole domain that an earlier phase computes and a later phase needs again
+//! is recomputed, unless it is expensive (contains a transcendental op, see `expensive`) and
+//! an output over the whole domain with its dtype, stored in the last phase that needs the
+//! value or later, is free to hold it: then the first phase stores the value into that output
+//! and the later phases read it back (the kernel IR's read-back rule) before the output gets
+//! its own value. Softmax's row kernel computes `exp(x - max)` once this way: its sum phase
+//! stores it in the result row, and the last phase divides what it reads back by the sum.
 
-use super::{is_reduction, GroupView, KernelStep};
+use super::{expensive, is_reduction, GroupView, KernelStep};
 use crate::dtype::DType;
 use crate::error::{IrError, Result};
 use crate::graph::{Graph, NodeId};
@@ -281,6 +289,128 @@ impl Emitter<'_> {
     }
 }
 
+/// An expensive value kept in an output between phases.
+struct Spill {
+    /// The root whose output argument holds the value until the root is stored.
+    slot: NodeId,
+    /// The phase that computes and stores the value.
+    first: usize,
+}
+
+impl Emitter<'_> {
+    /// True when `n` is not computed in a phase's loop: loaded, a splat or an accumulator.
+    fn stops(&self, n: NodeId) -> bool {
+        self.is_load(n)
+            || self.splat(n).is_some()
+            || (is_reduction(self.g, n) && self.in_group.contains(&n))
+    }
+
+    /// True when `n` varies along every iterated dimension of the domain.
+    fn full_domain(&self, n: NodeId) -> bool {
+        let p = presence(&self.g.node(n).ty.shape, self.domain);
+        self.groups.iter().all(|g| g.dims.iter().all(|&d| p[d]))
+    }
+
+    /// True when computing `n` in a phase evaluates an expensive op (memoized in `memo`).
+    fn heavy(&self, n: NodeId, memo: &mut HashMap<NodeId, bool>) -> bool {
+        let mut stack = vec![(n, false)];
+        while let Some((m, done)) = stack.pop() {
+            if memo.contains_key(&m) {
+                continue;
+            }
+            if self.stops(m) {
+                memo.insert(m, false);
+            } else if done {
+                let h = expensive(&self.g.node(m).op)
+                    || self
+                        .g
+                        .operands(m)
+                        .iter()
+                        .any(|o| memo.get(o) == Some(&true));
+                memo.insert(m, h);
+            } else {
+                stack.push((m, true));
+                stack.extend(self.g.operands(m).iter().map(|&o| (o, false)));
+            }
+        }
+        memo.get(&n) == Some(&true)
+    }
+
+    /// Which values later phases read back instead of recomputing: the spills by value, and
+    /// for each phase the values it reads back. Phases are walked in order from their roots
+    /// (a reduction's operand, a stored value) down to loads, splats and accumulators; a value
+    /// met again after an earlier phase computed it is read back when it is expensive, over the
+    /// whole domain, and an output stored no earlier than this phase (not yet holding another
+    /// value) can hold it.
+    fn plan_spills(
+        &self,
+        order: &[NodeId],
+        phase: &HashMap<NodeId, usize>,
+        nphases: usize,
+        stored: &HashMap<NodeId, ArgId>,
+    ) -> (HashMap<NodeId, Spill>, Vec<Vec<NodeId>>) {
+        let g = self.g;
+        let slots: Vec<NodeId> = order
+            .iter()
+            .copied()
+            .filter(|&r| stored.contains_key(&r) && !is_reduction(g, r) && self.full_domain(r))
+            .collect();
+        let mut spills: HashMap<NodeId, Spill> = HashMap::new();
+        let mut reloads = vec![Vec::new(); nphases];
+        if slots.is_empty() || nphases < 2 {
+            return (spills, reloads);
+        }
+        let mut heavy = HashMap::new();
+        let mut first_phase: HashMap<NodeId, usize> = HashMap::new();
+        for (p, reload) in reloads.iter_mut().enumerate() {
+            let mut stack: Vec<NodeId> = order
+                .iter()
+                .filter(|r| phase.get(r) == Some(&p))
+                .filter_map(|&r| {
+                    if is_reduction(g, r) {
+                        g.operands(r).first().copied()
+                    } else {
+                        stored.contains_key(&r).then_some(r)
+                    }
+                })
+                .collect();
+            let mut seen = HashSet::new();
+            let mut here = Vec::new();
+            while let Some(n) = stack.pop() {
+                if !seen.insert(n) || self.stops(n) {
+                    continue;
+                }
+                if let Some(&p0) = first_phase.get(&n) {
+                    if self.full_domain(n) && self.heavy(n, &mut heavy) {
+                        let dt = g.node(n).ty.dtype;
+                        let fits = |s: NodeId| phase.get(&s).is_some_and(|&q| q >= p);
+                        let slot = match spills.get(&n) {
+                            Some(sp) => fits(sp.slot).then_some(sp.slot),
+                            None => slots.iter().copied().find(|&s| {
+                                s != n
+                                    && fits(s)
+                                    && g.node(s).ty.dtype == dt
+                                    && !spills.values().any(|sp| sp.slot == s)
+                            }),
+                        };
+                        if let Some(slot) = slot {
+                            spills.entry(n).or_insert(Spill { slot, first: p0 });
+                            reload.push(n);
+                            continue;
+                        }
+                    }
+                }
+                here.push(n);
+                stack.extend(g.operands(n));
+            }
+            for n in here {
+                first_phase.entry(n).or_insert(p);
+            }
+        }
+        (spills, reloads)
+    }
+}
+
 /// Emits the kernel for one group.
 pub(super) fn emit_group(
     g: &Graph,
@@ -407,6 +537,9 @@ pub(super) fn emit_group(
     }
     let nphases = phase.values().copied().max().map_or(1, |m| m + 1);
     let has_reduce = view.roots.iter().any(|&r| is_reduction(g, r));
+    let (spills, reloads) = em.plan_spills(&order, &phase, nphases, &out_arg);
+    let mut spilled: Vec<NodeId> = spills.keys().copied().collect();
+    spilled.sort();
 
     for (i, &gk) in kept.iter().enumerate() {
         let v = em.b.open_loop(em.groups[gk].size, i == 0);
@@ -444,6 +577,19 @@ pub(super) fn emit_group(
             em.b.open_loop(1, false);
             opened = 1;
         }
+        // Values an earlier phase stored: read back before anything here is stored.
+        let index: Vec<Var> = em.vars.iter().flatten().copied().collect();
+        let slot_arg = |n: &NodeId| {
+            spills
+                .get(n)
+                .and_then(|sp| out_arg.get(&sp.slot).copied())
+                .ok_or_else(|| err(format!("no output holds spilled value {}", n.index())))
+        };
+        for n in reloads.get(p).into_iter().flatten() {
+            let arg = slot_arg(n)?;
+            let v = em.b.load(arg, &index);
+            em.memo.insert(*n, v);
+        }
         for &(r, op, a, vdt) in &accs {
             let x = g.operands(r)[0];
             let v = em.emit(x)?;
@@ -467,6 +613,14 @@ pub(super) fn emit_group(
                 let index: Vec<Var> = em.vars.iter().flatten().copied().collect();
                 em.b.store(arg, &index, v);
             }
+        }
+        for n in spilled
+            .iter()
+            .filter(|n| spills.get(n).is_some_and(|sp| sp.first == p))
+        {
+            let arg = slot_arg(n)?;
+            let v = em.emit(*n)?;
+            em.b.store(arg, &index, v);
         }
         for _ in 0..opened {
             em.b.close_loop();
