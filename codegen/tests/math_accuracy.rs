@@ -12,7 +12,7 @@
 //! | expm1   | 2 (1) | 3 (1) | [-40, 90] / [-40, 710], tiny values |
 //! | log     | 2 (1) | 2 (1) | 2^-149 .. 3e38 (denormals included) / 2^-1074 .. 1e308 |
 //! | log1p   | 2 (1) | 3 (1) | (-1, 10], wide positive, tiny values |
-//! | tanh    | 3 (1) | 4 (3) | [-20, 20], tiny values |
+//! | tanh    | 3 (1) | 4 (3) | [-20, 20], tiny values; f32 also a dense grid of [-10, 10] (2) |
 //! | sigmoid | 3 (2) | 3 (1) | [-110, 110] / [-750, 750] |
 //! | sin,cos | 2 (1) | 2 (1) | [-1e4, 1e4] fast path; up to 1e7 and 1e30 (libm lanes) |
 //! | erf     | 3 (1) | 4 (1) | [-7, 7], tiny values |
@@ -185,7 +185,13 @@ fn accuracy_table() {
             ),
             (
                 UnaryOp::Tanh,
-                [sample(&mut rng, dt, -20.0, 20.0, n), tiny(&mut rng)].concat(),
+                [
+                    sample(&mut rng, dt, -20.0, 20.0, n),
+                    tiny(&mut rng),
+                    // Around float32 tanh's clamp (9.5) and where it rounds to 1 (9.0109).
+                    vec![9.0, 9.0109, 9.011, 9.5, 9.500001, 12.0, -9.011, -9.5, 0.625],
+                ]
+                .concat(),
                 if f32_ { 3.0 } else { 4.0 },
             ),
             (
@@ -236,6 +242,27 @@ fn accuracy_table() {
         }
     }
     println!("{}", table.join("\n"));
+}
+
+/// float32 `tanh` on a dense deterministic grid of bit patterns in `[0, 10]` and their
+/// negations (every float32 there measured 2 ULP at most with
+/// `cargo run --release -p ember-codegen --example tanh_ulp`).
+#[test]
+fn tanh_f32_dense() {
+    let top = 10.0f32.to_bits();
+    let xs: Vec<f64> = (0..=top)
+        .step_by(4099)
+        .flat_map(|b| {
+            let x = f32::from_bits(b) as f64;
+            [x, -x]
+        })
+        .collect();
+    let (u, at) = max_ulps(UnaryOp::Tanh, DType::F32, &xs);
+    println!(
+        "tanh float32 dense: max {u} ulp (at {at:e}) over {} inputs",
+        xs.len()
+    );
+    assert!(u <= 3.0, "tanh float32: {u} ulp at {at:e} exceeds 3");
 }
 
 /// float32 `pow` (computed through float64) vs. the float64 reference; float64 `pow` is
