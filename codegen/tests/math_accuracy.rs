@@ -154,13 +154,40 @@ fn accuracy_table() {
         let cases: Vec<(UnaryOp, Vec<f64>, f64)> = vec![
             (
                 UnaryOp::Exp,
-                sample(
-                    &mut rng,
-                    dt,
-                    if f32_ { -110.0 } else { -750.0 },
-                    if f32_ { 90.0 } else { 712.0 },
-                    n,
-                ),
+                [
+                    sample(
+                        &mut rng,
+                        dt,
+                        if f32_ { -110.0 } else { -750.0 },
+                        if f32_ { 90.0 } else { 712.0 },
+                        n,
+                    ),
+                    // Around float32 exp's fast-path limit (86), overflow (88.7228), the
+                    // smallest normal (-87.3365) and denormal (-103.279) results, and ties of
+                    // x / ln2 (where the fused rounding of n may pick the other integer).
+                    vec![
+                        86.0,
+                        -86.0,
+                        85.99999,
+                        -85.99999,
+                        86.00001,
+                        -86.00001,
+                        88.72283,
+                        88.72284,
+                        -87.33654,
+                        -87.33655,
+                        -103.27892,
+                        -103.97208,
+                        -104.0,
+                        0.5 * std::f64::consts::LN_2,
+                        -0.5 * std::f64::consts::LN_2,
+                        60.5 * std::f64::consts::LN_2,
+                        -60.5 * std::f64::consts::LN_2,
+                        123.5 * std::f64::consts::LN_2,
+                        -123.5 * std::f64::consts::LN_2,
+                    ],
+                ]
+                .concat(),
                 2.0,
             ),
             (
@@ -263,6 +290,27 @@ fn tanh_f32_dense() {
         xs.len()
     );
     assert!(u <= 3.0, "tanh float32: {u} ulp at {at:e} exceeds 3");
+}
+
+/// float32 `exp` on a dense deterministic grid of bit patterns in `[-104, 89]` (every float32
+/// there measured 1 ULP at most with `cargo run --release -p ember-codegen --example exp_ulp`),
+/// overflow to inf and underflow through the denormals to 0 included.
+#[test]
+fn exp_f32_dense() {
+    let xs: Vec<f64> = [(0u32, 89.0f32), (0x8000_0000, 104.0)]
+        .iter()
+        .flat_map(|&(sign, top)| {
+            (0..=top.to_bits())
+                .step_by(4099)
+                .map(move |b| f32::from_bits(b | sign) as f64)
+        })
+        .collect();
+    let (u, at) = max_ulps(UnaryOp::Exp, DType::F32, &xs);
+    println!(
+        "exp float32 dense: max {u} ulp (at {at:e}) over {} inputs",
+        xs.len()
+    );
+    assert!(u <= 2.0, "exp float32: {u} ulp at {at:e} exceeds 2");
 }
 
 /// float32 `pow` (computed through float64) vs. the float64 reference; float64 `pow` is
