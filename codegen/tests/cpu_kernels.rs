@@ -190,35 +190,55 @@ fn row_reductions() {
     }
 }
 
+/// Softmax over rows as one kernel: max, sum of `exp(x - max)`, then the normalized row.
+/// With `readback` the sum phase also stores `exp(x - max)` in the output row and the last
+/// phase reads it back (the fusion pass's form); without, the last phase recomputes it.
+fn softmax_kernel(r: usize, c: usize, readback: bool) -> Kernel {
+    let dt = DType::F32;
+    let mut b = Builder::new(if readback {
+        "softmax_readback"
+    } else {
+        "softmax"
+    });
+    let a = b.arg(dt, &[r, c], false);
+    let out = b.arg(dt, &[r, c], true);
+    let i = b.open_loop(r, true);
+    let m = b.acc(ReduceOp::Max, dt);
+    let j = b.open_loop(c, false);
+    let x = b.load(a, &[i, j]);
+    b.update(m, x);
+    b.close_loop();
+    let exp_shifted = |b: &mut Builder, j| {
+        let x = b.load(a, &[i, j]);
+        let d = b.binary(BinaryOp::Sub, x, m);
+        b.unary(UnaryOp::Exp, d)
+    };
+    let s = b.acc(ReduceOp::Sum, dt);
+    let j = b.open_loop(c, false);
+    let e = exp_shifted(&mut b, j);
+    b.update(s, e);
+    if readback {
+        b.store(out, &[i, j], e);
+    }
+    b.close_loop();
+    let j = b.open_loop(c, false);
+    let e = if readback {
+        b.load(out, &[i, j])
+    } else {
+        exp_shifted(&mut b, j)
+    };
+    let q = b.binary(BinaryOp::Div, e, s);
+    b.store(out, &[i, j], q);
+    b.finish()
+}
+
 /// Softmax as one kernel: max, sum of exp, then the normalized row.
 #[test]
 fn softmax_row_kernel() {
     let mut rng = Rng(13);
     for (r, c) in [(1, 1), (3, 5), (7, 33), (64, 100)] {
         let dt = DType::F32;
-        let mut b = Builder::new("softmax");
-        let a = b.arg(dt, &[r, c], false);
-        let out = b.arg(dt, &[r, c], true);
-        let i = b.open_loop(r, true);
-        let m = b.acc(ReduceOp::Max, dt);
-        let j = b.open_loop(c, false);
-        let x = b.load(a, &[i, j]);
-        b.update(m, x);
-        b.close_loop();
-        let s = b.acc(ReduceOp::Sum, dt);
-        let j = b.open_loop(c, false);
-        let x = b.load(a, &[i, j]);
-        let d = b.binary(BinaryOp::Sub, x, m);
-        let e = b.unary(UnaryOp::Exp, d);
-        b.update(s, e);
-        b.close_loop();
-        let j = b.open_loop(c, false);
-        let x = b.load(a, &[i, j]);
-        let d = b.binary(BinaryOp::Sub, x, m);
-        let e = b.unary(UnaryOp::Exp, d);
-        let q = b.binary(BinaryOp::Div, e, s);
-        b.store(out, &[i, j], q);
-        let k = b.finish();
+        let k = softmax_kernel(r, c, false);
         let vals = values(&mut rng, dt, r * c, -20.0, 20.0);
         check(&k, &[buffer(dt, &[r, c], &vals, false)], 4.0, 1e-7);
     }
@@ -231,28 +251,7 @@ fn softmax_reads_back_exp_from_the_output_row() {
     let mut rng = Rng(14);
     for (r, c) in [(1, 1), (3, 5), (7, 33), (64, 100), (2, 4096)] {
         let dt = DType::F32;
-        let mut b = Builder::new("softmax_readback");
-        let a = b.arg(dt, &[r, c], false);
-        let out = b.arg(dt, &[r, c], true);
-        let i = b.open_loop(r, true);
-        let m = b.acc(ReduceOp::Max, dt);
-        let j = b.open_loop(c, false);
-        let x = b.load(a, &[i, j]);
-        b.update(m, x);
-        b.close_loop();
-        let s = b.acc(ReduceOp::Sum, dt);
-        let j = b.open_loop(c, false);
-        let x = b.load(a, &[i, j]);
-        let d = b.binary(BinaryOp::Sub, x, m);
-        let e = b.unary(UnaryOp::Exp, d);
-        b.update(s, e);
-        b.store(out, &[i, j], e);
-        b.close_loop();
-        let j = b.open_loop(c, false);
-        let e = b.load(out, &[i, j]);
-        let q = b.binary(BinaryOp::Div, e, s);
-        b.store(out, &[i, j], q);
-        let k = b.finish();
+        let k = softmax_kernel(r, c, true);
         let vals = values(&mut rng, dt, r * c, -20.0, 20.0);
         check(&k, &[buffer(dt, &[r, c], &vals, false)], 4.0, 1e-7);
         check(&k, &[buffer(dt, &[r, c], &vals, true)], 4.0, 1e-7);
