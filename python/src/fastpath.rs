@@ -7,7 +7,7 @@ use crate::errors::IntoPy;
 use crate::jit::PyCompiled;
 use crate::tensor::PyTensor;
 use ember::ir::Shape;
-use ember::{DType, Tensor};
+use ember::DType;
 use numpy::{PyArrayDescrMethods, PyUntypedArray, PyUntypedArrayMethods};
 use pyo3::prelude::*;
 use pyo3::types::{PyList, PyTuple};
@@ -34,18 +34,16 @@ pub struct FastCache {
     hits: AtomicUsize,
 }
 
-fn arg_key(obj: &Bound<'_, PyAny>) -> Option<(ArgKey, Option<Tensor>)> {
+/// The key part of one argument; `None` for anything but an array or a tensor.
+fn arg_key(obj: &Bound<'_, PyAny>) -> Option<ArgKey> {
     if let Ok(t) = obj.cast::<PyTensor>() {
         let t = &t.get().inner;
-        return Some((
-            (true, t.dtype(), Shape::from_slice(t.shape())),
-            Some(t.clone()),
-        ));
+        return Some((true, t.dtype(), Shape::from_slice(t.shape())));
     }
     let a = obj.cast::<PyUntypedArray>().ok()?;
     let d = a.dtype();
     let dtype = dtype_from_numpy(d.kind(), d.itemsize())?;
-    Some(((false, dtype, Shape::from_slice(a.shape())), None))
+    Some((false, dtype, Shape::from_slice(a.shape())))
 }
 
 #[pymethods]
@@ -65,7 +63,7 @@ impl FastCache {
         let mut key = Vec::with_capacity(args.len());
         for a in args.iter() {
             match arg_key(&a) {
-                Some((k, _)) => key.push(k),
+                Some(k) => key.push(k),
                 None => return Ok(None),
             }
         }
@@ -125,7 +123,7 @@ impl FastCache {
         let mut key = Vec::with_capacity(args.len());
         for a in args.iter() {
             match arg_key(&a) {
-                Some((k, _)) => key.push(k),
+                Some(k) => key.push(k),
                 None => return Ok(false),
             }
         }
