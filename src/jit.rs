@@ -6,10 +6,13 @@
 
 use crate::error::{EmberError, Result};
 use crate::profile::{self, EventKind};
+use crate::runtime::device::support::device_can_run;
 use crate::runtime::Executable;
 use crate::tensor::Tensor;
 use crate::trace::{literal_of, tensor_of, Trace};
+use ember_ir::passes::place::{place, PlaceRequest, Placement};
 use ember_ir::passes::{optimize, ConstEvaluator, PassContext};
+use ember_ir::target::Target;
 use ember_ir::{Device, Graph, Literal, Op, ValueType};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -22,6 +25,25 @@ pub struct CompileOptions {
     pub record_passes: bool,
     /// The function's name, for messages.
     pub name: String,
+    /// Where the graph runs.
+    pub device: DevicePolicy,
+    /// Where each argument lives ([`trace_and_compile`]); missing entries are the host.
+    pub arg_devices: Vec<Device>,
+}
+
+/// Where a compiled function runs (`@ember.jit(device=...)`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum DevicePolicy {
+    /// Where the data is (the default): on the host for host arguments, on the accelerator
+    /// an argument lives on otherwise (results stay there too), like PyTorch and JAX.
+    #[default]
+    Follow,
+    /// Every node the device can run runs on it (the user asked for it); host arguments are
+    /// copied in and results copied back once each.
+    On(Device),
+    /// The placement pass chooses per node, minimizing the estimated time (compute on each
+    /// device plus copies) over the host and the first accelerator.
+    Auto,
 }
 
 /// One pass as run during a compile.
@@ -48,6 +70,8 @@ pub struct Compiled {
     pub passes: Vec<PassSummary>,
     /// Seconds spent optimizing and planning.
     pub compile_seconds: f64,
+    /// What the placement pass decided, when the graph involves an accelerator.
+    pub placement: Option<Placement>,
     executable: Executable,
 }
 
@@ -116,7 +140,12 @@ pub fn compile(graph: Graph, opts: &CompileOptions) -> Result<Compiled> {
     let mut ctx = PassContext::new().with_evaluator(&evaluator);
     ctx.record_text = opts.record_passes;
     let report = optimize(&mut optimized, &ctx)?;
-    let executable = Executable::new(&optimized)?;
+    let placement = place_graph(&mut optimized, opts.device)?;
+    let reasons = placement
+        .iter()
+        .flat_map(|p| p.copies.iter().map(|c| (c.node, c.reason.clone())))
+        .collect();
+    let executable = Executable::placed(&optimized, &reasons)?;
     let passes = report
         .passes
         .iter()
@@ -132,8 +161,89 @@ pub fn compile(graph: Graph, opts: &CompileOptions) -> Result<Compiled> {
         optimized,
         passes,
         compile_seconds: start.elapsed().as_secs_f64(),
+        placement,
         executable,
     })
+}
+
+/// The placement target for the host and accelerator `accel`. The rates are nominal (a
+/// current data-center GPU over PCIe; see [`Target::simulated_two_device`]): they rank
+/// assignments, and a calibration from measured rates can replace them without changing
+/// the pass.
+pub fn nominal_target(accel: Device) -> Target {
+    let mut t = Target::simulated_two_device();
+    for a in &mut t.accelerators {
+        a.device = accel;
+    }
+    t
+}
+
+/// Runs the placement pass on `g` when the policy or the arguments involve an accelerator;
+/// `None` (nothing changed) for a graph that stays on the host.
+fn place_graph(g: &mut Graph, policy: DevicePolicy) -> Result<Option<Placement>> {
+    let mut arg_devices: Vec<Device> = g
+        .inputs()
+        .iter()
+        .map(|&n| g.node(n).device)
+        .filter(|d| *d != Device::Cpu)
+        .collect();
+    arg_devices.dedup();
+    if arg_devices.len() > 1 {
+        return Err(EmberError::Device(format!(
+            "the arguments live on {} and {}: move them to one device first",
+            arg_devices[0], arg_devices[1]
+        )));
+    }
+    let from_args = arg_devices.first().copied();
+    let accel = match policy {
+        DevicePolicy::On(Device::Cpu) | DevicePolicy::Follow => from_args,
+        DevicePolicy::On(d) => {
+            if from_args.is_some_and(|a| a != d) {
+                return Err(EmberError::Device(format!(
+                    "device={d} was asked for, but an argument lives on {}",
+                    from_args.unwrap_or(d)
+                )));
+            }
+            Some(d)
+        }
+        DevicePolicy::Auto => {
+            from_args.or_else(|| crate::runtime::device::accelerators().first().copied())
+        }
+    };
+    let Some(accel) = accel else {
+        return Ok(None);
+    };
+    crate::runtime::check_device(accel)?;
+    let target = nominal_target(accel);
+    let mut req = PlaceRequest::new();
+    if from_args.is_some() {
+        for i in 0..g.outputs().len() {
+            req = req.output_on(i, accel);
+        }
+    }
+    let pin_to = match policy {
+        DevicePolicy::On(d) => Some(d),
+        DevicePolicy::Follow => Some(accel),
+        DevicePolicy::Auto => None,
+    };
+    for n in g.topo_order()? {
+        let op = &g.node(n).op;
+        if matches!(
+            op,
+            Op::Input { .. } | Op::Output { .. } | Op::Const(_) | Op::Copy(_)
+        ) {
+            continue;
+        }
+        match device_can_run(g, n) {
+            Err(why) => req = req.host_only(n, why),
+            Ok(()) => {
+                if let Some(d) = pin_to {
+                    req = req.pin(n, d);
+                }
+            }
+        }
+    }
+    Ok(Some(place(g, &target, &req)?))
 }
 
 /// Traces `f` on symbolic inputs of the given types and compiles the graph.
@@ -145,7 +255,11 @@ where
     let trace = Trace::new();
     let inputs: Vec<Tensor> = types
         .iter()
-        .map(|t| trace.input(t.clone(), Device::Cpu))
+        .enumerate()
+        .map(|(i, t)| {
+            let d = opts.arg_devices.get(i).copied().unwrap_or(Device::Cpu);
+            trace.input(t.clone(), d)
+        })
         .collect();
     let outputs = f(&inputs)?;
     let graph = trace.finish(&outputs)?;
@@ -175,12 +289,11 @@ pub struct CacheInfo {
     pub fallbacks: Vec<String>,
 }
 
+/// An argument signature: type and device of each argument.
+type Signature = Vec<(ValueType, Device)>;
+
 /// A jitted function's cache: entries by signature, counters, the last signature traced.
-type JitCache = (
-    HashMap<Vec<ValueType>, Arc<Entry>>,
-    CacheInfo,
-    Option<Vec<ValueType>>,
-);
+type JitCache = (HashMap<Signature, Arc<Entry>>, CacheInfo, Option<Signature>);
 
 enum Entry {
     Compiled(Arc<Compiled>),
@@ -191,6 +304,7 @@ enum Entry {
 pub struct JitFn<F> {
     f: F,
     name: String,
+    device: DevicePolicy,
     cache: Mutex<JitCache>,
 }
 
@@ -205,6 +319,7 @@ where
     JitFn {
         f,
         name: "closure".into(),
+        device: DevicePolicy::Follow,
         cache: Mutex::new((HashMap::new(), CacheInfo::default(), None)),
     }
 }
@@ -219,10 +334,19 @@ where
         self
     }
 
+    /// Chooses where the function runs (default: where its arguments are).
+    pub fn on(mut self, device: DevicePolicy) -> Self {
+        self.device = device;
+        self
+    }
+
     /// Calls the function on concrete tensors.
     pub fn call(&self, args: &[Tensor]) -> Result<Vec<Tensor>> {
         let _call = profile::span(EventKind::Call, &self.name);
-        let key: Vec<ValueType> = args.iter().map(|t| t.value_type().clone()).collect();
+        let key: Signature = args
+            .iter()
+            .map(|t| (t.value_type().clone(), t.device()))
+            .collect();
         let entry = {
             let mut guard = self.cache.lock().unwrap_or_else(|e| e.into_inner());
             let (cache, info, last) = &mut *guard;
@@ -241,8 +365,11 @@ where
                     let opts = CompileOptions {
                         record_passes: false,
                         name: self.name.clone(),
+                        device: self.device,
+                        arg_devices: key.iter().map(|k| k.1).collect(),
                     };
-                    let entry = match trace_and_compile(&self.f, &key, &opts) {
+                    let types: Vec<ValueType> = key.iter().map(|k| k.0.clone()).collect();
+                    let entry = match trace_and_compile(&self.f, &types, &opts) {
                         Ok(c) => Entry::Compiled(Arc::new(c)),
                         Err(EmberError::Trace(why)) => {
                             profile::fallback(&self.name, &why);
@@ -273,7 +400,7 @@ where
     }
 }
 
-fn describe_change(prev: &[ValueType], now: &[ValueType]) -> String {
+fn describe_change(prev: &[(ValueType, Device)], now: &[(ValueType, Device)]) -> String {
     if prev.len() != now.len() {
         return format!(
             "argument count changed from {} to {}",
@@ -285,6 +412,12 @@ fn describe_change(prev: &[ValueType], now: &[ValueType]) -> String {
         .zip(now)
         .enumerate()
         .find(|(_, (a, b))| a != b)
-        .map(|(i, (a, b))| format!("argument {i} changed from {a} to {b}"))
+        .map(|(i, (a, b))| {
+            if a.0 == b.0 {
+                format!("argument {i} moved from {} to {}", a.1, b.1)
+            } else {
+                format!("argument {i} changed from {} to {}", a.0, b.0)
+            }
+        })
         .unwrap_or_else(|| "a new signature".into())
 }

@@ -3,10 +3,12 @@
 //! and kept alive by holding its owner.
 
 use crate::error::{EmberError, Result};
+use crate::runtime::device::DeviceMemory;
 use ember_ir::Device;
 use std::alloc::{alloc_zeroed, dealloc, Layout};
 use std::any::Any;
 use std::ptr::NonNull;
+use std::sync::Arc;
 
 /// Alignment of buffers Ember allocates.
 pub const ALIGN: usize = 64;
@@ -19,6 +21,8 @@ enum Owner {
     Pooled(Layout),
     /// Owned by another object (a `Vec`, a NumPy array reference); dropped with us.
     Foreign(#[allow(dead_code)] Box<dyn Any + Send + Sync>),
+    /// Memory of an accelerator; the pointer is not a host address and is never read.
+    Device(Arc<dyn DeviceMemory>),
 }
 
 /// The allocation layout of a buffer of `nbytes` (at least one byte, [`ALIGN`]-aligned), or an
@@ -107,6 +111,26 @@ impl Storage {
         }
     }
 
+    /// Wraps memory of an accelerator. The storage's pointer is dangling: host code must not
+    /// read it ([`crate::Tensor::data_ptr`] refuses device tensors).
+    pub fn on_device(mem: Arc<dyn DeviceMemory>) -> Storage {
+        crate::profile::alloc(mem.device(), mem.nbytes());
+        Storage {
+            ptr: NonNull::dangling(),
+            nbytes: mem.nbytes(),
+            device: mem.device(),
+            owner: Owner::Device(mem),
+        }
+    }
+
+    /// The accelerator memory, for device storage.
+    pub fn device_memory(&self) -> Option<&Arc<dyn DeviceMemory>> {
+        match &self.owner {
+            Owner::Device(m) => Some(m),
+            _ => None,
+        }
+    }
+
     /// Takes ownership of a `Vec` without copying.
     pub fn from_vec<T: Send + Sync + 'static>(v: Vec<T>) -> Storage {
         let nbytes = std::mem::size_of_val(v.as_slice());
@@ -151,7 +175,7 @@ impl Drop for Storage {
             Owner::Aligned(layout) => unsafe { dealloc(self.ptr.as_ptr(), layout) },
             // SAFETY: taken from the pool with this layout; nothing uses it after us.
             Owner::Pooled(layout) => unsafe { crate::pool::give(self.ptr, layout) },
-            Owner::Foreign(_) => {}
+            Owner::Foreign(_) | Owner::Device(_) => {}
         }
     }
 }

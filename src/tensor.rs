@@ -200,6 +200,13 @@ impl Tensor {
     /// Pointer to element `[0, 0, ...]`.
     pub fn data_ptr(&self) -> Result<*const u8> {
         let b = self.buffer()?;
+        if b.storage.device() != Device::Cpu {
+            return Err(EmberError::Device(format!(
+                "this tensor lives on {}: its data cannot be read on the host; move it with \
+                 .to('cpu') (or call .numpy(), which copies)",
+                b.storage.device()
+            )));
+        }
         // SAFETY: `from_buffer` checked that the offset lies inside the storage.
         Ok(unsafe { b.storage.as_ptr().add(b.offset * self.dtype().size()) })
     }

@@ -69,6 +69,7 @@ impl PyTrace {
         let opts = CompileOptions {
             record_passes: true,
             name: name.to_string(),
+            ..CompileOptions::default()
         };
         let compiled = py.detach(|| compile(graph, &opts)).py()?;
         Ok(PyCompiled {

@@ -14,7 +14,7 @@ pub mod creation;
 mod map;
 mod math;
 mod matmul;
-mod movement;
+pub(crate) mod movement;
 mod num;
 mod reduce;
 mod unary;

@@ -5,6 +5,7 @@
 
 mod compiled_eager;
 mod composite;
+mod device_eager;
 mod elementwise;
 mod operators;
 mod reduce;
@@ -18,7 +19,7 @@ pub use shape_ops::*;
 use crate::error::{EmberError, Result};
 use crate::tensor::Tensor;
 use crate::trace;
-use ember_ir::{promote_weak, DType, Op, Scalar, ValueType, WeakKind};
+use ember_ir::{promote_weak, DType, Device, Op, Scalar, ValueType, WeakKind};
 
 /// Applies one op to tensors: records it while tracing, computes it otherwise.
 #[track_caller]
@@ -28,6 +29,9 @@ pub fn apply(op: Op, inputs: &[&Tensor]) -> Result<Tensor> {
     }
     let types: Vec<&ValueType> = inputs.iter().map(|t| t.value_type()).collect();
     let out = op.infer(&types)?;
+    if inputs.iter().any(|t| t.device() != Device::Cpu) {
+        return device_eager::run(&op, inputs, &out);
+    }
     if let Some(r) = compiled_eager::try_run(&op, inputs, &out) {
         return r;
     }

@@ -6,6 +6,8 @@
 //! graph runs node by node with the eager kernels, and [`Executable::note`] says why. Values
 //! are dropped after their last use so intermediates do not pile up.
 
+use super::device::copy::{to_device, Cause};
+use super::device::steps::{matmul_kernel, DeviceKernel};
 use super::launch::{launch, run_matmul, CpuKernel};
 use crate::error::{EmberError, Result};
 use crate::ops;
@@ -14,8 +16,8 @@ use crate::tensor::Tensor;
 use crate::trace::tensor_of;
 use ember_codegen::cpu::CpuBackend;
 use ember_ir::passes::fuse::{self, KernelStep, Step as FuseStep};
-use ember_ir::{Graph, NodeId, Op, ValueType};
-use std::collections::HashMap;
+use ember_ir::{Device, Graph, NodeId, Op, ValueType};
+use std::collections::{BTreeMap, HashMap};
 use std::sync::OnceLock;
 
 /// The process-wide Cranelift backend (its kernel cache is shared by every function), or why
@@ -41,6 +43,10 @@ enum Action {
         ty: ValueType,
         epilogue: Option<(CpuKernel, Vec<usize>, KernelInfo)>,
     },
+    /// A generated kernel on an accelerator (fused ops, or a matrix product).
+    Device(DeviceKernel),
+    /// A copy of the operand to `to`, inserted by placement; `cause` says why.
+    Transfer { to: Device, cause: String },
 }
 
 #[derive(Debug, Clone)]
@@ -58,6 +64,7 @@ struct Step {
 #[derive(Debug, Clone)]
 pub struct Executable {
     inputs: Vec<(usize, ValueType)>,
+    input_devices: Vec<Device>,
     constants: Vec<(usize, Tensor)>,
     steps: Vec<Step>,
     outputs: Vec<usize>,
@@ -94,12 +101,134 @@ impl Slots {
     }
 }
 
+/// The step for a node no kernel computes: a transfer for a copy node (its ledger cause
+/// from placement when known), else the node's eager kernel.
+fn eager_action(graph: &Graph, n: NodeId, copy_reasons: &BTreeMap<NodeId, String>) -> Action {
+    let node = graph.node(n);
+    match node.op {
+        Op::Copy(to) => Action::Transfer {
+            to,
+            cause: copy_reasons
+                .get(&n)
+                .cloned()
+                .unwrap_or_else(|| format!("copy %{} to {to} in the compiled plan", n.index())),
+        },
+        _ => Action::Eager {
+            op: node.op.clone(),
+            ty: node.ty.clone(),
+        },
+    }
+}
+
+/// The graph values a fusion step writes.
+fn step_outputs(step: &FuseStep) -> Vec<NodeId> {
+    match step {
+        FuseStep::Kernel(k) => k.outputs.clone(),
+        FuseStep::MatMul { out, epilogue, .. } => std::iter::once(*out)
+            .chain(epilogue.iter().flat_map(|e| e.outputs.iter().copied()))
+            .collect(),
+        FuseStep::Fallback(n) => vec![*n],
+    }
+}
+
+/// The accelerator a fusion step runs on (`None` for the host and for copies, which the
+/// host drives); an error when placement put one step's values on two devices.
+fn accelerator_of(graph: &Graph, step: &FuseStep) -> Result<Option<Device>> {
+    if let FuseStep::Fallback(n) = step {
+        if matches!(graph.node(*n).op, Op::Copy(_)) {
+            return Ok(None);
+        }
+    }
+    let outs = step_outputs(step);
+    let first = outs.first().map_or(Device::Cpu, |&o| graph.node(o).device);
+    if let Some(&o) = outs.iter().find(|&&o| graph.node(o).device != first) {
+        return Err(EmberError::Value(format!(
+            "plan error: one step writes values on {first} and {} (%{})",
+            graph.node(o).device,
+            o.index()
+        )));
+    }
+    Ok((first != Device::Cpu).then_some(first))
+}
+
+/// The steps that run fusion step `step` on accelerator `dev`: its kernels prepared
+/// (compiled) for the device, a matmul as a generated kernel, view ops eagerly on device
+/// tensors.
+fn device_steps(
+    graph: &Graph,
+    step: &FuseStep,
+    dev: Device,
+    slots: &Slots,
+    reports: &std::cell::RefCell<Vec<KernelReport>>,
+) -> Result<Vec<Step>> {
+    let rt = super::device::runtime(dev)?;
+    let kernel_step = |kernel: &ember_ir::kernel::Kernel,
+                       inputs: &[NodeId],
+                       outputs: &[NodeId]|
+     -> Result<Step> {
+        let start = std::time::Instant::now();
+        let outs = outputs.iter().map(|&o| graph.node(o).ty.clone()).collect();
+        let dk = DeviceKernel::new(rt.clone(), kernel, outs)?;
+        let info = KernelInfo::for_kernel(graph, inputs, outputs);
+        reports.borrow_mut().push(KernelReport {
+            name: format!("{} on {dev}", info.name),
+            nodes: profile::fused_nodes(graph, inputs, outputs),
+            kernel: kernel.clone(),
+            compile_seconds: start.elapsed().as_secs_f64(),
+        });
+        Ok(Step {
+            action: Action::Device(dk),
+            operands: slots.all(inputs)?,
+            outs: slots.all(outputs)?,
+            frees: Vec::new(),
+            info,
+        })
+    };
+    match step {
+        FuseStep::Kernel(k) => Ok(vec![kernel_step(&k.kernel, &k.inputs, &k.outputs)?]),
+        FuseStep::MatMul {
+            a,
+            b,
+            out,
+            epilogue,
+        } => {
+            let (ta, tb) = (&graph.node(*a).ty, &graph.node(*b).ty);
+            let (&[m, k], &[_, n]) = (ta.shape.as_slice(), tb.shape.as_slice()) else {
+                return Err(EmberError::Value(format!(
+                    "plan error: matmul %{} on {dev} needs 2-d operands, got {ta} and {tb}",
+                    out.index()
+                )));
+            };
+            let mm = matmul_kernel(graph.node(*out).ty.dtype, m, k, n);
+            let mut steps = vec![kernel_step(&mm, &[*a, *b], &[*out])?];
+            if let Some(e) = epilogue {
+                steps.push(kernel_step(&e.kernel, &e.inputs, &e.outputs)?);
+            }
+            Ok(steps)
+        }
+        FuseStep::Fallback(n) => Ok(vec![Step {
+            action: eager_action(graph, *n, &BTreeMap::new()),
+            operands: slots.all(&graph.operands(*n))?,
+            outs: vec![slots.get(*n)?],
+            frees: Vec::new(),
+            info: KernelInfo::eager(graph, *n),
+        }]),
+    }
+}
+
 impl Executable {
     /// Builds the plan for `graph` (already optimized): compiled when the backend can, eager
     /// otherwise.
     pub fn new(graph: &Graph) -> Result<Executable> {
+        Self::placed(graph, &BTreeMap::new())
+    }
+
+    /// [`Executable::new`] for a graph whose nodes may sit on accelerators (after the
+    /// placement pass): kernels of accelerator nodes are prepared for their device, copy
+    /// nodes become transfers whose ledger cause is `copy_reasons[node]`.
+    pub fn placed(graph: &Graph, copy_reasons: &BTreeMap<NodeId, String>) -> Result<Executable> {
         match cpu_backend() {
-            Ok(backend) => match Self::compiled(graph, backend) {
+            Ok(backend) => match Self::compiled(graph, backend, copy_reasons) {
                 Ok(plan) => Ok(plan),
                 Err(e) => Self::eager(graph, format!("runs eagerly: {e}")),
             },
@@ -108,6 +237,13 @@ impl Executable {
                 format!("runs eagerly: the CPU backend is unavailable: {why}"),
             ),
         }
+    }
+
+    /// A compiled plan or an error, never the eager fallback: for graphs on a device, whose
+    /// eager steps would come back to the caller (the device's eager dispatcher).
+    pub fn device_only(graph: &Graph) -> Result<Executable> {
+        let backend = cpu_backend().map_err(EmberError::Backend)?;
+        Self::compiled(graph, backend, &BTreeMap::new())
     }
 
     /// A plan that runs every node with its eager kernel (the oracle path).
@@ -121,10 +257,7 @@ impl Executable {
                 continue;
             }
             steps.push(Step {
-                action: Action::Eager {
-                    op: node.op.clone(),
-                    ty: node.ty.clone(),
-                },
+                action: eager_action(graph, n, &BTreeMap::new()),
                 operands: slots.all(&graph.operands(n))?,
                 outs: vec![slots.get(n)?],
                 frees: Vec::new(),
@@ -135,7 +268,11 @@ impl Executable {
         Ok(plan.0.with_frees())
     }
 
-    fn compiled(graph: &Graph, backend: &CpuBackend) -> Result<Executable> {
+    fn compiled(
+        graph: &Graph,
+        backend: &CpuBackend,
+        copy_reasons: &BTreeMap<NodeId, String>,
+    ) -> Result<Executable> {
         let schedule = fuse::partition(graph)?;
         let (mut plan, slots) = Self::skeleton(graph, String::new())?;
         let reports = std::cell::RefCell::new(Vec::new());
@@ -162,7 +299,14 @@ impl Executable {
             ))
         };
         let (mut kernels, mut gemms, mut eager) = (0, 0, 0);
+        let (mut device_kernels, mut transfers) = (0, 0);
         for step in &schedule.steps {
+            if let Some(dev) = accelerator_of(graph, step)? {
+                let steps = device_steps(graph, step, dev, &slots, &reports)?;
+                device_kernels += steps.len();
+                plan.steps.extend(steps);
+                continue;
+            }
             plan.steps.push(match step {
                 FuseStep::Kernel(k) => {
                     kernels += 1;
@@ -212,13 +356,13 @@ impl Executable {
                     }
                 }
                 FuseStep::Fallback(n) => {
-                    eager += 1;
-                    let node = graph.node(*n);
+                    let action = eager_action(graph, *n, copy_reasons);
+                    match action {
+                        Action::Transfer { .. } => transfers += 1,
+                        _ => eager += 1,
+                    }
                     Step {
-                        action: Action::Eager {
-                            op: node.op.clone(),
-                            ty: node.ty.clone(),
-                        },
+                        action,
                         operands: slots.all(&graph.operands(*n))?,
                         outs: vec![slots.get(*n)?],
                         frees: Vec::new(),
@@ -228,7 +372,11 @@ impl Executable {
             });
         }
         plan.note = format!("{kernels} kernel(s), {gemms} GEMM call(s), {eager} eager step(s)");
+        if device_kernels + transfers > 0 {
+            plan.note += &format!(", {device_kernels} device kernel(s), {transfers} transfer(s)");
+        }
         plan.kernels = reports.into_inner();
+        plan.materialize_device_constants(graph)?;
         Ok(plan.with_frees())
     }
 
@@ -253,8 +401,14 @@ impl Executable {
             }
         }
         let outputs = slots.all(&graph.output_values())?;
+        let input_devices = graph
+            .inputs()
+            .iter()
+            .map(|&n| graph.node(n).device)
+            .collect();
         let plan = Executable {
             inputs,
+            input_devices,
             constants,
             steps: Vec::new(),
             outputs,
@@ -263,6 +417,44 @@ impl Executable {
             kernels: Vec::new(),
         };
         Ok((plan, slots))
+    }
+
+    /// Gives every device step its own copy of the host constants it reads, made once here
+    /// (a constant used on two devices has one slot per device).
+    fn materialize_device_constants(&mut self, graph: &Graph) -> Result<()> {
+        let host: HashMap<usize, Tensor> = self.constants.iter().cloned().collect();
+        let mut made: HashMap<(usize, Device), usize> = HashMap::new();
+        for i in 0..self.steps.len() {
+            let dev = match &self.steps[i].action {
+                Action::Device(k) => k.device(),
+                _ => continue,
+            };
+            for j in 0..self.steps[i].operands.len() {
+                let slot = self.steps[i].operands[j];
+                let Some(t) = host.get(&slot) else { continue };
+                if t.device() == dev {
+                    continue;
+                }
+                let new = match made.get(&(slot, dev)) {
+                    Some(&s) => s,
+                    None => {
+                        let node = graph.topo_order()?.get(slot).map_or(slot, |n| n.index());
+                        let why = format!(
+                            "constant %{node} of the plan materialized on {dev} (once, when the \
+                             plan was built)"
+                        );
+                        let copy = to_device(t, dev, Cause::unguarded(&why))?;
+                        let s = self.slots;
+                        self.slots += 1;
+                        self.constants.push((s, copy));
+                        made.insert((slot, dev), s);
+                        s
+                    }
+                };
+                self.steps[i].operands[j] = new;
+            }
+        }
+        Ok(())
     }
 
     /// Records, per step, the slots whose last use it is (outputs and constants live on).
@@ -319,6 +511,13 @@ impl Executable {
                     arg.value_type()
                 )));
             }
+            if arg.device() != self.input_devices[i] {
+                return Err(EmberError::Device(format!(
+                    "argument {i}: the plan expects it on {}, got a tensor on {}",
+                    self.input_devices[i],
+                    arg.device()
+                )));
+            }
             values[*slot] = Some(arg.clone());
         }
         for (slot, t) in &self.constants {
@@ -335,10 +534,23 @@ impl Executable {
                 Action::Eager { op, ty } => {
                     let operands: Vec<&Tensor> =
                         step.operands.iter().map(get).collect::<Result<_>>()?;
+                    let on_device = operands.iter().any(|t| t.device() != Device::Cpu);
                     vec![match op {
+                        // Device operands go through the eager dispatcher, which runs the op
+                        // on their device (views) or says which copies it makes.
                         Op::Composite(_) => ops::apply(op.clone(), &operands)?,
+                        _ if on_device => ops::apply(op.clone(), &operands)?,
                         op => crate::eager::execute(op, &operands, ty)?,
                     }]
+                }
+                Action::Device(k) => {
+                    let operands: Vec<&Tensor> =
+                        step.operands.iter().map(get).collect::<Result<_>>()?;
+                    k.run(&operands)?
+                }
+                Action::Transfer { to, cause } => {
+                    let x = get(&step.operands[0])?;
+                    vec![to_device(x, *to, Cause::implicit(cause))?]
                 }
                 Action::Kernel(k) => {
                     let operands: Vec<&Tensor> =

@@ -1,5 +1,6 @@
 //! Executing optimized graphs: the executable plan, kernel launches and their buffers.
 
+pub mod device;
 pub mod devices;
 pub mod executable;
 pub mod launch;

@@ -139,6 +139,20 @@ pub fn copy<T>(
     copy: impl FnOnce() -> Result<T>,
 ) -> Result<T> {
     check(bytes, direction, cause, explicit)?;
+    record(bytes, direction, device, cause, explicit, copy)
+}
+
+/// Runs `copy` and records it in the ledger and the profiler without asking the guard: for
+/// copies that are part of building a plan (a constant materialized on a device once, at
+/// compile time), not of running it.
+pub fn record<T>(
+    bytes: usize,
+    direction: Direction,
+    device: Device,
+    cause: &str,
+    explicit: bool,
+    copy: impl FnOnce() -> Result<T>,
+) -> Result<T> {
     let span = profile::transfer(bytes, direction, device, cause);
     let start = std::time::Instant::now();
     let out = copy()?;

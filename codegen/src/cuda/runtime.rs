@@ -44,14 +44,17 @@ pub struct DeviceBuffer {
 }
 
 /// One kernel argument on the device: a buffer and the view the kernel sees (element offset
-/// and strides, as for the CPU backend). Outputs are borrowed mutably, so no output can alias
-/// another argument.
+/// and strides in elements of the kernel argument's dtype, as for the CPU backend). The
+/// buffer's own dtype does not have to match: only its size in bytes bounds the view, so
+/// untyped allocations ([`CudaDevice::alloc_bytes`]) can hold any dtype. The device writes
+/// outputs through the device pointer, so they are borrowed shared; the caller makes sure no
+/// output aliases another argument (Ember's runtime passes fresh allocations).
 #[derive(Debug)]
 pub enum DeviceArg<'a> {
     /// An input buffer with `(offset, strides)`.
     In(&'a DeviceBuffer, usize, Vec<isize>),
     /// An output buffer with `(offset, strides)`.
-    Out(&'a mut DeviceBuffer, usize, Vec<isize>),
+    Out(&'a DeviceBuffer, usize, Vec<isize>),
 }
 
 /// A pinned staging buffer and the event marking the end of its last copy.
@@ -114,6 +117,12 @@ impl CudaDevice {
             .alloc_zeros::<u8>((len * dtype.size()).max(1))
             .map_err(drv("cuMemAlloc"))?;
         Ok(DeviceBuffer { dtype, len, mem })
+    }
+
+    /// A zeroed untyped buffer of `nbytes` bytes (a byte-element buffer that kernels may view
+    /// as any dtype).
+    pub fn alloc_bytes(&self, nbytes: usize) -> Result<DeviceBuffer> {
+        self.alloc(DType::Bool, nbytes)
     }
 
     /// Copies host bytes (native-endian elements of `dtype`) into a new device buffer.
@@ -275,7 +284,7 @@ impl CudaDevice {
                 DeviceArg::In(b, o, s) => (&**b, *o, s, false),
                 DeviceArg::Out(b, o, s) => (&**b, *o, s, true),
             };
-            if buf.dtype != d.dtype || st.len() != d.shape.len() || out != d.output {
+            if st.len() != d.shape.len() || out != d.output {
                 return Err(CodegenError::Args(format!(
                     "argument {i} of kernel {}: expected {} {} with {} strides",
                     k.name,
@@ -284,7 +293,8 @@ impl CudaDevice {
                     d.shape.len()
                 )));
             }
-            if !view_inside(&d.shape, off, st, buf.len) {
+            let elems = buf.len * buf.dtype.size() / d.dtype.size().max(1);
+            if !view_inside(&d.shape, off, st, elems) {
                 return Err(CodegenError::Args(format!(
                     "argument {i} of kernel {}: view exceeds its buffer",
                     k.name
@@ -292,7 +302,7 @@ impl CudaDevice {
             }
             let (p, g) = buf.mem.device_ptr(&self.stream);
             guards.push(g);
-            ptrs.push(p + (off * buf.dtype.size()) as u64);
+            ptrs.push(p + (off * d.dtype.size()) as u64);
             strides.extend(st.iter().map(|&s| s as i64));
         }
         let f = self.function(compiled)?;
@@ -356,7 +366,7 @@ impl CudaDevice {
             dev.push(self.upload(b.dtype, &b.data)?);
         }
         let mut args: Vec<DeviceArg<'_>> = Vec::new();
-        for ((d, b), decl) in dev.iter_mut().zip(bufs.iter()).zip(&kernel.args) {
+        for ((d, b), decl) in dev.iter().zip(bufs.iter()).zip(&kernel.args) {
             args.push(if decl.output {
                 DeviceArg::Out(d, b.offset, b.strides.clone())
             } else {
@@ -376,7 +386,7 @@ impl CudaDevice {
 }
 
 /// True when every element the view addresses lies in `0..len`.
-fn view_inside(shape: &[usize], off: usize, strides: &[isize], len: usize) -> bool {
+pub fn view_inside(shape: &[usize], off: usize, strides: &[isize], len: usize) -> bool {
     let (mut lo, mut hi) = (off as i64, off as i64);
     for (&n, &s) in shape.iter().zip(strides) {
         if n == 0 {

@@ -30,6 +30,9 @@ pub struct PlaceRequest {
     pub outputs: BTreeMap<usize, Device>,
     /// Nodes the user pinned to a device.
     pub pins: BTreeMap<NodeId, Device>,
+    /// Nodes the accelerator's backend cannot run, with why (beyond what the target's op
+    /// names say: a backend may run a matmul of matrices but not of stacks, say).
+    pub host_only: BTreeMap<NodeId, String>,
 }
 
 impl PlaceRequest {
@@ -47,6 +50,12 @@ impl PlaceRequest {
     /// Pins `node` to `device`.
     pub fn pin(mut self, node: NodeId, device: Device) -> Self {
         self.pins.insert(node, device);
+        self
+    }
+
+    /// Keeps `node` on the host because the accelerator cannot run it (`why` is for people).
+    pub fn host_only(mut self, node: NodeId, why: impl Into<String>) -> Self {
+        self.host_only.insert(node, why.into());
         self
     }
 
@@ -293,7 +302,12 @@ impl Problem {
                 d.and_then(|d| target.compute_time(d, &node.op, &types, &node.ty))
                     .unwrap_or(f64::INFINITY)
             };
-            let cost = [time(Some(Device::Cpu)), time(accel)];
+            let accel_time = if req.host_only.contains_key(&n) {
+                f64::INFINITY
+            } else {
+                time(accel)
+            };
+            let cost = [time(Some(Device::Cpu)), accel_time];
             if cost.iter().any(|c| c.is_nan() || *c < 0.0) {
                 return Err(err("the target's rates must be positive".into()));
             }

@@ -1,0 +1,226 @@
+//! The simulated CUDA device: separate memory with a capacity, and kernels run through the
+//! CUDA backend's grid simulator (the same launch plan the rendered CUDA C uses: grid-stride
+//! loops, block-per-row reductions with warp shuffles and shared memory, barriers). It is
+//! slow (an interpreter) and meant for tests of everything around a GPU: device tensors,
+//! placement, copies, the ledger, out-of-memory handling.
+
+use super::{DeviceMemory, DeviceRuntime, LaunchArg, PreparedKernel};
+use crate::error::{EmberError, Result};
+use ember_codegen::cuda::grid;
+use ember_ir::kernel::interp::Buffer;
+use ember_ir::kernel::Kernel;
+use ember_ir::Device;
+use std::any::Any;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+
+/// Blocks the simulated grid has at most: few, so grid-stride loops take several rounds.
+const SIM_BLOCKS: u32 = 4;
+
+/// The simulated device.
+#[derive(Debug)]
+pub struct SimRuntime {
+    device: Device,
+    capacity: usize,
+    used: Arc<AtomicUsize>,
+    launches: AtomicUsize,
+}
+
+/// Memory of the simulated device.
+#[derive(Debug)]
+pub struct SimMemory {
+    device: Device,
+    bytes: Mutex<Vec<u8>>,
+    used: Arc<AtomicUsize>,
+}
+
+impl Drop for SimMemory {
+    fn drop(&mut self) {
+        let n = self.bytes.get_mut().map(|b| b.len()).unwrap_or(0);
+        self.used.fetch_sub(n, Ordering::Relaxed);
+    }
+}
+
+impl DeviceMemory for SimMemory {
+    fn nbytes(&self) -> usize {
+        self.bytes.lock().map(|b| b.len()).unwrap_or(0)
+    }
+    fn device(&self) -> Device {
+        self.device
+    }
+    fn as_any(&self) -> &dyn Any {
+        self
+    }
+}
+
+/// A kernel checked against the simulator's launch plan.
+#[derive(Debug)]
+struct SimKernel(Kernel);
+
+impl PreparedKernel for SimKernel {
+    fn kernel(&self) -> &Kernel {
+        &self.0
+    }
+    fn as_any(&self) -> &dyn Any {
+        self
+    }
+}
+
+impl SimRuntime {
+    /// A simulated device `device` with `capacity` bytes of memory.
+    pub fn new(device: Device, capacity: usize) -> Self {
+        SimRuntime {
+            device,
+            capacity,
+            used: Arc::new(AtomicUsize::new(0)),
+            launches: AtomicUsize::new(0),
+        }
+    }
+
+    /// Kernels launched so far.
+    pub fn launches(&self) -> usize {
+        self.launches.load(Ordering::Relaxed)
+    }
+
+    fn memory<'a>(&self, mem: &'a dyn DeviceMemory) -> Result<&'a SimMemory> {
+        mem.as_any().downcast_ref::<SimMemory>().ok_or_else(|| {
+            EmberError::Device(format!(
+                "{}: memory from another device ({}) was passed to the simulated device",
+                self.device,
+                mem.device()
+            ))
+        })
+    }
+}
+
+impl DeviceRuntime for SimRuntime {
+    fn device(&self) -> Device {
+        self.device
+    }
+
+    fn describe(&self) -> String {
+        format!(
+            "{} simulated CUDA device (grid simulator on the CPU, {} MiB; enabled by \
+             ember.testing.simulate_cuda)",
+            self.device,
+            self.capacity >> 20
+        )
+    }
+
+    fn simulated(&self) -> bool {
+        true
+    }
+
+    fn alloc(&self, nbytes: usize) -> Result<Arc<dyn DeviceMemory>> {
+        let prev = self.used.fetch_add(nbytes, Ordering::Relaxed);
+        if prev.saturating_add(nbytes) > self.capacity {
+            self.used.fetch_sub(nbytes, Ordering::Relaxed);
+            return Err(EmberError::OutOfMemory(format!(
+                "{}: out of memory allocating {nbytes} bytes ({prev} of {} bytes in use)",
+                self.device, self.capacity
+            )));
+        }
+        let mut bytes = Vec::new();
+        if bytes.try_reserve_exact(nbytes).is_err() {
+            self.used.fetch_sub(nbytes, Ordering::Relaxed);
+            return Err(EmberError::OutOfMemory(format!(
+                "{}: the host could not back {nbytes} bytes of simulated device memory",
+                self.device
+            )));
+        }
+        bytes.resize(nbytes, 0);
+        Ok(Arc::new(SimMemory {
+            device: self.device,
+            bytes: Mutex::new(bytes),
+            used: self.used.clone(),
+        }))
+    }
+
+    fn upload(&self, bytes: &[u8]) -> Result<Arc<dyn DeviceMemory>> {
+        let mem = self.alloc(bytes.len())?;
+        self.memory(mem.as_ref())?
+            .bytes
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .copy_from_slice(bytes);
+        Ok(mem)
+    }
+
+    fn download(&self, mem: &dyn DeviceMemory, out: &mut [u8]) -> Result<()> {
+        let m = self.memory(mem)?;
+        let b = m.bytes.lock().unwrap_or_else(|e| e.into_inner());
+        if b.len() != out.len() {
+            return Err(EmberError::Value(format!(
+                "{}: download of {} bytes into {} bytes",
+                self.device,
+                b.len(),
+                out.len()
+            )));
+        }
+        out.copy_from_slice(&b);
+        Ok(())
+    }
+
+    fn prepare(&self, kernel: &Kernel) -> Result<Arc<dyn PreparedKernel>> {
+        grid::plan_of(kernel).map_err(|e| {
+            EmberError::Backend(format!("kernel {} on {}: {e}", kernel.name, self.device))
+        })?;
+        Ok(Arc::new(SimKernel(kernel.clone())))
+    }
+
+    fn launch(&self, kernel: &dyn PreparedKernel, args: &[LaunchArg]) -> Result<()> {
+        let k = kernel.kernel();
+        if args.len() != k.args.len() {
+            return Err(EmberError::Value(format!(
+                "kernel {} takes {} arguments, got {}",
+                k.name,
+                k.args.len(),
+                args.len()
+            )));
+        }
+        let mut bufs = Vec::with_capacity(args.len());
+        for (i, (a, decl)) in args.iter().zip(&k.args).enumerate() {
+            let m = self.memory(a.mem.as_ref())?;
+            let data = m.bytes.lock().unwrap_or_else(|e| e.into_inner()).clone();
+            let len = data.len() / decl.dtype.size().max(1);
+            if a.strides.len() != decl.shape.len()
+                || !ember_codegen::cuda::runtime::view_inside(
+                    &decl.shape,
+                    a.offset,
+                    &a.strides,
+                    len,
+                )
+            {
+                return Err(EmberError::Value(format!(
+                    "argument {i} of kernel {}: view exceeds its buffer",
+                    k.name
+                )));
+            }
+            bufs.push(Buffer {
+                dtype: decl.dtype,
+                data,
+                offset: a.offset,
+                strides: a.strides.clone(),
+            });
+        }
+        grid::simulate(k, &mut bufs, SIM_BLOCKS).map_err(|e| {
+            EmberError::Backend(format!("kernel {} on {}: {e}", k.name, self.device))
+        })?;
+        for ((a, decl), b) in args.iter().zip(&k.args).zip(bufs) {
+            if decl.output {
+                let m = self.memory(a.mem.as_ref())?;
+                *m.bytes.lock().unwrap_or_else(|e| e.into_inner()) = b.data;
+            }
+        }
+        self.launches.fetch_add(1, Ordering::Relaxed);
+        Ok(())
+    }
+
+    fn synchronize(&self) -> Result<()> {
+        Ok(())
+    }
+
+    fn bytes_in_use(&self) -> usize {
+        self.used.load(Ordering::Relaxed)
+    }
+}
