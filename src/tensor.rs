@@ -256,8 +256,12 @@ impl Tensor {
         Ok(self.view::<T>()?.as_standard_layout().into_owned())
     }
 
-    /// The elements in row-major order as scalars (for printing and small constants).
+    /// The elements in row-major order as scalars (for printing and small constants). A
+    /// device tensor is copied to the host first (an explicit copy in the ledger).
     pub fn to_scalars(&self) -> Result<Vec<Scalar>> {
+        if self.device() != Device::Cpu && !self.is_traced() {
+            return self.to(Device::Cpu)?.to_scalars();
+        }
         crate::with_dtype!(self.dtype(), T => Ok(self.view::<T>()?.iter().map(|v| v.to_scalar()).collect()))
     }
 

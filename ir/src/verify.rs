@@ -135,10 +135,12 @@ pub fn verify(graph: &Graph) -> Result<()> {
                     format!("copies {}, which is already on {target}", name_of(o)),
                 );
             }
-        } else if let Some(&o) = operands
-            .iter()
-            .find(|&&o| graph.node(o).device != node.device)
-        {
+        } else if let Some(&o) = operands.iter().find(|&&o| {
+            // Constants are materialized on every device that reads them (when the plan is
+            // built), so a constant operand may sit anywhere.
+            let operand = graph.node(o);
+            operand.device != node.device && !matches!(operand.op, Op::Const(_))
+        }) {
             return fail(
                 id,
                 format!(

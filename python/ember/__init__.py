@@ -18,10 +18,18 @@ to eager execution, with the reason recorded in ``f.cache_info()`` and warned on
 
 import os as _os
 
-from . import _ember
+from . import _ember, testing
 from ._api import *
 from ._api import __all__ as _api_all
-from ._ember import BackendError, DeviceError, EmberError, Tensor, TraceError, TransferError
+from ._ember import (
+    BackendError,
+    DeviceError,
+    EmberError,
+    OutOfMemoryError,
+    Tensor,
+    TraceError,
+    TransferError,
+)
 from ._jit import (
     CacheInfo,
     EmberWarning,
@@ -55,8 +63,15 @@ def from_dlpack(x):
 
 def devices():
     """The devices Ember can run on: ``["cpu"]`` plus each CUDA device the driver reports
-    (found at run time; with no driver, CUDA is simply absent)."""
+    (found at run time; with no driver, CUDA is simply absent), or the simulated ``cuda:0``
+    of :func:`ember.testing.simulate_cuda`."""
     return _ember.devices()
+
+
+def describe_device(device):
+    """One line about ``device`` (``"cpu"``, ``"cuda:0"``): its name, architecture and
+    memory, or that it is simulated. Raises :class:`DeviceError` when it is not available."""
+    return _ember.describe_device(device)
 
 
 __all__ = list(_api_all) + [
@@ -82,6 +97,9 @@ __all__ = list(_api_all) + [
     "RetraceWarning",
     "from_dlpack",
     "devices",
+    "describe_device",
+    "OutOfMemoryError",
+    "testing",
     "bool_",
     "int32",
     "int64",

@@ -104,6 +104,8 @@ class Explanation:
         self.plan = compiled.plan_summary if compiled else None
         self.dot = compiled.plan_dot if compiled else None
         self.compile_seconds = compiled.compile_seconds if compiled else None
+        #: The placement pass's decisions (devices, copies, costs), or None on the host.
+        self.placement = compiled.placement_text if compiled else None
         #: ``(name, kernel IR, CUDA C, source lines, compile seconds)`` per compiled kernel.
         self.kernels = compiled.kernels if compiled else []
 
@@ -120,11 +122,14 @@ class Explanation:
             lines.append(f"== after {name} ({mark}, {secs * 1e3:.2f} ms) ==")
             if changed and text:
                 lines.append(text)
-        lines += ["== optimized ==", self.optimized, f"== plan == {self.plan}"]
+        lines += ["== optimized ==", self.optimized]
+        if self.placement:
+            lines += ["== placement ==", self.placement]
+        lines.append(f"== plan == {self.plan}")
         for name, ir, cuda, locs, secs in self.kernels if code else []:
             where = ", ".join(locs) or "no source line"
             lines += [
-                f"== kernel {name} ({where}; Cranelift {secs * 1e3:.2f} ms) ==",
+                f"== kernel {name} ({where}; compiled in {secs * 1e3:.2f} ms) ==",
                 ir,
                 "-- as CUDA C --",
                 cuda,
@@ -185,9 +190,27 @@ def viz(f, *args, path="ember_graph.svg", **kwargs):
 class JitFunction:
     """A function compiled by Ember per argument signature. Call it like the original."""
 
-    def __init__(self, fn, static_argnums=(), static_argnames=(), fallback="eager", transfer_guard=None):
+    def __init__(
+        self,
+        fn,
+        static_argnums=(),
+        static_argnames=(),
+        fallback="eager",
+        transfer_guard=None,
+        device=None,
+    ):
+        if device is not None and not (
+            isinstance(device, str)
+            and (device in ("cpu", "cuda", "gpu", "auto") or _is_cuda_ordinal(device))
+        ):
+            raise ValueError(
+                f"device: expected None, 'cpu', 'cuda', 'cuda:N' or 'auto', got {device!r}"
+            )
+        self._device = device
         if transfer_guard not in (None, "allow", "log", "disallow"):
-            raise ValueError(f"transfer_guard: expected 'allow', 'log' or 'disallow', got {transfer_guard!r}")
+            raise ValueError(
+                f"transfer_guard: expected 'allow', 'log' or 'disallow', got {transfer_guard!r}"
+            )
         self._transfer_guard = transfer_guard
         if fallback not in ("eager", "error"):
             raise ValueError(f"fallback: expected 'eager' or 'error', got {fallback!r}")
@@ -212,7 +235,9 @@ class JitFunction:
         # dtype and shape only, it skips pytree flattening (see __call__).
         self._fast = _C.FastCache()
         self._fast_seen = 0
-        self._fast_ok = not self._static_argnums and not self._static_argnames and transfer_guard is None
+        self._fast_ok = (
+            not self._static_argnums and not self._static_argnames and transfer_guard is None
+        )
         self._recent = collections.deque(maxlen=10)
         self._last_key = None
         self._warned_retrace = False
@@ -361,7 +386,8 @@ class JitFunction:
                     raise TypeError(
                         f"{self.__name__}: unsupported dtype {arr.dtype}; Ember supports bool, int32, int64, float32, float64"
                     )
-                traced.append(trace.input(arr.dtype, list(arr.shape)))
+                device = leaf.device if isinstance(leaf, Tensor) else "cpu"
+                traced.append(trace.input(arr.dtype, list(arr.shape), device))
         entry.out_tensors = any(isinstance(leaf, Tensor) for leaf in leaves)
         structure = key[0]
         dyn_args, dyn_kwargs = unflatten(structure, iter(traced))
@@ -405,7 +431,7 @@ class JitFunction:
                     "return arrays (or tuples, lists, dicts of arrays)"
                 )
         t_compile = _prof.span("trace", self.__name__, t_trace) if t_trace else 0
-        entry.compiled = trace.finish(out_leaves, self.__name__)
+        entry.compiled = trace.finish(out_leaves, self.__name__, self._device)
         if t_compile:
             _prof.compiled(self.__name__, t_compile, entry.compiled)
         if _DEBUG >= 3:
@@ -459,10 +485,30 @@ class JitFunction:
             self._last_key = None
 
 
-def jit(fn=None, *, static_argnums=(), static_argnames=(), fallback="eager", transfer_guard=None):
+def _is_cuda_ordinal(s):
+    return s.startswith("cuda:") and s[5:].isdigit()
+
+
+def jit(
+    fn=None,
+    *,
+    static_argnums=(),
+    static_argnames=(),
+    fallback="eager",
+    transfer_guard=None,
+    device=None,
+):
     """Compiles ``fn`` per argument signature. Use as ``@ember.jit`` or
     ``ember.jit(f, static_argnums=..., static_argnames=..., fallback="eager"|"error",
-    transfer_guard=None|"allow"|"log"|"disallow")``."""
+    transfer_guard=None|"allow"|"log"|"disallow", device=None|"cpu"|"cuda"|"cuda:N"|"auto")``.
+
+    ``device``: ``None`` runs where the arguments are (the host for NumPy arrays; the GPU for
+    tensors on a GPU, whose results stay there); ``"cuda"`` runs every op the GPU can run on
+    it, copying host arguments in and results out once each (each copy in
+    ``ember.transfer_ledger()`` with its reason); ``"auto"`` lets the placement pass choose
+    per op from estimated compute and copy times. ``f.explain(*args)`` shows the decisions."""
     if fn is None:
-        return lambda f: JitFunction(f, static_argnums, static_argnames, fallback, transfer_guard)
-    return JitFunction(fn, static_argnums, static_argnames, fallback, transfer_guard)
+        return lambda f: JitFunction(
+            f, static_argnums, static_argnames, fallback, transfer_guard, device
+        )
+    return JitFunction(fn, static_argnums, static_argnames, fallback, transfer_guard, device)

@@ -217,6 +217,13 @@ pub fn to_operand(obj: &Bound<'_, PyAny>, arg: &str) -> PyResult<Operand> {
 /// tensor object). No copy.
 pub fn numpy_view<'py>(owner: &Bound<'py, PyTensor>) -> PyResult<Bound<'py, PyAny>> {
     let t = &owner.get().inner;
+    if t.device() != ember::Device::Cpu && !t.is_traced() {
+        // Reading a device tensor on the host copies it down (an explicit copy: the user
+        // asked for the values); the view is of that host copy.
+        let host = owner.py().detach(|| t.to(ember::Device::Cpu)).py()?;
+        let owner = Bound::new(owner.py(), PyTensor { inner: host })?;
+        return numpy_view(&owner);
+    }
     let arr = ember::with_dtype!(t.dtype(), T => {
         let view = t.view::<T>().py()?;
         // SAFETY: the storage is immutable and lives as long as `owner`, which becomes the

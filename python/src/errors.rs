@@ -37,6 +37,38 @@ pyo3::create_exception!(
     "A device is unavailable or failed."
 );
 
+/// `ember.OutOfMemoryError`: both an Ember error and a `MemoryError` (so `except
+/// MemoryError` code keeps working), made at import time because it has two bases.
+static OUT_OF_MEMORY: pyo3::sync::PyOnceLock<Py<pyo3::types::PyType>> =
+    pyo3::sync::PyOnceLock::new();
+
+/// The `OutOfMemoryError` class (created on first use).
+pub fn out_of_memory_type(py: Python<'_>) -> PyResult<&Bound<'_, pyo3::types::PyType>> {
+    OUT_OF_MEMORY
+        .get_or_try_init(py, || {
+            let bases = pyo3::types::PyTuple::new(
+                py,
+                [
+                    py.get_type::<EmberException>().into_any(),
+                    py.get_type::<pyo3::exceptions::PyMemoryError>().into_any(),
+                ],
+            )?;
+            let dict = pyo3::types::PyDict::new(py);
+            dict.set_item("__module__", "ember")?;
+            dict.set_item(
+                "__doc__",
+                "Host or device memory ran out (the allocation failed; the process keeps \
+                 working). A subclass of MemoryError.",
+            )?;
+            let t =
+                py.import("builtins")?
+                    .getattr("type")?
+                    .call1(("OutOfMemoryError", bases, dict))?;
+            Ok(t.cast_into::<pyo3::types::PyType>()?.unbind())
+        })
+        .map(|t| t.bind(py))
+}
+
 /// Python's `numpy.exceptions.AxisError` is both a ValueError and an IndexError; we raise a
 /// ValueError subclass with NumPy's message.
 fn axis_error(py: Python<'_>, msg: String) -> PyErr {
@@ -60,7 +92,10 @@ pub fn to_py(e: EmberError) -> PyErr {
         EmberError::Device(_) => DeviceError::new_err(msg),
         EmberError::Overflow(_) => PyOverflowError::new_err(msg),
         EmberError::Transfer(_) => TransferError::new_err(msg),
-        EmberError::OutOfMemory(_) => pyo3::exceptions::PyMemoryError::new_err(msg),
+        EmberError::OutOfMemory(_) => Python::attach(|py| match out_of_memory_type(py) {
+            Ok(t) => PyErr::from_type(t.clone(), msg),
+            Err(_) => pyo3::exceptions::PyMemoryError::new_err(msg),
+        }),
     }
 }
 

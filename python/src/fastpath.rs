@@ -7,7 +7,7 @@ use crate::errors::IntoPy;
 use crate::jit::PyCompiled;
 use crate::tensor::PyTensor;
 use ember::ir::Shape;
-use ember::DType;
+use ember::{DType, Device};
 use numpy::{PyArrayDescrMethods, PyUntypedArray, PyUntypedArrayMethods};
 use pyo3::prelude::*;
 use pyo3::types::{PyList, PyTuple};
@@ -15,8 +15,8 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, RwLock};
 
-/// One argument's part of the key: NumPy array or tensor, dtype, shape.
-type ArgKey = (bool, DType, Shape);
+/// One argument's part of the key: NumPy array or tensor, dtype, shape, device.
+type ArgKey = (bool, DType, Shape, Device);
 
 struct FastEntry {
     compiled: Arc<ember::jit::Compiled>,
@@ -38,12 +38,12 @@ pub struct FastCache {
 fn arg_key(obj: &Bound<'_, PyAny>) -> Option<ArgKey> {
     if let Ok(t) = obj.cast::<PyTensor>() {
         let t = &t.get().inner;
-        return Some((true, t.dtype(), Shape::from_slice(t.shape())));
+        return Some((true, t.dtype(), Shape::from_slice(t.shape()), t.device()));
     }
     let a = obj.cast::<PyUntypedArray>().ok()?;
     let d = a.dtype();
     let dtype = dtype_from_numpy(d.kind(), d.itemsize())?;
-    Some((false, dtype, Shape::from_slice(a.shape())))
+    Some((false, dtype, Shape::from_slice(a.shape()), Device::Cpu))
 }
 
 #[pymethods]

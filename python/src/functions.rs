@@ -414,6 +414,39 @@ pub fn devices() -> Vec<String> {
         .collect()
 }
 
+/// One line describing `device` (`"cuda:0 NVIDIA H100 ... (sm_90, 81559 MiB)"`, or that it
+/// is simulated); `DeviceError` when it is not available.
+#[pyfunction]
+pub fn describe_device(device: &str) -> PyResult<String> {
+    let d = ember::Device::parse(device).ok_or_else(|| {
+        pyo3::exceptions::PyValueError::new_err(format!(
+            "device: expected 'cpu', 'cuda' or 'cuda:N', got {device:?}"
+        ))
+    })?;
+    ember::runtime::devices::describe(d).py()
+}
+
+/// Turns the simulated CUDA device on with `capacity` bytes of memory, or off with `None`
+/// (see `ember.testing.simulate_cuda`).
+#[pyfunction]
+#[pyo3(signature = (capacity))]
+pub fn simulate_cuda(capacity: Option<usize>) {
+    ember::runtime::device::simulate_cuda(capacity);
+}
+
+/// Bytes allocated on `device` through Ember right now (0 for the host, which Ember does not
+/// count here).
+#[pyfunction]
+pub fn device_bytes_in_use(device: &str) -> PyResult<usize> {
+    match ember::Device::parse(device) {
+        Some(ember::Device::Cpu) => Ok(0),
+        Some(d) => Ok(ember::runtime::device::runtime(d).py()?.bytes_in_use()),
+        None => Err(pyo3::exceptions::PyValueError::new_err(format!(
+            "device: expected 'cpu', 'cuda' or 'cuda:N', got {device:?}"
+        ))),
+    }
+}
+
 /// `set_transfer_guard(level, scope)`: sets the guard for the process (`scope="global"`) or
 /// this thread (`"thread"`; `level=None` clears the thread's override). Returns the previous
 /// level of that scope.

@@ -4,13 +4,22 @@
 use crate::convert::{parse_dtype, to_tensor};
 use crate::errors::IntoPy;
 use crate::tensor::PyTensor;
-use ember::jit::{compile, CompileOptions, Compiled};
+use ember::jit::{compile, CompileOptions, Compiled, DevicePolicy};
 use ember::trace::Trace;
 use ember::{Device, Tensor};
 use pyo3::exceptions::PyTypeError;
 use pyo3::prelude::*;
 use pyo3::types::{PyList, PyTuple};
 use std::sync::{Arc, Mutex};
+
+/// Parses `"cpu"`, `"cuda"`, `"cuda:N"` for the argument named `what`.
+fn parse_device(s: &str, what: &str) -> PyResult<Device> {
+    Device::parse(s).ok_or_else(|| {
+        pyo3::exceptions::PyValueError::new_err(format!(
+            "{what}: expected 'cpu', 'cuda', 'cuda:N' or 'auto', got {s:?}"
+        ))
+    })
+}
 
 /// A trace in progress: make inputs, run the function, finish with its outputs.
 #[pyclass(name = "Trace", module = "ember._ember")]
@@ -27,14 +36,17 @@ impl PyTrace {
         }
     }
 
-    /// A traced argument of the given dtype and shape.
+    /// A traced argument of the given dtype and shape, living on `device`.
+    #[pyo3(signature = (dtype, shape, device="cpu"))]
     fn input(
         &self,
         py: Python<'_>,
         dtype: &Bound<'_, PyAny>,
         shape: Vec<usize>,
+        device: &str,
     ) -> PyResult<Py<PyTensor>> {
         let d = parse_dtype(dtype, "dtype")?;
+        let dev = parse_device(device, "device")?;
         let guard = self
             .trace
             .lock()
@@ -42,18 +54,26 @@ impl PyTrace {
         let t = guard
             .as_ref()
             .ok_or_else(|| PyTypeError::new_err("this trace is already finished"))?
-            .input(ember::ir::ValueType::new(d, &shape), Device::Cpu);
+            .input(ember::ir::ValueType::new(d, &shape), dev);
         Py::new(py, PyTensor { inner: t })
     }
 
-    /// Ends the trace with `outputs` (a list of tensors or array-likes) and compiles it.
-    #[pyo3(signature = (outputs, name="f"))]
+    /// Ends the trace with `outputs` (a list of tensors or array-likes) and compiles it for
+    /// `device` (`None`: where the arguments are; `"cpu"`, `"cuda"`, `"cuda:N"`: every node
+    /// that device can run; `"auto"`: the placement pass's cost model decides).
+    #[pyo3(signature = (outputs, name="f", device=None))]
     fn finish(
         &self,
         py: Python<'_>,
         outputs: &Bound<'_, PyList>,
         name: &str,
+        device: Option<&str>,
     ) -> PyResult<PyCompiled> {
+        let policy = match device {
+            None => DevicePolicy::Follow,
+            Some("auto") => DevicePolicy::Auto,
+            Some(d) => DevicePolicy::On(parse_device(d, "device")?),
+        };
         let trace = self
             .trace
             .lock()
@@ -69,6 +89,7 @@ impl PyTrace {
         let opts = CompileOptions {
             record_passes: true,
             name: name.to_string(),
+            device: policy,
             ..CompileOptions::default()
         };
         let compiled = py.detach(|| compile(graph, &opts)).py()?;
@@ -119,6 +140,13 @@ impl PyCompiled {
     #[getter]
     fn optimized_text(&self) -> String {
         self.inner.optimized.to_string()
+    }
+
+    /// What the placement pass decided (devices, copies with reasons, cost estimates), or
+    /// `None` when the graph stayed on the host.
+    #[getter]
+    fn placement_text(&self) -> Option<String> {
+        self.inner.placement.as_ref().map(|p| p.explain())
     }
 
     /// The optimized graph as DOT.

@@ -34,6 +34,7 @@ fn _ember(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("BackendError", py.get_type::<errors::BackendError>())?;
     m.add("DeviceError", py.get_type::<errors::DeviceError>())?;
     m.add("TransferError", py.get_type::<errors::TransferError>())?;
+    m.add("OutOfMemoryError", errors::out_of_memory_type(py)?)?;
     m.add_function(wrap_pyfunction!(functions::set_transfer_guard, m)?)?;
     m.add_function(wrap_pyfunction!(functions::transfer_ledger, m)?)?;
     m.add_function(wrap_pyfunction!(_set_package_dir, m)?)?;
@@ -59,6 +60,9 @@ fn _ember(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(functions::data_ptr, m)?)?;
     m.add_function(wrap_pyfunction!(functions::op_names, m)?)?;
     m.add_function(wrap_pyfunction!(functions::devices, m)?)?;
+    m.add_function(wrap_pyfunction!(functions::describe_device, m)?)?;
+    m.add_function(wrap_pyfunction!(functions::simulate_cuda, m)?)?;
+    m.add_function(wrap_pyfunction!(functions::device_bytes_in_use, m)?)?;
     profile::register(m)?;
     Ok(())
 }

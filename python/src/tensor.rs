@@ -190,7 +190,8 @@ impl PyTensor {
         wrap(slf.py(), r)
     }
 
-    /// A read-only NumPy view of the data (no copy).
+    /// A read-only NumPy view of the data: no copy on the host; a device tensor is copied
+    /// to the host first (recorded in the copy ledger as explicit).
     fn numpy<'py>(slf: &Bound<'py, Self>) -> PyResult<Bound<'py, PyAny>> {
         slf.get().concrete("Tensor.numpy()")?;
         numpy_view(slf)
@@ -204,7 +205,14 @@ impl PyTensor {
         dtype: Option<&Bound<'py, PyAny>>,
         copy: Option<bool>,
     ) -> PyResult<Bound<'py, PyAny>> {
-        slf.get().concrete("np.asarray(tensor)")?;
+        let t = slf.get().concrete("np.asarray(tensor)")?;
+        if t.device() != Device::Cpu && copy == Some(false) {
+            return Err(PyValueError::new_err(format!(
+                "__array__: the tensor lives on {}; NumPy needs a copy in host memory, but \
+                 copy=False was given",
+                t.device()
+            )));
+        }
         let view = numpy_view(slf)?;
         let dtype = dtype.filter(|d| !d.is_none());
         let same_dtype = match dtype {
@@ -239,6 +247,13 @@ impl PyTensor {
     #[getter]
     fn __array_interface__<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
         let t = self.concrete("__array_interface__")?;
+        if t.device() != Device::Cpu {
+            // AttributeError makes NumPy fall back to `__array__`, which copies to the host.
+            return Err(pyo3::exceptions::PyAttributeError::new_err(format!(
+                "__array_interface__: the tensor lives on {}, not in host memory",
+                t.device()
+            )));
+        }
         let d = PyDict::new(py);
         let typestr = numpy_dtype(py, t.dtype())?.getattr("str")?;
         d.set_item("version", 3)?;
@@ -259,7 +274,14 @@ impl PyTensor {
         slf: &Bound<'py, Self>,
         kwargs: Option<&Bound<'py, PyDict>>,
     ) -> PyResult<Bound<'py, PyAny>> {
-        slf.get().concrete("__dlpack__")?;
+        let t = slf.get().concrete("__dlpack__")?;
+        if t.device() != Device::Cpu {
+            return Err(pyo3::exceptions::PyBufferError::new_err(format!(
+                "__dlpack__: exporting {} memory is not supported; move the tensor with \
+                 .to('cpu') first",
+                t.device()
+            )));
+        }
         numpy_view(slf)?.call_method("__dlpack__", (), kwargs)
     }
 
@@ -585,10 +607,14 @@ impl PyTensor {
         if d == slf.get().inner.device() {
             return Ok(slf.clone().unbind());
         }
-        ember::runtime::check_device(d).py()?;
-        Err(crate::errors::DeviceError::new_err(format!(
-            "moving tensors to {d} is not supported yet: Ember runs on the CPU in this build"
-        )))
+        let x = slf.get().concrete("Tensor.to()")?;
+        let r = slf.py().detach(|| x.to(d)).py()?;
+        Py::new(slf.py(), PyTensor { inner: r })
+    }
+
+    /// The tensor in host memory (`t.to("cpu")`).
+    fn cpu(slf: &Bound<'_, Self>) -> PyResult<Py<PyTensor>> {
+        Self::to(slf, "cpu")
     }
 
     #[pyo3(signature = (axis=None, dtype=None, out=None, keepdims=false))]

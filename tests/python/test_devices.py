@@ -1,0 +1,221 @@
+"""Tensors on a GPU, eager ops there, ``@ember.jit(device=...)`` and the copies they make.
+
+Runs on the simulated ``cuda:0`` of ``ember.testing.simulate_cuda`` (kernels executed by the
+CUDA grid simulator), so it needs no GPU; NumPy is the oracle for every value, and the copy
+ledger's counts are checked against the placement the compiler reports.
+"""
+
+import re
+
+import ember
+import numpy as np
+import pytest
+from conftest import assert_same
+
+SIZES = [(7,), (3, 33), (4, 2, 5)]
+
+
+@pytest.fixture
+def gpu():
+    """The simulated device, with an empty ledger; off again afterwards."""
+    sim = ember.testing.simulate_cuda(memory=64 << 20)
+    ember.transfer_ledger(reset=True)
+    yield "cuda:0"
+    sim.stop()
+
+
+def ledger(**match):
+    rows = ember.transfer_ledger(reset=True)
+    return [r for r in rows if all(r[k] == v for k, v in match.items())]
+
+
+def rand(shape, seed=0, dtype=np.float32):
+    return np.random.default_rng(seed).standard_normal(shape).astype(dtype)
+
+
+def test_devices_lists_and_describes_the_simulated_gpu(gpu):
+    assert ember.devices()[:2] == ["cpu", "cuda:0"]
+    assert "simulated" in ember.describe_device("cuda:0")
+    assert ember.describe_device("cpu").startswith("cpu")
+    with pytest.raises(ValueError, match="device: expected"):
+        ember.describe_device("tpu")
+
+
+def test_without_simulation_cuda_is_absent(gpu):
+    ember.testing.simulate_cuda(1 << 20).stop()
+    if "cuda:0" in ember.devices():
+        pytest.skip("a real GPU is present")
+    with pytest.raises(ember.DeviceError, match="cuda:0 is not available"):
+        ember.describe_device("cuda:0")
+    with pytest.raises(ember.DeviceError, match="cuda:0"):
+        ember.asarray(np.ones(3)).to("cuda")
+
+
+@pytest.mark.parametrize("shape", SIZES)
+@pytest.mark.parametrize("dtype", ["bool", "int32", "int64", "float32", "float64"])
+def test_to_and_back_round_trips_every_dtype(gpu, shape, dtype):
+    a = (rand(shape) * 3).astype(dtype)
+    t = ember.asarray(a).to(gpu)
+    assert t.device == gpu and t.shape == a.shape and t.dtype == a.dtype
+    back = t.to("cpu")
+    assert back.device == "cpu"
+    assert_same(back, a)
+    rows = ledger(explicit=True)
+    assert [r["direction"] for r in rows] == ["h2d", "d2h"]
+    assert rows[0]["bytes"] == a.nbytes
+
+
+def test_reading_a_device_tensor_copies_it_and_says_so(gpu):
+    a = rand((3, 4))
+    t = ember.asarray(a).to(gpu)
+    ledger()
+    assert_same(np.asarray(t), a)
+    assert_same(t.numpy(), a)
+    assert float(t[1, 2]) == a[1, 2]
+    assert t.tolist() == a.tolist()
+    assert "tensor(" in repr(t)
+    assert all(r["direction"] == "d2h" and r["explicit"] for r in ledger())
+    with pytest.raises(ValueError, match="copy=False"):
+        t.__array__(copy=False)
+    with pytest.raises(AttributeError, match="cuda:0"):
+        _ = t.__array_interface__
+    with pytest.raises(BufferError, match="cuda:0"):
+        t.__dlpack__()
+
+
+UNARY = [np.exp, np.tanh, np.sqrt, np.abs, np.negative, np.sin, np.log1p]
+BINARY = [np.add, np.subtract, np.multiply, np.divide, np.maximum, np.greater]
+
+
+@pytest.mark.parametrize("fn", UNARY, ids=lambda f: f.__name__)
+def test_eager_unary_ops_run_on_the_device(gpu, fn):
+    a = np.abs(rand((5, 9), 1)) + 0.1
+    t = ember.asarray(a).to(gpu)
+    r = fn(t)
+    assert isinstance(r, ember.Tensor) and r.device == gpu
+    assert_same(r, fn(a))
+
+
+@pytest.mark.parametrize("fn", BINARY, ids=lambda f: f.__name__)
+def test_eager_binary_ops_run_on_the_device_with_broadcasting(gpu, fn):
+    a, b = rand((4, 6), 2), rand((6,), 3)
+    r = fn(ember.asarray(a).to(gpu), ember.asarray(b).to(gpu))
+    assert r.device == gpu
+    assert_same(r, fn(a, b))
+    # A Python scalar joins the device op without a guarded transfer.
+    with ember.transfer_guard("disallow"):
+        assert_same(fn(ember.asarray(a).to(gpu), 1.5), fn(a, np.float32(1.5)))
+
+
+def test_reductions_softmax_matmul_and_views_on_the_device(gpu):
+    a, w = rand((6, 10), 4), rand((10, 3), 5)
+    t, tw = ember.asarray(a).to(gpu), ember.asarray(w).to(gpu)
+    ledger()
+    assert_same(t.sum(axis=1), a.sum(axis=1), rtol=1e-5)
+    assert_same(t.max(axis=0, keepdims=True), a.max(axis=0, keepdims=True))
+    assert_same(t.mean(), a.mean(), rtol=1e-5)
+    assert_same(np.argmax(t, axis=1), np.argmax(a, axis=1))
+    e = np.exp(a - a.max(axis=1, keepdims=True))
+    assert_same(ember.softmax(t, axis=1), e / e.sum(axis=1, keepdims=True), rtol=1e-5)
+    assert_same(t @ tw, a @ w, rtol=1e-5)
+    assert_same(t.T, a.T)
+    assert_same(t[1:5:2, ::-1], a[1:5:2, ::-1])
+    moved = [r for r in ledger(explicit=False) if "scalar operand" not in r["cause"]]
+    assert moved == [], "everything but Python scalars stayed on the device"
+    ledger()
+    assert_same(t.T.reshape(-1), a.T.reshape(-1))
+    rows = ledger(explicit=False)
+    assert [r["direction"] for r in rows] == ["d2d"], "a strided view is gathered on the device"
+    assert "gathered" in rows[0]["cause"]
+
+
+def test_an_op_without_a_device_kernel_runs_on_the_host_and_records_why(gpu):
+    a = rand((2, 3), 6)
+    t = ember.asarray(a).to(gpu)
+    ledger()
+    r = np.concatenate([t, t])
+    assert r.device == gpu
+    assert_same(r, np.concatenate([a, a]))
+    implicit = ledger(explicit=False)
+    assert len(implicit) == 3 and all("concatenate" in r["cause"] for r in implicit)
+    with ember.transfer_guard("disallow"):
+        with pytest.raises(ember.TransferError, match=r"concatenate"):
+            np.concatenate([t, t])
+
+
+def _placement_copies(f, *args):
+    text = f.explain(*args).placement
+    return len(re.findall(r"^  copy %", text, re.M))
+
+
+def test_jit_on_cuda_copies_each_argument_in_and_each_result_out_once(gpu):
+    def mlp(x, w1, b1, w2):
+        h = np.maximum(x @ w1 + b1, 0)
+        return ember.softmax(h @ w2, axis=-1), h.sum(axis=0)
+
+    args = (rand((8, 16), 7), rand((16, 32), 8), rand((32,), 9), rand((32, 4), 10))
+    want = mlp(*args)
+    f = ember.jit(mlp, device="cuda")
+    ledger()
+    got = f(*args)
+    for g, w in zip(got, want, strict=True):
+        assert isinstance(g, np.ndarray)
+        assert_same(g, w, rtol=1e-5)
+    rows = ledger(explicit=False)
+    assert sum(r["direction"] == "h2d" for r in rows) == 4
+    assert sum(r["direction"] == "d2h" for r in rows) == 2
+    assert len(rows) == _placement_copies(f, *args), "the ledger matches the plan"
+    ledger()
+    f(*args)  # a cached call copies the same again
+    assert len(ledger(explicit=False)) == 6
+    text = str(f.explain(*args))
+    assert "== placement ==" in text and "on cuda:0" in text
+
+
+def test_jit_follows_arguments_that_live_on_the_device(gpu):
+    @ember.jit
+    def f(x, y):
+        return np.tanh(x * y).sum(axis=-1)
+
+    a, b = rand((5, 7), 11), rand((5, 7), 12)
+    host = f(a, b)
+    da, db = ember.asarray(a).to(gpu), ember.asarray(b).to(gpu)
+    ledger()
+    r = f(da, db)
+    assert isinstance(r, ember.Tensor) and r.device == gpu
+    assert ledger() == []
+    assert_same(r, host, rtol=1e-6)
+    r2 = f(da, db)  # the fast path keys on the device too
+    assert r2.device == gpu
+    assert f(a, b).__class__ is np.ndarray, "host arguments still get the host plan"
+
+
+def test_jit_auto_keeps_tiny_work_on_the_host(gpu):
+    f = ember.jit(lambda x: np.exp(x) * 2, device="auto")
+    a = rand((4,), 13)
+    ledger()
+    assert_same(f(a), np.exp(a) * 2)
+    assert ledger() == [], "tiny work stays on the host with no copies"
+
+
+def test_transfer_guard_refuses_the_implicit_copies_of_a_device_jit(gpu):
+    f = ember.jit(lambda x: x + 1, device="cuda", transfer_guard="disallow")
+    a = rand((3,), 14)
+    with pytest.raises(ember.TransferError, match=r"12 bytes.*input 0 on cpu"):
+        f(a)
+    assert_same(f(ember.asarray(a).to(gpu)), a + 1)
+
+
+def test_out_of_memory_is_an_ember_and_memory_error_and_the_device_keeps_working(gpu):
+    ember.testing.simulate_cuda(memory=1 << 16)
+    with pytest.raises(ember.OutOfMemoryError, match="cuda:0: out of memory") as e:
+        ember.asarray(np.zeros(1 << 15, np.float32)).to("cuda")
+    assert isinstance(e.value, MemoryError) and isinstance(e.value, ember.EmberError)
+    a = rand((100,), 15)
+    assert_same(np.exp(ember.asarray(a).to("cuda")), np.exp(a))
+
+
+@pytest.mark.parametrize("bad", ["tpu", "cuda:x", 0, "CUDA"])
+def test_bad_device_arguments_name_the_argument(bad):
+    with pytest.raises(ValueError, match="device: expected"):
+        ember.jit(lambda x: x, device=bad)
