@@ -1,7 +1,8 @@
 //! Differential testing on random programs: every program runs (a) eagerly on concrete
 //! tensors, (b) traced and compiled with the optimizer, (c) traced and run by an executable
 //! built straight from the unoptimized graph, (d) from the graph re-parsed from its text form,
-//! and (e) through `ember::jit`. All of them must agree: exactly for bool and integer results
+//! (e) through `ember::jit`, (f) placed on a simulated GPU, (g) placed by the cost model, and
+//! (h) through `ember::jit` with the arguments on that GPU. All of them must agree: exactly for bool and integer results
 //! (Ember defines wrapping integer arithmetic and `x // 0 == x % 0 == 0`, like NumPy), within a
 //! magnitude-scaled tolerance for floats (NaN equal to NaN).
 //!
@@ -19,7 +20,7 @@ mod common;
 
 use common::{compare_all_at, fingerprint, random_tensor, Precision};
 use ember::ir::{verify, BinaryOp, Graph, ReduceOp, UnaryOp};
-use ember::jit::{compile, CompileOptions};
+use ember::jit::{compile, CompileOptions, DevicePolicy};
 use ember::ops::{self, IndexItem, Operand};
 use ember::runtime::Executable;
 use ember::trace::Trace;
@@ -28,6 +29,9 @@ use proptest::prelude::*;
 use proptest::test_runner::{Config, TestCaseError, TestRunner};
 use std::collections::BTreeMap;
 use std::sync::Mutex;
+
+/// The simulated GPU the placed paths run on (kernels in the CUDA grid simulator).
+const GPU: Device = Device::Cuda(0);
 
 // ---------------------------------------------------------------------------------------
 // Programs
@@ -642,6 +646,22 @@ fn check(prog: &Program) -> Result<(), TestCaseError> {
         .map_err(|e| fail(format!("running the parsed graph: {e}\n{text}")))?;
     agree("parsed", &got, &text)?;
 
+    // (f) Placed on the (simulated) GPU: every node the device can run runs there; host
+    // arguments are copied in and results out. (g) Placed by the cost model.
+    for (what, policy) in [("on cuda:0", DevicePolicy::On(GPU)), ("auto", DevicePolicy::Auto)] {
+        let opts = CompileOptions {
+            device: policy,
+            ..CompileOptions::default()
+        };
+        let placed = compile(graph.clone(), &opts)
+            .map_err(|e| fail(format!("compiling {what}: {e}\n{text}")))?;
+        let listing = format!("traced:\n{text}\nplaced {what}:\n{}", placed.optimized);
+        let got = placed
+            .run(&args)
+            .map_err(|e| fail(format!("running {what}: {e}\n{listing}")))?;
+        agree(what, &got, &listing)?;
+    }
+
     // (b) The optimized graph.
     let compiled = compile(graph, &CompileOptions::default())
         .map_err(|e| fail(format!("compiling: {e}\n{text}")))?;
@@ -670,6 +690,18 @@ fn check(prog: &Program) -> Result<(), TestCaseError> {
     }
     let info = f.cache_info();
     prop_assert_eq!((info.misses, info.hits), (1, 1), "jit cache counts");
+
+    // (h) ember::jit with the arguments on the GPU: the plan follows them there.
+    let on_gpu: Vec<Tensor> = args
+        .iter()
+        .map(|a| a.to(GPU))
+        .collect::<ember::Result<_>>()
+        .map_err(|e| fail(format!("moving arguments: {e}")))?;
+    let got: Vec<Tensor> = f
+        .call(&on_gpu)
+        .and_then(|outs| outs.iter().map(|t| t.to(Device::Cpu)).collect())
+        .map_err(|e| fail(format!("jit on device arguments: {e}\n{text}")))?;
+    agree("jit on device arguments", &got, &text)?;
     prop_assert!(
         info.fallbacks.is_empty(),
         "jit fell back: {:?}",
@@ -707,6 +739,7 @@ fn config() -> Config {
 /// exercised every family of instructions.
 #[test]
 fn random_programs_agree_on_every_path() {
+    ember::runtime::device::simulate_cuda(Some(1 << 30));
     let mut runner = TestRunner::new(config());
     if let Err(e) = runner.run(&program(), |prog| check(&prog)) {
         panic!("{e}");

@@ -70,7 +70,7 @@ impl Graph {
     }
 
     /// Adds `op` applied to `operands`, inferring its type; the device is the first
-    /// operand's (CPU for constants).
+    /// non-constant operand's (the first operand's when all are constants; CPU for none).
     pub fn add(&mut self, op: Op, operands: &[NodeId], loc: Option<SourceLoc>) -> Result<NodeId> {
         let types: SmallVec<[&ValueType; 4]> = operands
             .iter()
@@ -78,9 +78,15 @@ impl Graph {
             .collect::<Result<_>>()?;
         let ty = op.infer(&types)?;
         drop(types);
+        // Constants live on every device that reads them, so the first non-constant operand
+        // decides.
         let device = match &op {
             Op::Copy(d) => *d,
-            _ => operands.first().map_or(Device::Cpu, |&o| self.g[o].device),
+            _ => operands
+                .iter()
+                .find(|&&o| !matches!(self.g[o].op, Op::Const(_)))
+                .or(operands.first())
+                .map_or(Device::Cpu, |&o| self.g[o].device),
         };
         Ok(self.add_typed(op, ty, device, operands, loc))
     }

@@ -431,8 +431,18 @@ impl Sim<'_> {
 fn read(a: Acc) -> Scalar {
     match a {
         Acc::Plain(v) => v,
-        Acc::Comp(s, c) => eval::binary(BinaryOp::Add, s, c),
+        // As `ember_comp_value`: a non-finite compensation (after inf - inf) is dropped.
+        Acc::Comp(s, c) if finite(c) => eval::binary(BinaryOp::Add, s, c),
+        Acc::Comp(s, _) => s,
         Acc::Arg(_, i) => Scalar::I64(i.max(0)),
+    }
+}
+
+fn finite(v: Scalar) -> bool {
+    match v {
+        Scalar::F32(x) => x.is_finite(),
+        Scalar::F64(x) => x.is_finite(),
+        _ => true,
     }
 }
 

@@ -233,7 +233,13 @@ impl Helper {
                     "  c += (fabs{s}(s) >= fabs{s}(x)) ? ((s - t) + x) : ((x - t) + s);"
                 )?;
                 writeln!(w, "  s = t;")?;
-                writeln!(w, "}}")
+                writeln!(w, "}}")?;
+                // The compensation is NaN once the sum overflowed or met an infinity
+                // (inf - inf): the sum alone is then the answer, as in the interpreter.
+                writeln!(
+                    w,
+                    "__device__ __forceinline__ {t} ember_comp_value({t} s, {t} c) {{ return isfinite(c) ? s + c : s; }}"
+                )
             }
             Helper::ArgFold => w.write_str(ARG_FOLD),
             Helper::BlockReduce => w.write_str(BLOCK_REDUCE),

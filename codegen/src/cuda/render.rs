@@ -80,7 +80,7 @@ fn acc_kind(op: ReduceOp, dt: DType) -> AccKind {
 }
 
 /// A value as an operand: `v3`, `v3_2` (lane 2 of the vector path), or an accumulator's
-/// result (`(v3 + v3_c)` for a compensated sum).
+/// result (`ember_comp_value(v3, v3_c)` for a compensated sum).
 #[derive(Clone, Copy)]
 struct Val {
     n: u32,
@@ -92,7 +92,7 @@ impl Display for Val {
     fn fmt(&self, f: &mut Formatter<'_>) -> fmt::Result {
         let n = self.n;
         match (self.read, self.lane) {
-            (Some(AccKind::CompSum), _) => write!(f, "(v{n} + v{n}_c)"),
+            (Some(AccKind::CompSum), _) => write!(f, "ember_comp_value(v{n}, v{n}_c)"),
             (Some(AccKind::Arg), _) => write!(f, "(v{n} < 0LL ? 0LL : v{n})"),
             (_, Some(l)) => write!(f, "v{n}_{l}"),
             _ => write!(f, "v{n}"),
@@ -497,7 +497,7 @@ impl R<'_> {
                     b: &y,
                 };
                 let v = if kind == AccKind::CompSum {
-                    format!("{a} + {a}_c")
+                    format!("ember_comp_value({a}, {a}_c)")
                 } else {
                     a.to_string()
                 };

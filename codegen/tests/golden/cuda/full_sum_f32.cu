@@ -4,6 +4,7 @@ __device__ __forceinline__ void ember_neumaier(float& s, float& c, float x) {
   c += (fabsf(s) >= fabsf(x)) ? ((s - t) + x) : ((x - t) + s);
   s = t;
 }
+__device__ __forceinline__ float ember_comp_value(float s, float c) { return isfinite(c) ? s + c : s; }
 // Combines one value per thread across the block and gives every thread the result: a tree of
 // warp shuffles in each warp, then one value per warp through shared memory, reduced by warp 0.
 // blockDim.x is a multiple of 32 (at most 1024, so at most 32 warps).
@@ -40,7 +41,7 @@ extern "C" __global__ void __launch_bounds__(256) ember_kernel(
     const float v2 = a0[v1 * a0_s0];
     ember_neumaier(v0, v0_c, v2);
   }
-  v0 = ember_block_reduce(v0 + v0_c, [](float a, float b) { return (a + b); }, ember_sh_float32);
+  v0 = ember_block_reduce(ember_comp_value(v0, v0_c), [](float a, float b) { return (a + b); }, ember_sh_float32);
   v0_c = 0.0f;
-  if (threadIdx.x == 0) a1[0] = (v0 + v0_c);
+  if (threadIdx.x == 0) a1[0] = ember_comp_value(v0, v0_c);
 }

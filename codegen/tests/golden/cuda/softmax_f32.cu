@@ -7,6 +7,7 @@ __device__ __forceinline__ void ember_neumaier(float& s, float& c, float x) {
   c += (fabsf(s) >= fabsf(x)) ? ((s - t) + x) : ((x - t) + s);
   s = t;
 }
+__device__ __forceinline__ float ember_comp_value(float s, float c) { return isfinite(c) ? s + c : s; }
 // Combines one value per thread across the block and gives every thread the result: a tree of
 // warp shuffles in each warp, then one value per warp through shared memory, reduced by warp 0.
 // blockDim.x is a multiple of 32 (at most 1024, so at most 32 warps).
@@ -53,12 +54,12 @@ extern "C" __global__ void __launch_bounds__(128) ember_kernel(
       ember_neumaier(v4, v4_c, v8);
       a1[v0 * a1_s0 + v5 * a1_s1] = v8;
     }
-    v4 = ember_block_reduce(v4 + v4_c, [](float a, float b) { return (a + b); }, ember_sh_float32);
+    v4 = ember_block_reduce(ember_comp_value(v4, v4_c), [](float a, float b) { return (a + b); }, ember_sh_float32);
     v4_c = 0.0f;
     __syncthreads();
     for (long long v9 = threadIdx.x; v9 < 100LL; v9 += blockDim.x) {
       const float v10 = a1[v0 * a1_s0 + v9 * a1_s1];
-      const float v11 = (v10 / (v4 + v4_c));
+      const float v11 = (v10 / ember_comp_value(v4, v4_c));
       a1[v0 * a1_s0 + v9 * a1_s1] = v11;
     }
   }
