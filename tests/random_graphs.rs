@@ -648,7 +648,10 @@ fn check(prog: &Program) -> Result<(), TestCaseError> {
 
     // (f) Placed on the (simulated) GPU: every node the device can run runs there; host
     // arguments are copied in and results out. (g) Placed by the cost model.
-    for (what, policy) in [("on cuda:0", DevicePolicy::On(GPU)), ("auto", DevicePolicy::Auto)] {
+    for (what, policy) in [
+        ("on cuda:0", DevicePolicy::On(GPU)),
+        ("auto", DevicePolicy::Auto),
+    ] {
         let opts = CompileOptions {
             device: policy,
             ..CompileOptions::default()
