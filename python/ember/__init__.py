@@ -68,6 +68,12 @@ def devices():
     return _ember.devices()
 
 
+def synchronize(device="cuda:0"):
+    """Waits until the work queued on ``device`` has finished. Kernels on a GPU run
+    asynchronously; reading a result waits by itself, so this is only needed for timing."""
+    return _ember.synchronize(device)
+
+
 def describe_device(device):
     """One line about ``device`` (``"cpu"``, ``"cuda:0"``): its name, architecture and
     memory, or that it is simulated. Raises :class:`DeviceError` when it is not available."""
@@ -98,6 +104,7 @@ __all__ = list(_api_all) + [
     "from_dlpack",
     "devices",
     "describe_device",
+    "synchronize",
     "OutOfMemoryError",
     "testing",
     "bool_",

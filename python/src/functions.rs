@@ -434,6 +434,22 @@ pub fn simulate_cuda(capacity: Option<usize>) {
     ember::runtime::device::simulate_cuda(capacity);
 }
 
+/// Waits until all work queued on `device` has finished (device launches are asynchronous;
+/// reading a result waits by itself, so this is for timing).
+#[pyfunction]
+pub fn synchronize(py: Python<'_>, device: &str) -> PyResult<()> {
+    match ember::Device::parse(device) {
+        Some(ember::Device::Cpu) => Ok(()),
+        Some(d) => {
+            let rt = ember::runtime::device::runtime(d).py()?;
+            py.detach(|| rt.synchronize()).py()
+        }
+        None => Err(pyo3::exceptions::PyValueError::new_err(format!(
+            "device: expected 'cpu', 'cuda' or 'cuda:N', got {device:?}"
+        ))),
+    }
+}
+
 /// Bytes allocated on `device` through Ember right now (0 for the host, which Ember does not
 /// count here).
 #[pyfunction]

@@ -62,6 +62,7 @@ fn _ember(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(functions::devices, m)?)?;
     m.add_function(wrap_pyfunction!(functions::describe_device, m)?)?;
     m.add_function(wrap_pyfunction!(functions::simulate_cuda, m)?)?;
+    m.add_function(wrap_pyfunction!(functions::synchronize, m)?)?;
     m.add_function(wrap_pyfunction!(functions::device_bytes_in_use, m)?)?;
     profile::register(m)?;
     Ok(())

@@ -1,7 +1,8 @@
 """Tensors on a GPU, eager ops there, ``@ember.jit(device=...)`` and the copies they make.
 
-Runs on the simulated ``cuda:0`` of ``ember.testing.simulate_cuda`` (kernels executed by the
-CUDA grid simulator), so it needs no GPU; NumPy is the oracle for every value, and the copy
+Runs on a real ``cuda:0`` when the driver reports one, else on the simulated ``cuda:0`` of
+``ember.testing.simulate_cuda`` (kernels executed by the CUDA grid simulator), so it needs no
+GPU; NumPy is the oracle for every value, and the copy
 ledger's counts are checked against the placement the compiler reports.
 """
 
@@ -15,13 +16,21 @@ from conftest import assert_same
 SIZES = [(7,), (3, 33), (4, 2, 5)]
 
 
+#: A real GPU when the driver reports one (then these tests run on it); else the simulation.
+REAL_GPU = "cuda:0" in ember.devices()
+
+
 @pytest.fixture
 def gpu():
-    """The simulated device, with an empty ledger; off again afterwards."""
-    sim = ember.testing.simulate_cuda(memory=64 << 20)
+    """``cuda:0`` (real, or simulated with 64 MiB), with an empty ledger."""
+    sim = None if REAL_GPU else ember.testing.simulate_cuda(memory=64 << 20)
     ember.transfer_ledger(reset=True)
     yield "cuda:0"
-    sim.stop()
+    if sim is not None:
+        sim.stop()
+
+
+simulated_only = pytest.mark.skipif(REAL_GPU, reason="needs the simulated device's memory limit")
 
 
 def ledger(**match):
@@ -33,18 +42,17 @@ def rand(shape, seed=0, dtype=np.float32):
     return np.random.default_rng(seed).standard_normal(shape).astype(dtype)
 
 
-def test_devices_lists_and_describes_the_simulated_gpu(gpu):
+def test_devices_lists_and_describes_the_gpu(gpu):
     assert ember.devices()[:2] == ["cpu", "cuda:0"]
-    assert "simulated" in ember.describe_device("cuda:0")
+    assert ("simulated" in ember.describe_device("cuda:0")) != REAL_GPU
     assert ember.describe_device("cpu").startswith("cpu")
     with pytest.raises(ValueError, match="device: expected"):
         ember.describe_device("tpu")
 
 
+@simulated_only
 def test_without_simulation_cuda_is_absent(gpu):
     ember.testing.simulate_cuda(1 << 20).stop()
-    if "cuda:0" in ember.devices():
-        pytest.skip("a real GPU is present")
     with pytest.raises(ember.DeviceError, match="cuda:0 is not available"):
         ember.describe_device("cuda:0")
     with pytest.raises(ember.DeviceError, match="cuda:0"):
@@ -206,6 +214,7 @@ def test_transfer_guard_refuses_the_implicit_copies_of_a_device_jit(gpu):
     assert_same(f(ember.asarray(a).to(gpu)), a + 1)
 
 
+@simulated_only
 def test_out_of_memory_is_an_ember_and_memory_error_and_the_device_keeps_working(gpu):
     ember.testing.simulate_cuda(memory=1 << 16)
     with pytest.raises(ember.OutOfMemoryError, match="cuda:0: out of memory") as e:
@@ -219,3 +228,16 @@ def test_out_of_memory_is_an_ember_and_memory_error_and_the_device_keeps_working
 def test_bad_device_arguments_name_the_argument(bad):
     with pytest.raises(ValueError, match="device: expected"):
         ember.jit(lambda x: x, device=bad)
+
+
+@simulated_only
+def test_the_gpu_benchmark_runs_and_checks_its_results_on_the_simulated_device():
+    import os
+    import subprocess
+    import sys
+
+    bench = os.path.join(os.path.dirname(__file__), "..", "..", "benches", "gpu_bench.py")
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in sys.path if p))
+    r = subprocess.run([sys.executable, bench, "--simulate"], capture_output=True, text=True, env=env, timeout=300)
+    assert r.returncode == 0, r.stderr
+    assert "| w3 |" in r.stdout and "simulated" in r.stdout
