@@ -1,6 +1,10 @@
 """The foundation's NumPy-differential cases again, under ``@ember.jit``: the traced,
 optimized and compiled (fused Cranelift kernels, GEMM, eager fallback steps) result must equal
-NumPy's, dtype included, for every op, dtype and shape, or raise the same exception type."""
+NumPy's, dtype included, for every op, dtype and shape, or raise the same exception type.
+
+Every case runs twice: on the host, and with ``device="cuda"`` (a real GPU when the driver
+reports one, else the simulated ``cuda:0``, whose kernels run in the CUDA grid simulator), so
+the CUDA backend is held to the same cases."""
 
 import itertools
 import warnings
@@ -11,11 +15,28 @@ import pytest
 from conftest import DTYPES, SHAPES, assert_same, numpy_or_error, rand
 from test_eager_ops import BINARY, REDUCTIONS, SHAPE_PAIRS, UNARY
 
+#: The device of the current case (set by the ``backend`` fixture).
+DEVICE = None
+
+
+@pytest.fixture(autouse=True, params=[None, "cuda"], ids=["host", "cuda"])
+def backend(request):
+    """Runs each case on the host and on ``cuda:0`` (real or simulated)."""
+    global DEVICE
+    sim = None
+    if request.param == "cuda" and "cuda:0" not in ember.devices():
+        sim = ember.testing.simulate_cuda(memory=256 << 20)
+    DEVICE = request.param
+    yield request.param
+    DEVICE = None
+    if sim is not None:
+        sim.stop()
+
 
 def run_jit(ember_fn, numpy_fn, *arrays, atol=0.0):
-    """``ember.jit(ember_fn)(*arrays)`` against ``numpy_fn(*arrays)``."""
+    """``ember.jit(ember_fn, device=DEVICE)(*arrays)`` against ``numpy_fn(*arrays)``."""
     want = numpy_or_error(lambda: numpy_fn(*arrays))
-    f = ember.jit(ember_fn, fallback="error")
+    f = ember.jit(ember_fn, fallback="error", device=DEVICE)
     if isinstance(want, type):
         with pytest.raises(want):
             with np.errstate(all="ignore"):
@@ -107,7 +128,7 @@ def test_matmul_with_epilogue(sa, sb, dtype, rng):
     a, b = rand(rng, sa, dtype), rand(rng, sb, dtype)
     if dtype.startswith("float"):
         want = np.maximum(a @ b + 1, 0)
-        got = ember.jit(lambda x, y: np.maximum(x @ y + 1, 0))(a, b)
+        got = ember.jit(lambda x, y: np.maximum(x @ y + 1, 0), device=DEVICE)(a, b)
         assert_same(got, want, rtol=1e-5 if dtype == "float32" else 1e-12, atol=1e-6)
     else:
         run_jit(lambda x, y: x @ y, lambda x, y: x @ y, a, b)
@@ -134,8 +155,12 @@ def test_movement_and_indexing(rng):
 def test_composites_match_numpy_formulas(rng):
     x = rand(rng, (5, 40), "float64")
     e = np.exp(x - x.max(axis=1, keepdims=True))
-    assert_same(ember.jit(lambda v: ember.softmax(v, axis=1))(x), e / e.sum(axis=1, keepdims=True), rtol=1e-12)
-    assert_same(ember.jit(lambda v: ember.logsumexp(v, axis=1))(x), np.log(np.exp(x).sum(axis=1)), rtol=1e-12)
+    assert_same(
+        ember.jit(lambda v: ember.softmax(v, axis=1), device=DEVICE)(x), e / e.sum(axis=1, keepdims=True), rtol=1e-12
+    )
+    assert_same(
+        ember.jit(lambda v: ember.logsumexp(v, axis=1), device=DEVICE)(x), np.log(np.exp(x).sum(axis=1)), rtol=1e-12
+    )
     mu = x.mean(axis=-1, keepdims=True)
     ln = (x - mu) / np.sqrt(x.var(axis=-1, keepdims=True) + 1e-5)
-    assert_same(ember.jit(lambda v: ember.layer_norm(v))(x), ln, rtol=1e-10, atol=1e-12)
+    assert_same(ember.jit(lambda v: ember.layer_norm(v), device=DEVICE)(x), ln, rtol=1e-10, atol=1e-12)
