@@ -166,6 +166,22 @@ fn rejects_copies_that_do_not_change_the_device() {
 fn rejects_operands_on_another_device() {
     let mut g = Graph::new();
     let x = g.input(f32s(&[2]), Device::Cuda(0));
+    let y = g.input(f32s(&[2]), Device::Cpu);
+    g.add_typed(
+        Op::Binary(BinaryOp::Add),
+        f32s(&[2]),
+        Device::Cuda(0),
+        &[x, y],
+        None,
+    );
+    rejects(
+        &g,
+        "%2 add: operand %1 is on cpu, but the op runs on cuda:0",
+    );
+
+    // A constant may feed an op on any device: it is materialized where it is read.
+    let mut g = Graph::new();
+    let x = g.input(f32s(&[2]), Device::Cuda(0));
     let one = g
         .add(
             Op::Const(Literal::scalar(ember_ir::Scalar::F32(1.0))),
@@ -173,17 +189,17 @@ fn rejects_operands_on_another_device() {
             None,
         )
         .expect("const");
-    g.add_typed(
-        Op::Binary(BinaryOp::Add),
-        f32s(&[2]),
+    let sum = g
+        .add(Op::Binary(BinaryOp::Add), &[one, x], None)
+        .expect("add");
+    assert_eq!(
+        g.node(sum).device,
         Device::Cuda(0),
-        &[x, one],
-        None,
+        "the non-constant operand decides"
     );
-    rejects(
-        &g,
-        "%2 add: operand %1 is on cpu, but the op runs on cuda:0",
-    );
+    g.output(sum).expect("output");
+    g.node_mut(g.outputs()[0]).device = Device::Cuda(0);
+    verify(&g).expect("a constant operand on another device is fine");
 
     // An output lives where its value does.
     let mut g = Graph::new();
