@@ -241,3 +241,43 @@ fn without_the_simulation_cuda_is_absent_and_says_why() {
     );
     assert_eq!(ember::runtime::devices(), vec![Device::Cpu]);
 }
+
+#[test]
+fn the_ledger_counts_equal_the_plans_copies() {
+    let _g = sim(1 << 26);
+    let trace = ember::trace::Trace::new();
+    let ty = |s: &[usize]| ember::ir::ValueType::new(DType::F32, s);
+    let x = trace.input(ty(&[16, 8]), Device::Cpu);
+    let w = trace.input(ty(&[8, 4]), Device::Cpu);
+    let h = ember::ops::unary(UnaryOp::Tanh, &ember::ops::matmul(&x, &w).unwrap()).unwrap();
+    // A host-only op in the middle (concatenate) forces copies both ways.
+    let c = ember::ops::concatenate(&[h.clone(), h], 0).unwrap();
+    let s = ember::ops::reduce(ReduceOp::Sum, &c, Some(&[1]), false).unwrap();
+    let graph = trace.finish(&[s]).unwrap();
+    let opts = ember::jit::CompileOptions {
+        device: DevicePolicy::On(GPU),
+        ..Default::default()
+    };
+    let compiled = ember::jit::compile(graph, &opts).unwrap();
+    let placement = compiled.placement.clone().expect("placed");
+    let args = [f32s(&[16, 8], 12), f32s(&[8, 4], 13)];
+    ledger();
+    compiled.run(&args).unwrap();
+    let r = ledger();
+    assert_eq!(
+        r.len(),
+        placement.copy_count(),
+        "{r:#?}\n{}",
+        placement.explain()
+    );
+    for c in &placement.copies {
+        assert!(
+            r.iter().any(|x| x.cause == c.reason && x.bytes == c.bytes),
+            "copy {:?} not in the ledger {r:#?}",
+            c.reason
+        );
+    }
+    // in: x, w; down for concatenate, up after it; out: the sum.
+    assert_eq!(count(&r, Direction::HostToDevice), 3, "{r:#?}");
+    assert_eq!(count(&r, Direction::DeviceToHost), 2, "{r:#?}");
+}
