@@ -8,10 +8,11 @@
 
 use super::device::copy::{to_device, Cause};
 use super::device::steps::{matmul_kernel, DeviceKernel};
-use super::launch::{launch, run_matmul, CpuKernel};
+use super::gemm_epilogue;
+use super::launch::{launch, run_matmul, run_matmul_fused, CpuKernel};
 use crate::error::{EmberError, Result};
 use crate::ops;
-use crate::profile::{self, KernelInfo};
+use crate::profile::{self, EventKind, KernelInfo};
 use crate::tensor::Tensor;
 use crate::trace::tensor_of;
 use ember_codegen::cpu::CpuBackend;
@@ -43,6 +44,9 @@ enum Action {
         ty: ValueType,
         epilogue: Option<(CpuKernel, Vec<usize>, KernelInfo)>,
     },
+    /// `maximum(operands[0] @ operands[1] + operands[2], 0)` in one GEMM that applies the
+    /// epilogue as it stores (no addend operand: none added; `relu` false: no maximum).
+    FusedMatMul { ty: ValueType, relu: bool },
     /// A generated kernel on an accelerator (fused ops, or a matrix product).
     Device(DeviceKernel),
     /// A copy of the operand to `to`, inserted by placement; `cause` says why.
@@ -298,7 +302,7 @@ impl Executable {
                 slots.all(&k.outputs)?,
             ))
         };
-        let (mut kernels, mut gemms, mut eager) = (0, 0, 0);
+        let (mut kernels, mut gemms, mut eager, mut fused_epilogues) = (0, 0, 0, 0);
         let (mut device_kernels, mut transfers) = (0, 0);
         for step in &schedule.steps {
             if let Some(dev) = accelerator_of(graph, step)? {
@@ -306,6 +310,34 @@ impl Executable {
                 device_kernels += steps.len();
                 plan.steps.extend(steps);
                 continue;
+            }
+            if let FuseStep::MatMul {
+                a,
+                b,
+                out,
+                epilogue: Some(k),
+            } = step
+            {
+                // The GEMM stores a bias / relu epilogue itself: no kernel after it.
+                if let Some(e) = gemm_epilogue::recognize(graph, (*a, *b, *out), k) {
+                    gemms += 1;
+                    fused_epilogues += 1;
+                    let operands: Vec<NodeId> = [*a, *b].into_iter().chain(e.addend).collect();
+                    plan.steps.push(Step {
+                        action: Action::FusedMatMul {
+                            ty: graph.node(e.output).ty.clone(),
+                            relu: e.relu,
+                        },
+                        operands: slots.all(&operands)?,
+                        outs: vec![slots.get(e.output)?],
+                        frees: Vec::new(),
+                        info: KernelInfo {
+                            kind: EventKind::LibraryCall,
+                            ..KernelInfo::for_nodes(graph, &e.nodes)
+                        },
+                    });
+                    continue;
+                }
             }
             plan.steps.push(match step {
                 FuseStep::Kernel(k) => {
@@ -372,6 +404,9 @@ impl Executable {
             });
         }
         plan.note = format!("{kernels} kernel(s), {gemms} GEMM call(s), {eager} eager step(s)");
+        if fused_epilogues > 0 {
+            plan.note += &format!(" ({fused_epilogues} GEMM(s) storing their epilogue)");
+        }
         if device_kernels + transfers > 0 {
             plan.note += &format!(", {device_kernels} device kernel(s), {transfers} transfer(s)");
         }
@@ -556,6 +591,12 @@ impl Executable {
                     let operands: Vec<&Tensor> =
                         step.operands.iter().map(get).collect::<Result<_>>()?;
                     launch(k, &operands)?
+                }
+                Action::FusedMatMul { ty, relu } => {
+                    let a = get(&step.operands[0])?;
+                    let b = get(&step.operands[1])?;
+                    let addend = step.operands.get(2).map(get).transpose()?;
+                    vec![run_matmul_fused(a, b, ty, addend, *relu)?]
                 }
                 Action::MatMul { ty, epilogue } => {
                     let a = get(&step.operands[0])?;

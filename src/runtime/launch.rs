@@ -5,7 +5,9 @@
 use crate::error::{EmberError, Result};
 use crate::storage::Storage;
 use crate::tensor::Tensor;
-use ember_codegen::cpu::gemm::{batched_gemm, BatchStrides, GemmScalar, Mat, MatMut};
+use ember_codegen::cpu::gemm::{
+    batched_gemm_with, BatchStrides, Epilogue, GemmScalar, Mat, MatMut,
+};
 use ember_codegen::cpu::{CompiledKernel, KernelArg};
 use ember_ir::kernel::reshape_strides;
 use ember_ir::shape::contiguous_strides;
@@ -118,28 +120,91 @@ fn arg_error(k: &CpuKernel, i: usize, why: &str) -> EmberError {
     ))
 }
 
-/// `a @ b` with the result type `ty`: float matrices (and equal-batch stacks of them) go to
-/// the multithreaded GEMM; everything else (integer, broadcast batches, 1-d) to the eager
-/// kernel.
-pub fn run_matmul(a: &Tensor, b: &Tensor, ty: &ValueType) -> Result<Tensor> {
-    let gemm_ok = a.dtype() == ty.dtype
-        && b.dtype() == ty.dtype
+/// Whether `a @ b` with result type `ty` runs on the GEMM: float matrices (and equal-batch
+/// stacks of them) of the result's dtype. Integer, broadcast-batch and 1-d products run on the
+/// eager kernel.
+pub fn gemm_applies(a: &ValueType, b: &ValueType, ty: &ValueType) -> bool {
+    let (na, nb) = (a.shape.len(), b.shape.len());
+    a.dtype == ty.dtype
+        && b.dtype == ty.dtype
         && ty.dtype.is_float()
-        && a.ndim() >= 2
-        && a.ndim() == b.ndim()
-        && a.shape()[..a.ndim() - 2] == b.shape()[..b.ndim() - 2];
-    if !gemm_ok {
+        && na >= 2
+        && na == nb
+        && a.shape[..na - 2] == b.shape[..nb - 2]
+}
+
+/// `a @ b` with the result type `ty`: on the multithreaded GEMM when [`gemm_applies`], else
+/// on the eager kernel.
+pub fn run_matmul(a: &Tensor, b: &Tensor, ty: &ValueType) -> Result<Tensor> {
+    if !gemm_applies(a.value_type(), b.value_type(), ty) {
         let op = ember_ir::Op::MatMul;
         return crate::eager::execute(&op, &[a, b], ty);
     }
+    run_matmul_fused(a, b, ty, None, false)
+}
+
+/// `maximum(a @ b + addend, 0)` (without the addend when `None`, without the maximum when
+/// `relu` is false) in one GEMM whose micro-kernels apply the epilogue as they store C. The
+/// addend broadcasts to the product's last two dimensions and has no batch dimension of its
+/// own; the product must be one [`gemm_applies`] to.
+pub fn run_matmul_fused(
+    a: &Tensor,
+    b: &Tensor,
+    ty: &ValueType,
+    addend: Option<&Tensor>,
+    relu: bool,
+) -> Result<Tensor> {
+    if !gemm_applies(a.value_type(), b.value_type(), ty) {
+        return Err(EmberError::Backend(format!(
+            "plan error: a fused GEMM epilogue on {} @ {} -> {ty}",
+            a.value_type(),
+            b.value_type()
+        )));
+    }
     match ty.dtype {
-        DType::F32 => gemm_into::<f32>(a, b, ty),
-        DType::F64 => gemm_into::<f64>(a, b, ty),
-        _ => unreachable!("checked float above"),
+        DType::F32 => gemm_into::<f32>(a, b, ty, addend, relu),
+        DType::F64 => gemm_into::<f64>(a, b, ty, addend, relu),
+        d => Err(EmberError::Backend(format!("GEMM of {d}"))),
     }
 }
 
-fn gemm_into<T: GemmScalar>(a: &Tensor, b: &Tensor, ty: &ValueType) -> Result<Tensor> {
+/// The addend of a fused epilogue as an `m x n` view: its last two dimensions broadcast to
+/// the product's (zero strides), every other dimension must be 1.
+fn addend_view<T>(d: &Tensor, ty: &ValueType, m: usize, n: usize) -> Result<Mat<T>> {
+    let (shape, strides) = (d.shape(), d.strides());
+    let nd = shape.len();
+    let dim = |back: usize| {
+        if nd >= back {
+            (shape[nd - back], strides[nd - back])
+        } else {
+            (1, 0)
+        }
+    };
+    let ((r, rs), (c, cs)) = (dim(2), dim(1));
+    let fits = d.dtype() == ty.dtype
+        && (r == 1 || r == m)
+        && (c == 1 || c == n)
+        && shape[..nd.saturating_sub(2)].iter().all(|&s| s == 1);
+    if !fits {
+        return Err(EmberError::Backend(format!(
+            "plan error: GEMM epilogue addend {} does not broadcast to {ty} per matrix",
+            d.value_type()
+        )));
+    }
+    Ok(Mat {
+        ptr: d.data_ptr()? as *const T,
+        rs: if r == 1 { 0 } else { rs },
+        cs: if c == 1 { 0 } else { cs },
+    })
+}
+
+fn gemm_into<T: GemmScalar>(
+    a: &Tensor,
+    b: &Tensor,
+    ty: &ValueType,
+    addend: Option<&Tensor>,
+    relu: bool,
+) -> Result<Tensor> {
     let out = output_tensor(ty)?;
     if out.numel() == 0 {
         return Ok(out);
@@ -147,6 +212,10 @@ fn gemm_into<T: GemmScalar>(a: &Tensor, b: &Tensor, ty: &ValueType) -> Result<Te
     let nd = a.ndim();
     let (m, k, n) = (a.shape()[nd - 2], a.shape()[nd - 1], b.shape()[nd - 1]);
     let batch: usize = a.shape()[..nd - 2].iter().product();
+    let epi = Epilogue {
+        addend: addend.map(|d| addend_view(d, ty, m, n)).transpose()?,
+        relu,
+    };
     // One GEMM call needs each operand's batches one uniform stride apart; copy otherwise.
     let (a, b) = (with_uniform_batches(a)?, with_uniform_batches(b)?);
     let (sa, sb) = (a.strides(), b.strides());
@@ -156,9 +225,10 @@ fn gemm_into<T: GemmScalar>(a: &Tensor, b: &Tensor, ty: &ValueType) -> Result<Te
         c: (m * n) as isize,
     };
     // SAFETY: each view addresses exactly its tensor's elements: shapes m x k, k x n, m x n
-    // with the tensors' own strides; the output is fresh and aliases nothing.
+    // with the tensors' own strides, the addend m x n after its broadcasting (zero) strides;
+    // the output is fresh and aliases nothing.
     unsafe {
-        batched_gemm::<T>(
+        batched_gemm_with::<T>(
             batch,
             m,
             k,
@@ -179,6 +249,7 @@ fn gemm_into<T: GemmScalar>(a: &Tensor, b: &Tensor, ty: &ValueType) -> Result<Te
                 cs: 1,
             },
             strides,
+            &epi,
         );
     }
     Ok(out)

@@ -3,6 +3,7 @@
 pub mod device;
 pub mod devices;
 pub mod executable;
+mod gemm_epilogue;
 pub mod launch;
 pub mod transfers;
 

@@ -16,7 +16,8 @@
 //! * [`CompiledKernel::run`] splits the outermost parallel loop over the process-wide
 //!   [`pool::Pool`] (started once, `available_parallelism` threads); kernels with less than
 //!   [`PARALLEL_THRESHOLD`] elements of work run on the calling thread.
-//! * [`gemm`] wraps `matrixmultiply` (multithreaded) for matmul steps.
+//! * [`gemm`] is the packed, multithreaded GEMM of matmul steps (AVX-512 and AVX2+FMA
+//!   micro-kernels chosen at run time), with a bias / relu epilogue applied as it stores C.
 
 pub mod externs;
 pub mod gemm;
