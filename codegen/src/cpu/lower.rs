@@ -20,7 +20,7 @@ use cranelift_jit::JITModule;
 use cranelift_module::{Linkage, Module};
 use ember_ir::kernel::{acc_identity, Inst, Kernel, Var};
 use ember_ir::{DType, ReduceOp, Scalar};
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 /// How values are represented while emitting.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -63,6 +63,8 @@ pub struct Lower<'a, 'b> {
     /// Math subroutines this kernel calls instead of inlining ([`super::outline`]).
     outlined: super::outline::Outlined,
     outlined_refs: HashMap<(ember_ir::UnaryOp, Type), FuncRef>,
+    /// Values known to be `<= 0` or NaN ([`nonpositive_differences`]).
+    pub nonpositive: HashSet<Var>,
 }
 
 /// The pointer-sized signature every kernel function has.
@@ -129,6 +131,7 @@ impl<'a, 'b> Lower<'a, 'b> {
             externs: HashMap::new(),
             outlined: HashMap::new(),
             outlined_refs: HashMap::new(),
+            nonpositive: nonpositive_differences(k),
         }
     }
 
@@ -136,6 +139,11 @@ impl<'a, 'b> Lower<'a, 'b> {
     pub fn with_outlined(mut self, outlined: super::outline::Outlined) -> Self {
         self.outlined = outlined;
         self
+    }
+
+    /// True when `op` on values of type `ty` calls a shared subroutine.
+    pub fn is_outlined(&self, op: ember_ir::UnaryOp, ty: Type) -> bool {
+        self.outlined.contains_key(&(op, ty))
     }
 
     /// `op(x)` through its shared subroutine, when this kernel outlines `op` for `x`'s type.
@@ -322,7 +330,8 @@ impl<'a, 'b> Lower<'a, 'b> {
             }
             Inst::Unary { dst, op, x } => {
                 let xv = self.val(*x)?;
-                let r = self.unary(*op, self.ty(*x), xv, m)?;
+                let np = self.nonpositive.contains(x);
+                let r = self.unary_many(*op, self.ty(*x), vec![xv], m, np)?[0];
                 self.vals.insert(*dst, r);
             }
             Inst::Binary { dst, op, a, b } => {
@@ -411,10 +420,17 @@ impl<'a, 'b> Lower<'a, 'b> {
                 let t = self.b.ins().fadd(cur, y);
                 let d = self.b.ins().fsub(t, cur);
                 let nc = self.b.ins().fsub(d, y);
-                // Once the sum is infinite the compensation is NaN: drop it, keep the sum.
-                let ord = self.b.ins().fcmp(FloatCC::Ordered, nc, nc);
+                // Once the sum overflows or is infinite the compensation is infinite or NaN:
+                // drop it, keep the sum.
+                let anc = self.b.ins().fabs(nc);
+                let inf = self.scalar_const(if a.dtype == DType::F32 {
+                    Scalar::F32(f32::INFINITY)
+                } else {
+                    Scalar::F64(f64::INFINITY)
+                });
+                let finite = self.b.ins().fcmp(FloatCC::LessThan, anc, inf);
                 let zero = self.scalar_const(acc_identity(ReduceOp::Sum, a.dtype));
-                let nc = self.b.ins().select(ord, nc, zero);
+                let nc = self.b.ins().select(finite, nc, zero);
                 self.b.def_var(cv, nc);
                 t
             }
@@ -534,4 +550,103 @@ fn arg_start(op: ReduceOp, dtype: DType) -> Scalar {
         ReduceOp::Min
     };
     acc_identity(m, dtype)
+}
+
+/// The values `x - m` where `m` is a float max accumulator that has already folded in `x`
+/// itself, so the difference is `<= 0` (or NaN): softmax's `x - max(x)` in a row kernel.
+///
+/// The pattern: `m` has one `Update` with the value of a `Load` of input `X` at `I_m` inside a
+/// loop `L_m`; the subtraction's left operand is a `Load` of `X` at `I_x` inside a loop `L_x`
+/// that opens after `L_m` closes, in the same enclosing loop; `I_x` equals `I_m` except that
+/// one position holds `L_x`'s variable where `I_m` holds `L_m`'s, with `L_x` no longer than
+/// `L_m`; the other indices are neither loop's variable. Every `x` is then an element `m`
+/// has seen, and `fl(x - m) <= 0` since rounding is monotonic.
+pub fn nonpositive_differences(k: &Kernel) -> HashSet<Var> {
+    // For each instruction: its innermost loop (position of the `Loop`), and for each loop
+    // its enclosing loop.
+    let mut inner: Vec<Option<usize>> = Vec::with_capacity(k.body.len());
+    let mut parent: HashMap<usize, Option<usize>> = HashMap::new();
+    let mut closes: HashMap<usize, usize> = HashMap::new();
+    let mut stack: Vec<usize> = Vec::new();
+    for (pc, inst) in k.body.iter().enumerate() {
+        match inst {
+            Inst::Loop { .. } => {
+                inner.push(stack.last().copied());
+                parent.insert(pc, stack.last().copied());
+                stack.push(pc);
+            }
+            Inst::EndLoop => {
+                if let Some(l) = stack.pop() {
+                    closes.insert(l, pc);
+                }
+                inner.push(stack.last().copied());
+            }
+            _ => inner.push(stack.last().copied()),
+        }
+    }
+    let loop_info = |l: usize| match k.body[l] {
+        Inst::Loop { var, extent, .. } => Some((var, extent)),
+        _ => None,
+    };
+    // Loads: dst -> (pc, arg, index).
+    let loads: HashMap<Var, (usize, u32, &[Var])> = k
+        .body
+        .iter()
+        .enumerate()
+        .filter_map(|(pc, i)| match i {
+            Inst::Load { dst, arg, index } => Some((*dst, (pc, *arg, &index[..]))),
+            _ => None,
+        })
+        .collect();
+    // Float max accumulators with exactly one update, by a load.
+    let mut updates: HashMap<Var, Vec<(usize, Var)>> = HashMap::new();
+    for (pc, i) in k.body.iter().enumerate() {
+        if let Inst::Update { acc, value } = i {
+            updates.entry(*acc).or_default().push((pc, *value));
+        }
+    }
+    let mut out = HashSet::new();
+    for inst in &k.body {
+        let Inst::Binary {
+            dst,
+            op: ember_ir::BinaryOp::Sub,
+            a,
+            b,
+        } = inst
+        else {
+            continue;
+        };
+        let is_max = k.body.iter().any(|i| {
+            matches!(i, Inst::Acc { dst, op: ReduceOp::Max, dtype } if dst == b && dtype.is_float())
+        });
+        let (Some(&[(_, mv)]), true) = (updates.get(b).map(|u| &u[..]), is_max) else {
+            continue;
+        };
+        let (Some(&(pm, am, im)), Some(&(px, ax, ix))) = (loads.get(&mv), loads.get(a)) else {
+            continue;
+        };
+        let (Some(lm), Some(lx)) = (inner[pm], inner[px]) else {
+            continue;
+        };
+        let (Some((vm, em)), Some((vx, ex))) = (loop_info(lm), loop_info(lx)) else {
+            continue;
+        };
+        let ordered = closes.get(&lm).is_some_and(|&c| c < lx) && parent[&lm] == parent[&lx];
+        if am != ax || k.args[am as usize].output || !ordered || ex > em || im.len() != ix.len() {
+            continue;
+        }
+        let mut hits = 0;
+        let same = im.iter().zip(ix).all(|(&p, &q)| {
+            if p == vm && q == vx {
+                hits += 1;
+                true
+            } else {
+                p == q && p != vm && q != vx
+            }
+        });
+        if same && hits == 1 {
+            out.insert(*dst);
+        }
+    }
+    out
 }

@@ -245,13 +245,31 @@ impl<'a, 'b> M<'a, 'b> {
     /// [`Self::exp`]; `nonpositive` promises `x <= 0` or NaN, so the fast-path test needs
     /// no `|x|`.
     fn exp_guarded(&mut self, x: Value, nonpositive: bool) -> Value {
-        let big = if nonpositive {
-            let lim = self.c(-self.exp_fast_limit());
-            self.cmp(FloatCC::UnorderedOrLessThan, x, lim)
-        } else {
-            let ax = self.b.ins().fabs(x);
-            let lim = self.c(self.exp_fast_limit());
-            self.cmp(FloatCC::UnorderedOrGreaterThan, ax, lim)
+        self.exp_many(&[x], nonpositive)[0]
+    }
+
+    /// [`Self::exp`] of several values (the unrolled vectors of a loop) behind one fast-path
+    /// test: one branch, and each constant loaded once for all of them. `nonpositive` promises
+    /// that every `x <= 0` or is NaN (e.g. `x - max(x)`), which drops the `|x|`. The fast and
+    /// the exact path are each within 1 ULP; which one a value takes depends on its group.
+    pub fn exp_many(&mut self, xs: &[Value], nonpositive: bool) -> Vec<Value> {
+        let mut any: Option<Value> = None;
+        for &x in xs {
+            let big = if nonpositive {
+                let lim = self.c(-self.exp_fast_limit());
+                self.cmp(FloatCC::UnorderedOrLessThan, x, lim)
+            } else {
+                let ax = self.b.ins().fabs(x);
+                let lim = self.c(self.exp_fast_limit());
+                self.cmp(FloatCC::UnorderedOrGreaterThan, ax, lim)
+            };
+            any = Some(match any {
+                Some(a) => self.b.ins().bor(a, big),
+                None => big,
+            });
+        }
+        let Some(big) = any else {
+            return Vec::new();
         };
         let any = if self.ty.is_vector() {
             self.b.ins().vany_true(big)
@@ -260,33 +278,39 @@ impl<'a, 'b> M<'a, 'b> {
         };
         let slow = self.b.create_block();
         let join = self.b.create_block();
-        let out = self.b.append_block_param(join, self.ty);
+        let outs: Vec<Value> = xs
+            .iter()
+            .map(|_| self.b.append_block_param(join, self.ty))
+            .collect();
         let fast = self.b.create_block();
         self.b.ins().brif(any, slow, &[], fast, &[]);
         self.b.switch_to_block(fast);
-        let (p, t) = if self.is64() {
-            let (r, n) = self.reduce_ln2(x);
-            let coeffs: Vec<f64> = (0..=13).map(|k| 1.0 / factorial(k)).collect();
-            let p = self.poly(r, &coeffs);
-            let m = self.c(self.magic());
-            (p, self.add(n, m))
-        } else {
-            self.exp_f32_parts(x)
-        };
-        // t = n + 1.5 * 2^mant keeps n in the low mantissa bits; shifted to the exponent
-        // field, the magic's own bits fall off the top.
-        let ti = self.bits(t);
-        let shift = if self.is64() { 52 } else { 23 };
-        let e = self.b.ins().ishl_imm_u(ti, shift);
-        let pb = self.bits(p);
-        let rb = self.b.ins().iadd(pb, e);
-        let fast_r = self.from_bits(rb);
-        self.b.ins().jump(join, &[fast_r.into()]);
+        let mut fast_rs = Vec::with_capacity(xs.len());
+        for &x in xs {
+            let (p, t) = if self.is64() {
+                let (r, n) = self.reduce_ln2(x);
+                let coeffs: Vec<f64> = (0..=13).map(|k| 1.0 / factorial(k)).collect();
+                let p = self.poly(r, &coeffs);
+                let m = self.c(self.magic());
+                (p, self.add(n, m))
+            } else {
+                self.exp_f32_parts(x)
+            };
+            // t = n + 1.5 * 2^mant keeps n in the low mantissa bits; shifted to the exponent
+            // field, the magic's own bits fall off the top.
+            let ti = self.bits(t);
+            let shift = if self.is64() { 52 } else { 23 };
+            let e = self.b.ins().ishl_imm_u(ti, shift);
+            let pb = self.bits(p);
+            let rb = self.b.ins().iadd(pb, e);
+            fast_rs.push(self.from_bits(rb).into());
+        }
+        self.b.ins().jump(join, &fast_rs);
         self.b.switch_to_block(slow);
-        let slow_r = self.exp_exact(x);
-        self.b.ins().jump(join, &[slow_r.into()]);
+        let slow_rs: Vec<_> = xs.iter().map(|&x| self.exp_exact(x).into()).collect();
+        self.b.ins().jump(join, &slow_rs);
         self.b.switch_to_block(join);
-        out
+        outs
     }
 
     /// float32 `e^x` for `|x| <= 86` as `2^n p(r)`: returns `p(r)` and `t = n + 1.5 * 2^23`.

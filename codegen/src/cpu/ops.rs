@@ -247,6 +247,26 @@ impl Lower<'_, '_> {
         self.call_ext(name, &[types::I32, t, t], t, &[opv, a, b])
     }
 
+    /// `op` of each value in `xs` (the unrolled vectors of a loop, or one value): `exp`
+    /// shares one fast-path test and its constants among them ([`M::exp_many`]);
+    /// `nonpositive` promises every value is `<= 0` or NaN.
+    pub fn unary_many(
+        &mut self,
+        op: UnaryOp,
+        dt: DType,
+        xs: Vec<Value>,
+        mode: Mode,
+        nonpositive: bool,
+    ) -> Result<Vec<Value>> {
+        let ty = cl_type(dt, mode);
+        if op == UnaryOp::Exp && dt.is_float() && !self.is_outlined(op, ty) {
+            return Ok(M::new(&mut self.b, ty).exp_many(&xs, nonpositive));
+        }
+        xs.into_iter()
+            .map(|x| self.unary(op, dt, x, mode))
+            .collect()
+    }
+
     /// `op(x)` for a value of `dt`.
     pub fn unary(&mut self, op: UnaryOp, dt: DType, x: Value, mode: Mode) -> Result<Value> {
         use UnaryOp::*;

@@ -15,9 +15,12 @@
 //!
 //! At run time the vector loop runs only when every vectorized dimension's stride is 1; it
 //! processes 2 vectors per iteration (4 for light bodies: more independent accumulator
-//! chains) and leaves the tail, and strided views, to the scalar loop. Float sums keep a
-//! Kahan-compensated accumulator per lane and combine lanes pairwise at the end, at least as
-//! accurate as NumPy's pairwise summation; float max/min use compare-select plus a NaN mask.
+//! chains) and leaves the tail, and strided views, to the scalar loop. Accesses whose other
+//! indices are loop-invariant walk a pointer. Float sums add the unrolled vectors pairwise and
+//! fold that into one compensated accumulator per lane (TwoSum, see `two_sum`), then combine
+//! lanes pairwise at the end: within about 3 eps of `sum |x|` (NumPy's pairwise summation:
+//! about `log2(n)` eps), a few ulp for same-sign terms (`codegen/tests/sums.rs`). Float
+//! max/min are one `maxps`/`minps` per vector plus a NaN mask.
 
 use super::lower::{AccVars, Lower, Mode};
 use super::ops::{binary_vectorizes, cl_type, unary_vectorizes};
@@ -64,6 +67,16 @@ pub fn prefers_outer(l: &Lower, pc: usize, end: usize, var: Var) -> bool {
             .any(|i| matches!(i, Inst::Load { index, .. } if index.last() == Some(&var)))
 }
 
+/// The variables of the loops nested in `body`.
+fn nested_loop_vars(body: &[Inst]) -> HashSet<Var> {
+    body.iter()
+        .filter_map(|i| match i {
+            Inst::Loop { var, .. } => Some(*var),
+            _ => None,
+        })
+        .collect()
+}
+
 /// Decides whether the loop `pc..end` (loop variable `var`) vectorizes across its iterations.
 /// `outer` allows nested loops (run as scalar loops over lane-uniform variables) and
 /// accumulators declared inside (one per lane).
@@ -71,13 +84,7 @@ pub fn plan(l: &Lower, pc: usize, end: usize, var: Var, outer: bool) -> Option<P
     let body = &l.k.body[pc + 1..end];
     let defined: HashSet<Var> = body.iter().filter_map(|i| i.def()).collect();
     // Loop variables inside the body: the same in every lane.
-    let uniform: HashSet<Var> = body
-        .iter()
-        .filter_map(|i| match i {
-            Inst::Loop { var, .. } => Some(*var),
-            _ => None,
-        })
-        .collect();
+    let uniform = nested_loop_vars(body);
     let lane_accs: HashMap<Var, (ReduceOp, DType)> = body
         .iter()
         .filter_map(|i| match i {
@@ -217,16 +224,23 @@ struct VCtx {
     /// Accumulators: folded across lanes at the end (declared outside the loop) or kept per
     /// lane (declared inside it: one reduction per lane, as in a column sum).
     vaccs: HashMap<Var, VAcc>,
+    /// Pointer induction variables: the address of each access whose other indices are
+    /// loop-invariant, advanced by one iteration's bytes at the latch.
+    streams: HashMap<(u32, Vec<Var>), Variable>,
 }
 
 struct VAcc {
     scalar: AccVars,
     vals: Vec<Variable>,
     comp: Vec<Variable>,
-    /// Float max/min: lanes that saw a NaN (the vector update is a plain compare-select,
-    /// one instruction where Cranelift's NaN-exact `fmax` is about nine).
-    /// One mask per unrolled vector.
+    /// Float max/min: lanes that saw a NaN (the vector update is a compare-select that
+    /// lowers to one `maxps`/`minps`, where Cranelift's NaN-exact `fmax` is about nine
+    /// instructions). One mask for all unrolled vectors when lanes fold at the end, one per
+    /// unrolled vector for lane accumulators.
     nan: Vec<Variable>,
+    /// One chain (`vals`, `comp`) for all unrolled vectors, fed their pairwise sum (float sums
+    /// folded across lanes at the end); otherwise one chain per unrolled vector.
+    grouped: bool,
 }
 
 impl Lower<'_, '_> {
@@ -238,6 +252,33 @@ impl Lower<'_, '_> {
             _ => BinaryOp::Min,
         };
         self.binary(bop, dt, a, b, mode)
+    }
+
+    /// Adds `x` to the compensated sum `s - c` (`s` the running sum, `c` minus the rounding
+    /// errors so far): returns the new `(s, c)`. Knuth's TwoSum gives the exact rounding error
+    /// `e` of `s + x` (branch-free, any magnitudes), and `c` collects `-e` in a separate chain,
+    /// so each chain is one add long per iteration (Kahan's update feeds the compensation back
+    /// into the next addend: four dependent operations per iteration). The result is as
+    /// accurate as summing in twice the precision (Ogita, Rump and Oishi's Sum2). Infinities
+    /// and NaN make `c` NaN; [`Self::compensated`] then returns `s`.
+    fn two_sum(&mut self, s: Value, c: Value, x: Value) -> (Value, Value) {
+        let t = self.b.ins().fadd(s, x);
+        let bp = self.b.ins().fsub(t, s);
+        let ap = self.b.ins().fsub(t, bp);
+        let da = self.b.ins().fsub(s, ap);
+        let db = self.b.ins().fsub(x, bp);
+        let e = self.b.ins().fadd(da, db);
+        (t, self.b.ins().fsub(c, e))
+    }
+
+    /// The value of a compensated sum `s - c`: `s` itself when `s` is infinite or NaN (the
+    /// compensation is then meaningless, and `inf - inf` must not turn the sum into NaN).
+    fn compensated(&mut self, dt: DType, s: Value, c: Value, mode: Mode) -> Value {
+        let v = self.b.ins().fsub(s, c);
+        let a = self.b.ins().fabs(s);
+        let inf = self.konst(dt, f64::INFINITY, 0, mode);
+        let finite = self.b.ins().fcmp(FloatCC::LessThan, a, inf);
+        self.select(dt, finite, v, s, mode)
     }
 
     /// Emits the vector copy of loop `pc..end`; leaves `iv` where the scalar loop continues.
@@ -335,17 +376,22 @@ impl Lower<'_, '_> {
                 let zero = self.broadcast_scalar(a.dtype, zs, mode);
                 let mut vals = Vec::new();
                 let mut comp = Vec::new();
-                for _ in 0..self.unroll {
+                // Float sums: one compensated accumulator fed the pairwise sum of the unrolled
+                // vectors (see `two_sum`); other reductions: one chain per unrolled vector.
+                let float_sum = a.op == ReduceOp::Sum && a.dtype.is_float();
+                let chains = if float_sum { 1 } else { self.unroll };
+                for _ in 0..chains {
                     let v = self.b.declare_var(t);
                     self.b.def_var(v, init);
                     vals.push(v);
-                    if a.op == ReduceOp::Sum && a.dtype.is_float() {
+                    if float_sum {
                         let c = self.b.declare_var(t);
                         self.b.def_var(c, zero);
                         comp.push(c);
                     }
                 }
-                let nan = self.nan_masks(a.op, a.dtype, mode);
+                // Lanes fold at the end: one NaN mask for all unrolled vectors.
+                let nan = self.nan_masks(a.op, a.dtype, mode, 1);
                 vaccs.insert(
                     *acc,
                     VAcc {
@@ -353,9 +399,40 @@ impl Lower<'_, '_> {
                         vals,
                         comp,
                         nan,
+                        grouped: float_sum,
                     },
                 );
             }
+        }
+
+        // Accesses whose other indices are invariant walk a pointer (Cranelift does not hoist
+        // the invariant part of `base + i * stride` out of the loop by itself).
+        let uniform = nested_loop_vars(&body);
+        let mut streams: HashMap<(u32, Vec<Var>), Variable> = HashMap::new();
+        let mut steps: Vec<(Variable, i64)> = Vec::new();
+        for inst in &body {
+            let (Inst::Load { arg, index, .. } | Inst::Store { arg, index, .. }) = inst else {
+                continue;
+            };
+            let key = (*arg, index.to_vec());
+            let dt = self.k.args[*arg as usize].dtype;
+            if !index.contains(&var)
+                || streams.contains_key(&key)
+                || index
+                    .iter()
+                    .any(|v| defined.contains(v) || uniform.contains(v))
+            {
+                continue;
+            }
+            let ix: Vec<Value> = index
+                .iter()
+                .map(|&v| if v == var { Ok(lo) } else { self.val(v) })
+                .collect::<Result<_>>()?;
+            let p0 = self.addr(*arg, &ix);
+            let pv = self.b.declare_var(types::I64);
+            self.b.def_var(pv, p0);
+            streams.insert(key, pv);
+            steps.push((pv, step * dt.size() as i64));
         }
 
         let header = self.b.create_block();
@@ -375,11 +452,17 @@ impl Lower<'_, '_> {
             vv,
             lane: HashSet::new(),
             vaccs,
+            streams,
         };
         self.emit_vector_range(pc + 1, end, &mut ctx)?;
         let VCtx { vaccs, lane, .. } = ctx;
         let i2 = self.b.ins().iadd_imm_s(i, step);
         self.b.def_var(iv, i2);
+        for (pv, bytes) in steps {
+            let p = self.b.use_var(pv);
+            let p2 = self.b.ins().iadd_imm_s(p, bytes);
+            self.b.def_var(pv, p2);
+        }
         self.b.ins().jump(header, &[]);
         self.b.switch_to_block(exit);
 
@@ -395,13 +478,14 @@ impl Lower<'_, '_> {
             let va = &vaccs[&k];
             let a = va.scalar;
             let mut parts: Vec<Value> = Vec::new();
-            for u in 0..self.unroll {
-                let v = self.b.use_var(va.vals[u]);
-                let v = if let Some(&c) = va.comp.get(u) {
-                    let c = self.b.use_var(c);
-                    self.b.ins().fsub(v, c)
-                } else {
-                    v
+            for (u, &val) in va.vals.iter().enumerate() {
+                let v = self.b.use_var(val);
+                let v = match va.comp.get(u) {
+                    Some(&c) => {
+                        let c = self.b.use_var(c);
+                        self.compensated(a.dtype, v, c, mode)
+                    }
+                    None => v,
                 };
                 parts.push(v);
             }
@@ -448,13 +532,13 @@ impl Lower<'_, '_> {
         Ok(())
     }
 
-    /// Per-unrolled-vector NaN masks for float max/min accumulators (none otherwise).
-    fn nan_masks(&mut self, op: ReduceOp, dtype: DType, mode: Mode) -> Vec<Variable> {
+    /// NaN masks for float max/min accumulators (none otherwise): `count` of them.
+    fn nan_masks(&mut self, op: ReduceOp, dtype: DType, mode: Mode, count: usize) -> Vec<Variable> {
         if !(matches!(op, ReduceOp::Max | ReduceOp::Min) && dtype.is_float()) {
             return Vec::new();
         }
         let mt = cl_type(DType::Bool, mode);
-        (0..self.unroll)
+        (0..count)
             .map(|_| {
                 let v = self.b.declare_var(mt);
                 let z = self.konst(DType::Bool, 0.0, 0, mode);
@@ -483,7 +567,7 @@ impl Lower<'_, '_> {
                 comp.push(c);
             }
         }
-        let nan = self.nan_masks(op, dtype, mode);
+        let nan = self.nan_masks(op, dtype, mode, self.unroll);
         // Only `op` and `dtype` of the scalar registers are used for lane accumulators.
         let dummy = self.b.declare_var(t);
         self.b.def_var(dummy, init);
@@ -497,6 +581,7 @@ impl Lower<'_, '_> {
             vals,
             comp,
             nan,
+            grouped: false,
         }
     }
 
@@ -515,7 +600,7 @@ impl Lower<'_, '_> {
             let v = match comp.get(u) {
                 Some(&c) => {
                     let c = self.b.use_var(c);
-                    self.b.ins().fsub(v, c)
+                    self.compensated(dtype, v, c, mode)
                 }
                 None => v,
             };
@@ -591,9 +676,7 @@ impl Lower<'_, '_> {
                             cx.vv.insert(u, vs);
                         }
                     }
-                    self.emit_vector_inst(
-                        &inst, cx.var, cx.i, cx.mode, cx.lanes, &mut cx.vv, &cx.vaccs,
-                    )?;
+                    self.emit_vector_inst(&inst, cx)?;
                 }
             }
             pc += 1;
@@ -601,17 +684,9 @@ impl Lower<'_, '_> {
         Ok(())
     }
 
-    #[allow(clippy::too_many_arguments)]
-    fn emit_vector_inst(
-        &mut self,
-        inst: &Inst,
-        var: Var,
-        i: Value,
-        mode: Mode,
-        lanes: usize,
-        vv: &mut HashMap<Var, Vec<Value>>,
-        vaccs: &HashMap<Var, VAcc>,
-    ) -> Result<()> {
+    fn emit_vector_inst(&mut self, inst: &Inst, cx: &mut VCtx) -> Result<()> {
+        let (var, i, mode, lanes) = (cx.var, cx.i, cx.mode, cx.lanes);
+        let (vv, vaccs) = (&mut cx.vv, &cx.vaccs);
         let get = |vv: &HashMap<Var, Vec<Value>>, v: Var| {
             vv.get(&v)
                 .cloned()
@@ -644,11 +719,16 @@ impl Lower<'_, '_> {
                     }
                     return Ok(());
                 }
-                let ix: Vec<Value> = index
-                    .iter()
-                    .map(|&v| if v == var { Ok(i) } else { self.val(v) })
-                    .collect::<Result<_>>()?;
-                let addr = self.addr(*arg, &ix);
+                let addr = match cx.streams.get(&(*arg, index.to_vec())) {
+                    Some(&pv) => self.b.use_var(pv),
+                    None => {
+                        let ix: Vec<Value> = index
+                            .iter()
+                            .map(|&v| if v == var { Ok(i) } else { self.val(v) })
+                            .collect::<Result<_>>()?;
+                        self.addr(*arg, &ix)
+                    }
+                };
                 let dt = self.k.args[*arg as usize].dtype;
                 let t = cl_type(dt, mode);
                 let size = (dt.size() * lanes) as i32;
@@ -679,11 +759,8 @@ impl Lower<'_, '_> {
             }
             Inst::Unary { dst, op, x } => {
                 let xs = get(vv, *x)?;
-                let dt = self.ty(*x);
-                let r = xs
-                    .into_iter()
-                    .map(|x| self.unary(*op, dt, x, mode))
-                    .collect::<Result<_>>()?;
+                let np = self.nonpositive.contains(x);
+                let r = self.unary_many(*op, self.ty(*x), xs, mode, np)?;
                 vv.insert(*dst, r);
             }
             Inst::Binary { dst, op, a, b } => {
@@ -717,32 +794,61 @@ impl Lower<'_, '_> {
                 let va = vaccs
                     .get(acc)
                     .ok_or_else(|| CodegenError::Internal("vector accumulator missing".into()))?;
-                let xs = get(vv, *value)?;
+                let mut xs = get(vv, *value)?;
+                if va.grouped {
+                    // Pairwise: ((x0 + x1) + (x2 + x3)), then one compensated add.
+                    while xs.len() > 1 {
+                        let half = xs.len().div_ceil(2);
+                        let mut next = Vec::with_capacity(half);
+                        for pair in xs.chunks(2) {
+                            next.push(match pair {
+                                [a, b] => self.b.ins().fadd(*a, *b),
+                                _ => pair[0],
+                            });
+                        }
+                        xs = next;
+                    }
+                }
+                if va.nan.len() == 1 {
+                    // One mask for every unrolled vector: `unordered(a, b)` tests two at once.
+                    let mut any: Option<Value> = None;
+                    for pair in xs.chunks(2) {
+                        let (a, b) = (pair[0], *pair.last().unwrap_or(&pair[0]));
+                        let m = self.b.ins().fcmp(FloatCC::Unordered, a, b);
+                        any = Some(match any {
+                            Some(p) => self.b.ins().bor(p, m),
+                            None => m,
+                        });
+                    }
+                    if let Some(m) = any {
+                        let n = self.b.use_var(va.nan[0]);
+                        let n = self.b.ins().bor(n, m);
+                        self.b.def_var(va.nan[0], n);
+                    }
+                }
                 for (u, x) in xs.into_iter().enumerate() {
                     let cur = self.b.use_var(va.vals[u]);
                     let r = if let Some(&cv) = va.comp.get(u) {
                         let c = self.b.use_var(cv);
-                        let y = self.b.ins().fsub(x, c);
-                        let t = self.b.ins().fadd(cur, y);
-                        let d = self.b.ins().fsub(t, cur);
-                        let nc = self.b.ins().fsub(d, y);
-                        // An infinite sum makes the compensation NaN: clear those lanes.
-                        let ord = self.b.ins().fcmp(FloatCC::Ordered, nc, nc);
-                        let z = self.konst(va.scalar.dtype, 0.0, 0, mode);
-                        let nc = self.select(va.scalar.dtype, ord, nc, z, mode);
+                        let (t, nc) = self.two_sum(cur, c, x);
                         self.b.def_var(cv, nc);
                         t
-                    } else if let Some(&nv) = va.nan.get(u) {
-                        let cc = if va.scalar.op == ReduceOp::Max {
-                            FloatCC::GreaterThan
+                    } else if !va.nan.is_empty() {
+                        if va.nan.len() > 1 {
+                            // One mask per unrolled vector (lane accumulators).
+                            let nv = va.nan[u];
+                            let isnan = self.b.ins().fcmp(FloatCC::Unordered, x, x);
+                            let n = self.b.use_var(nv);
+                            let n = self.b.ins().bor(n, isnan);
+                            self.b.def_var(nv, n);
+                        }
+                        // `cur < x ? x : cur` (`x < cur` for min) is one `maxps x, cur`
+                        // (`minps`); NaN lanes of `x` keep `cur` and are in the NaN mask.
+                        let better = if va.scalar.op == ReduceOp::Max {
+                            self.b.ins().fcmp(FloatCC::LessThan, cur, x)
                         } else {
-                            FloatCC::LessThan
+                            self.b.ins().fcmp(FloatCC::LessThan, x, cur)
                         };
-                        let better = self.b.ins().fcmp(cc, x, cur);
-                        let isnan = self.b.ins().fcmp(FloatCC::Unordered, x, x);
-                        let n = self.b.use_var(nv);
-                        let n = self.b.ins().bor(n, isnan);
-                        self.b.def_var(nv, n);
                         self.select(va.scalar.dtype, better, x, cur, mode)
                     } else {
                         self.vfold(va.scalar.op, va.scalar.dtype, cur, x, mode)?
