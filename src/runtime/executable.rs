@@ -173,7 +173,11 @@ fn device_steps(
         let start = std::time::Instant::now();
         let outs = outputs.iter().map(|&o| graph.node(o).ty.clone()).collect();
         let dk = DeviceKernel::new(rt.clone(), kernel, outs)?;
-        let info = KernelInfo::for_kernel(graph, inputs, outputs);
+        let mut info = KernelInfo::for_kernel(graph, inputs, outputs);
+        // Shown on the device's stream track of the profile. Launches are asynchronous on a
+        // GPU, so a span measures the launch; the copy that reads a result waits for it.
+        info.device = dev;
+        info.stream = Some(0);
         reports.borrow_mut().push(KernelReport {
             name: format!("{} on {dev}", info.name),
             nodes: profile::fused_nodes(graph, inputs, outputs),
@@ -559,7 +563,11 @@ impl Executable {
             values[*slot] = Some(t.clone());
         }
         for step in &self.steps {
-            let mut span = profile::kernel(&step.info);
+            // A transfer is recorded by the copy itself (kind "transfer", with its cause).
+            let mut span = match step.action {
+                Action::Transfer { .. } => None,
+                _ => profile::kernel(&step.info),
+            };
             let get = |s: &usize| {
                 values[*s].as_ref().ok_or_else(|| {
                     EmberError::Value("plan error: a value was used before it was computed".into())

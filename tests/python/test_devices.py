@@ -241,3 +241,17 @@ def test_the_gpu_benchmark_runs_and_checks_its_results_on_the_simulated_device()
     r = subprocess.run([sys.executable, bench, "--simulate"], capture_output=True, text=True, env=env, timeout=300)
     assert r.returncode == 0, r.stderr
     assert "| w3 |" in r.stdout and "simulated" in r.stdout
+
+
+def test_the_profiler_shows_device_kernels_on_the_stream_track_and_the_copies(gpu):
+    f = ember.jit(lambda x: np.exp(x).sum(axis=1), device="cuda")
+    a = rand((4, 50), 16)
+    f(a)
+    with ember.profile() as p:
+        f(a)
+    kernels = [e for e in p.events if e["kind"] == "kernel"]
+    assert kernels and all(e["device"] == "cuda:0" and e["stream"] == 0 for e in kernels)
+    copies = [e for e in p.events if e["kind"] == "transfer"]
+    assert sorted(e["direction"] for e in copies) == ["d2h", "h2d"]
+    assert all("cuda:0" in e["reason"] for e in copies)
+    assert not [e for e in p.events if e["kind"] == "host_call"], "copies are not host calls"
