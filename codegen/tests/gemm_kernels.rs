@@ -191,7 +191,7 @@ fn check<T: Float>(
 fn sizes_around_tiles<T: Float>() {
     let mut rng = Rng(0x5eed);
     let ms = [1, 2, 5, 6, 7, 13, 14, 15, 28, 29, 43, 70];
-    let ns = [1, 3, 8, 15, 16, 17, 31, 32, 33, 48, 65, 70];
+    let ns = [1, 3, 8, 15, 16, 17, 31, 32, 33, 48, 63, 64, 65, 70];
     let ks = [0, 1, 2, 7, 16, 17, 33, 70];
     for isa in isas() {
         for (x, &m) in ms.iter().enumerate() {
