@@ -122,6 +122,36 @@ fn at_mut<T>(m: MatMut<T>, i: usize, j: usize) -> *mut T {
     m.ptr.wrapping_offset(i as isize * m.rs + j as isize * m.cs)
 }
 
+impl<T: Copy> Mat<T> {
+    /// The view starting at element `(i, j)`.
+    fn sub(self, i: usize, j: usize) -> Self {
+        Mat {
+            ptr: at(self, i, j),
+            ..self
+        }
+    }
+}
+
+impl<T: Copy> MatMut<T> {
+    /// The view starting at element `(i, j)`.
+    fn sub(self, i: usize, j: usize) -> Self {
+        MatMut {
+            ptr: at_mut(self, i, j),
+            ..self
+        }
+    }
+}
+
+impl<T: Copy> Epilogue<T> {
+    /// The epilogue of the part of C starting at `(i, j)`.
+    fn sub(&self, i: usize, j: usize) -> Self {
+        Epilogue {
+            addend: self.addend.map(|d| d.sub(i, j)),
+            relu: self.relu,
+        }
+    }
+}
+
 /// `C = epilogue(A B)` on the pool's threads (`k > 0`, `m, n > 0`).
 ///
 /// # Safety
@@ -177,13 +207,6 @@ pub unsafe fn gemm<T: GemmScalar>(
         } else {
             (lo, 0, hi - lo, n)
         };
-        let epi = Epilogue {
-            addend: job.epi.addend.map(|d| Mat {
-                ptr: at(d, i0, j0),
-                ..d
-            }),
-            relu: job.epi.relu,
-        };
         // SAFETY: the part's views lie inside the caller's.
         unsafe {
             serial(
@@ -191,19 +214,10 @@ pub unsafe fn gemm<T: GemmScalar>(
                 mp,
                 k,
                 np,
-                Mat {
-                    ptr: at(job.a, i0, 0),
-                    ..job.a
-                },
-                Mat {
-                    ptr: at(job.b, 0, j0),
-                    ..job.b
-                },
-                MatMut {
-                    ptr: at_mut(job.c, i0, j0),
-                    ..job.c
-                },
-                &epi,
+                job.a.sub(i0, 0),
+                job.b.sub(0, j0),
+                job.c.sub(i0, j0),
+                &job.epi.sub(i0, j0),
             )
         }
     };
@@ -248,58 +262,34 @@ unsafe fn serial<T: GemmScalar>(
                 let kb = (k - pc).min(kc);
                 let (first, last) = (pc == 0, pc + kb == k);
                 // SAFETY: the buffers hold a full block each; the sources lie in A and B.
-                unsafe {
-                    pack_b(
-                        nr,
-                        kb,
-                        nb,
-                        Mat {
-                            ptr: at(b, pc, jc),
-                            ..b
-                        },
-                        bp,
-                    )
-                };
+                unsafe { pack_b(nr, kb, nb, b.sub(pc, jc), bp) };
                 for ic in (0..m).step_by(mc) {
                     let mb = (m - ic).min(mc);
-                    // SAFETY: as above.
-                    let blk = Mat {
-                        ptr: at(a, ic, pc),
-                        ..a
-                    };
+                    let blk = a.sub(ic, pc);
                     let done = match spec.pack_a {
                         // SAFETY: as above.
                         Some(f) if a.cs == 1 => unsafe { f(mb, kb, blk, ap) },
                         _ => 0,
                     };
-                    let rest = Mat {
-                        ptr: at(blk, done, 0),
-                        ..a
+                    // SAFETY: as above; the rows the fast routine left.
+                    unsafe {
+                        pack_a(
+                            mr,
+                            mb - done,
+                            kb,
+                            blk.sub(done, 0),
+                            ap.wrapping_add(done * kb),
+                        )
                     };
-                    // SAFETY: as above.
-                    unsafe { pack_a(mr, mb - done, kb, rest, ap.wrapping_add(done * kb)) };
                     let block = Block {
                         spec,
                         kb,
                         ap,
                         bp,
                         tmp,
-                        c: MatMut {
-                            ptr: at_mut(c, ic, jc),
-                            ..c
-                        },
+                        c: c.sub(ic, jc),
                         first,
-                        epi: if last {
-                            Some(Epilogue {
-                                addend: epi.addend.map(|d| Mat {
-                                    ptr: at(d, ic, jc),
-                                    ..d
-                                }),
-                                relu: epi.relu,
-                            })
-                        } else {
-                            None
-                        },
+                        epi: last.then(|| epi.sub(ic, jc)),
                     };
                     // SAFETY: the block's C lies in C; the packs are complete.
                     unsafe { block.run(mb, nb) };
