@@ -9,12 +9,18 @@
 //! Each line: the fastest launch (and the median), GB/s counting one read and one write of the
 //! matrix, and CPU cycles per 4-float vector (summed over the threads that ran it) at the
 //! measured clock (or `EMBER_GHZ`). The in-cache rows (default 4) stay under the parallel
-//! threshold, so they run on one thread with no pool overhead.
+//! threshold, so they run on one thread with no pool overhead. At full size the other row
+//! kernels (log_softmax, layer norm) follow.
+//!
+//! Buffers are 2 MiB aligned huge pages like the runtime's; the input starts `W2_XOFF` floats
+//! past the boundary (default 4: where NumPy puts a large array's data), the output `W2_OOFF`
+//! (default 0). `W2_REPS` sets the consecutive launches per round at full size (default 3).
 
 use ember_codegen::cpu::{CpuBackend, KernelArg};
 use ember_ir::kernel::build::Builder;
 use ember_ir::kernel::Kernel;
 use ember_ir::{BinaryOp, DType, ReduceOp, UnaryOp};
+use ember_ir::{Device, Graph, Literal, Op, Scalar, ValueType};
 use std::time::Instant;
 
 /// How far the row kernel goes.
@@ -30,13 +36,14 @@ enum Upto {
     Exp,
     /// Max, then `exp(x - max)` stored and summed.
     ExpSum,
-    /// The whole softmax, dividing by the sum (what fusion emits).
+    /// The whole softmax as fusion emits it (dividing by the sum); the backend pipelines the
+    /// max pass of the next row into the division pass.
     Div,
-    /// The whole softmax, multiplying by the sum's reciprocal.
+    /// The same, not pipelined (a row-level constant first, which the pipelining does not
+    /// match): the max pass alone at the start of each row.
+    DivPlain,
+    /// The whole softmax, multiplying by the sum's reciprocal (pipelined).
     Recip,
-    /// Timing only (not softmax): the last phase of row `i` also takes the max of row `i + 1`,
-    /// as a software-pipelined kernel would; the max used is a constant.
-    Skew,
 }
 
 fn kernel(r: usize, c: usize, upto: Upto) -> Kernel {
@@ -46,7 +53,11 @@ fn kernel(r: usize, c: usize, upto: Upto) -> Kernel {
     let red = b.arg(dt, &[r, 1], true);
     let a = b.arg(dt, &[r, c], false);
     let i = b.open_loop(r, true);
-    let zero = b.konst(ember_ir::Scalar::I64(0));
+    let store_red = |b: &mut Builder, v| {
+        let zero = b.konst(ember_ir::Scalar::I64(0));
+        b.store(red, &[i, zero], v);
+        b.close_loop();
+    };
     if upto == Upto::Copy {
         let j = b.open_loop(c, false);
         let x = b.load(a, &[i, j]);
@@ -55,50 +66,21 @@ fn kernel(r: usize, c: usize, upto: Upto) -> Kernel {
         b.close_loop();
         return b.finish();
     }
-    if upto == Upto::Sum {
-        let s = b.acc(ReduceOp::Sum, dt);
-        let j = b.open_loop(c, false);
-        let x = b.load(a, &[i, j]);
-        b.update(s, x);
-        b.close_loop();
-        b.store(red, &[i, zero], s);
-        b.close_loop();
-        return b.finish();
+    if upto == Upto::DivPlain {
+        b.konst(ember_ir::Scalar::I64(0));
     }
-    if upto == Upto::Skew {
-        let one = b.konst(ember_ir::Scalar::I64(1));
-        let last = b.konst(ember_ir::Scalar::I64(r as i64 - 1));
-        let ni = b.binary(BinaryOp::Add, i, one);
-        let ni = b.binary(BinaryOp::Min, ni, last);
-        let m = b.konst(ember_ir::Scalar::F32(2.0));
-        let mn = b.acc(ReduceOp::Max, dt);
-        let s = b.acc(ReduceOp::Sum, dt);
-        let j = b.open_loop(c, false);
-        let x = b.load(a, &[i, j]);
-        let d = b.binary(BinaryOp::Sub, x, m);
-        let e = b.unary(UnaryOp::Exp, d);
-        b.update(s, e);
-        b.store(out, &[i, j], e);
-        b.close_loop();
-        let j = b.open_loop(c, false);
-        let e = b.load(out, &[i, j]);
-        let q = b.binary(BinaryOp::Div, e, s);
-        b.store(out, &[i, j], q);
-        let xn = b.load(a, &[ni, j]);
-        b.update(mn, xn);
-        b.close_loop();
-        b.store(red, &[ni, zero], mn);
-        b.close_loop();
-        return b.finish();
-    }
-    let m = b.acc(ReduceOp::Max, dt);
+    let first = if upto == Upto::Sum {
+        ReduceOp::Sum
+    } else {
+        ReduceOp::Max
+    };
+    let m = b.acc(first, dt);
     let j = b.open_loop(c, false);
     let x = b.load(a, &[i, j]);
     b.update(m, x);
     b.close_loop();
-    if upto == Upto::Max {
-        b.store(red, &[i, zero], m);
-        b.close_loop();
+    if matches!(upto, Upto::Max | Upto::Sum) {
+        store_red(&mut b, m);
         return b.finish();
     }
     let s = b.acc(ReduceOp::Sum, dt);
@@ -112,8 +94,8 @@ fn kernel(r: usize, c: usize, upto: Upto) -> Kernel {
     b.store(out, &[i, j], e);
     b.close_loop();
     match upto {
-        Upto::Exp => b.store(red, &[i, zero], m),
-        Upto::ExpSum => b.store(red, &[i, zero], s),
+        Upto::Exp => store_red(&mut b, m),
+        Upto::ExpSum => store_red(&mut b, s),
         _ => {
             let inv = if upto == Upto::Recip {
                 Some(b.unary(UnaryOp::Reciprocal, s))
@@ -128,10 +110,54 @@ fn kernel(r: usize, c: usize, upto: Upto) -> Kernel {
             };
             b.store(out, &[i, j], q);
             b.close_loop();
+            b.close_loop();
         }
     }
-    b.close_loop();
     b.finish()
+}
+
+/// log_softmax or layer norm (the other row kernels) as the fusion pass emits them.
+fn other_row_kernel(r: usize, c: usize, layer_norm: bool) -> Kernel {
+    let f = DType::F32;
+    let mut g = Graph::new();
+    let x = g.input(ValueType::new(f, &[r, c]), Device::Cpu);
+    let red = |g: &mut Graph, op, x| {
+        let axes = [1usize].into_iter().collect();
+        let op = Op::Reduce {
+            op,
+            axes,
+            keepdims: true,
+        };
+        g.add(op, &[x], None).expect("reduce")
+    };
+    let bin = |g: &mut Graph, op, a, b| g.add(Op::Binary(op), &[a, b], None).expect("binary");
+    let un = |g: &mut Graph, op, a| g.add(Op::Unary(op), &[a], None).expect("unary");
+    let y = if layer_norm {
+        let k = |g: &mut Graph, v: f32| {
+            let c = Op::Const(Literal::scalar(Scalar::F32(v)));
+            g.add(c, &[], None).expect("const")
+        };
+        let (n, eps) = (k(&mut g, c as f32), k(&mut g, 1e-5));
+        let s = red(&mut g, ReduceOp::Sum, x);
+        let mu = bin(&mut g, BinaryOp::Div, s, n);
+        let d = bin(&mut g, BinaryOp::Sub, x, mu);
+        let d2 = bin(&mut g, BinaryOp::Mul, d, d);
+        let v = red(&mut g, ReduceOp::Sum, d2);
+        let v = bin(&mut g, BinaryOp::Div, v, n);
+        let v = bin(&mut g, BinaryOp::Add, v, eps);
+        let sd = un(&mut g, UnaryOp::Sqrt, v);
+        bin(&mut g, BinaryOp::Div, d, sd)
+    } else {
+        let m = red(&mut g, ReduceOp::Max, x);
+        let d = bin(&mut g, BinaryOp::Sub, x, m);
+        let e = un(&mut g, UnaryOp::Exp, d);
+        let s = red(&mut g, ReduceOp::Sum, e);
+        let l = un(&mut g, UnaryOp::Log, s);
+        bin(&mut g, BinaryOp::Sub, d, l)
+    };
+    g.output(y).expect("output");
+    let p = ember_ir::passes::fuse::partition(&g).expect("partition");
+    p.kernels()[0].kernel.clone()
 }
 
 /// A float buffer aligned to 2 MiB and advised as huge pages, like the runtime's large
@@ -140,6 +166,8 @@ fn kernel(r: usize, c: usize, upto: Upto) -> Kernel {
 struct Buf {
     ptr: *mut f32,
     len: usize,
+    /// Elements between the 2 MiB aligned allocation and `ptr`.
+    off: usize,
 }
 
 extern "C" {
@@ -155,7 +183,12 @@ impl Buf {
     }
 
     fn new(vals: &[f32]) -> Buf {
-        let layout = Self::layout(vals.len());
+        Self::at(vals, 0)
+    }
+
+    /// `vals` `off` floats past a 2 MiB boundary.
+    fn at(vals: &[f32], off: usize) -> Buf {
+        let layout = Self::layout(vals.len() + off);
         // SAFETY: a non-zero size; the memory is initialized below before any read.
         let ptr = unsafe { std::alloc::alloc(layout) };
         assert!(!ptr.is_null(), "out of memory");
@@ -163,11 +196,14 @@ impl Buf {
         // a hint.
         unsafe {
             madvise(ptr, layout.size(), 14);
-            std::ptr::copy_nonoverlapping(vals.as_ptr(), ptr as *mut f32, vals.len());
+            let p = (ptr as *mut f32).add(off);
+            std::ptr::copy_nonoverlapping(vals.as_ptr(), p, vals.len());
         }
         Buf {
-            ptr: ptr as *mut f32,
+            // SAFETY: inside the allocation (`off` floats were added to its size).
+            ptr: unsafe { (ptr as *mut f32).add(off) },
             len: vals.len(),
+            off,
         }
     }
 
@@ -180,8 +216,22 @@ impl Buf {
 impl Drop for Buf {
     fn drop(&mut self) {
         // SAFETY: allocated in `new` with this layout.
-        unsafe { std::alloc::dealloc(self.ptr as *mut u8, Self::layout(self.len)) }
+        unsafe {
+            std::alloc::dealloc(
+                self.ptr.sub(self.off) as *mut u8,
+                Self::layout(self.len + self.off),
+            )
+        }
     }
+}
+
+/// Where the input starts past a 2 MiB boundary, in floats (`W2_XOFF`, default 4: NumPy's
+/// large arrays start 16 bytes into their mapping, and the runtime's outputs on a boundary).
+fn x_offset() -> usize {
+    std::env::var("W2_XOFF")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(4)
 }
 
 /// A compiled variant with its buffers.
@@ -198,9 +248,15 @@ impl Run {
         let rows = k.args[1].shape[0];
         Run {
             compiled: backend.compile(k).expect("compile"),
-            out: Buf::new(&vec![0f32; x.len()]),
+            out: Buf::at(
+                &vec![0f32; x.len()],
+                std::env::var("W2_OOFF")
+                    .ok()
+                    .and_then(|s| s.parse().ok())
+                    .unwrap_or(0),
+            ),
             red: Buf::new(&vec![0f32; rows]),
-            x: Buf::new(x),
+            x: Buf::at(x, x_offset()),
             times: Vec::new(),
         }
     }
@@ -292,13 +348,22 @@ fn main() {
         Upto::Exp,
         Upto::ExpSum,
         Upto::Div,
+        Upto::DivPlain,
         Upto::Recip,
-        Upto::Skew,
     ];
     // Rows below the parallel threshold run on the calling thread: compute only, no launch
     // overhead worth counting.
     for (label, rows, reps, rounds, thr) in [
-        ("memory, both threads", r, 3, 5, threads),
+        (
+            "memory, both threads",
+            r,
+            std::env::var("W2_REPS")
+                .ok()
+                .and_then(|s| s.parse().ok())
+                .unwrap_or(3),
+            5,
+            threads,
+        ),
         ("in cache, one thread", small, 200, 10, 1.0),
         ("in cache, both threads", r.min(64), 50, 10, threads),
     ] {
@@ -335,7 +400,7 @@ fn main() {
                 cyc(med)
             );
         }
-        let (div, rec) = (runs[5].out.as_slice(), runs[6].out.as_slice());
+        let (div, rec) = (runs[5].out.as_slice(), runs[7].out.as_slice());
         let worst = div
             .iter()
             .zip(rec)
@@ -344,5 +409,40 @@ fn main() {
             .unwrap_or(0);
         let diff = div.iter().zip(rec).filter(|(a, b)| a != b).count();
         println!("  reciprocal vs divide: {diff} of {n} differ, max {worst} ulp");
+        let plain = runs[6].out.as_slice();
+        if label.starts_with("memory") {
+            // The other row kernels, same size: input is the second argument.
+            for (name, ln) in [("log_softmax", false), ("layer_norm", true)] {
+                let k = other_row_kernel(rows, c, ln);
+                let compiled = backend.compile(&k).expect("compile");
+                let (out, xin) = (Buf::new(&x[..n]), Buf::new(&x[..n]));
+                let strides = ember_ir::shape::contiguous_strides(&[rows, c]);
+                let args = [
+                    KernelArg::new(out.ptr as *mut u8, DType::F32, &strides),
+                    KernelArg::new(xin.ptr as *mut u8, DType::F32, &strides),
+                ];
+                let mut times = Vec::new();
+                for _ in 0..reps * rounds + 1 {
+                    let t = Instant::now();
+                    // SAFETY: both buffers hold the contiguous [rows, c] views.
+                    unsafe { compiled.run(&args).expect("run") };
+                    times.push(t.elapsed().as_secs_f64());
+                }
+                times.remove(0);
+                times.sort_by(|a, b| a.total_cmp(b));
+                println!(
+                    "  {name:<11} {:>8.3} ms (median {:>8.3}) {:>6.1} GB/s",
+                    times[0] * 1e3,
+                    times[times.len() / 2] * 1e3,
+                    bytes / times[0] / 1e9
+                );
+            }
+        }
+        let same = div
+            .iter()
+            .zip(plain)
+            .filter(|(a, b)| a.to_bits() == b.to_bits())
+            .count();
+        println!("  pipelined vs plain: {same} of {n} bit-identical");
     }
 }

@@ -1,6 +1,8 @@
-//! Softmax-shaped row kernels: which differences the CPU backend proves `<= 0` (their `exp`
-//! then skips the `|x|` of its fast-path test, so a wrong proof would be a wrong result), and
-//! rows whose `exp(x - max)` leaves the fast path (infinities, NaN, differences below -86).
+//! Row kernels (softmax, log_softmax, layer norm) on the CPU backend: which differences it
+//! proves `<= 0` (their `exp` then skips the `|x|` of its fast-path test, so a wrong proof
+//! would be a wrong result), rows whose `exp(x - max)` leaves the fast path (infinities, NaN,
+//! differences below -86), and the software-pipelined row loop (the first phase of row
+//! `i + 1` inside the last loop of row `i`) across chunk edges, tails, strides and in place.
 
 mod common;
 
@@ -119,10 +121,22 @@ fn every_shape_matches_the_interpreter() {
     }
 }
 
-/// Row softmax as fused from the graph (max, exp stored and summed, divide).
-fn fused_softmax(r: usize, c: usize) -> Kernel {
+/// A row kernel as the fusion pass emits it from a graph.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Row {
+    /// `e / sum(e)`, `e = exp(x - max(x))`.
+    Softmax,
+    /// `x - max(x) - log(sum(exp(x - max(x))))`.
+    LogSoftmax,
+    /// `(x - mean) / sqrt(var + 1e-5)`.
+    LayerNorm,
+    /// `x - max(x)` (two phases only).
+    Centered,
+}
+
+fn fused(row: Row, r: usize, c: usize) -> Kernel {
     use ember_ir::passes::fuse::partition;
-    use ember_ir::{Device, Graph, Op, ValueType};
+    use ember_ir::{Device, Graph, Literal, Op, Scalar, ValueType};
     let mut g = Graph::new();
     let x = g.input(ValueType::new(F, &[r, c]), Device::Cpu);
     let red = |g: &mut Graph, op, x| {
@@ -138,19 +152,123 @@ fn fused_softmax(r: usize, c: usize) -> Kernel {
         )
         .expect("reduce")
     };
-    let m = red(&mut g, ReduceOp::Max, x);
-    let d = g
-        .add(Op::Binary(BinaryOp::Sub), &[x, m], None)
-        .expect("sub");
-    let e = g.add(Op::Unary(UnaryOp::Exp), &[d], None).expect("exp");
-    let s = red(&mut g, ReduceOp::Sum, e);
-    let y = g
-        .add(Op::Binary(BinaryOp::Div), &[e, s], None)
-        .expect("div");
+    let bin = |g: &mut Graph, op, a, b| g.add(Op::Binary(op), &[a, b], None).expect("binary");
+    let un = |g: &mut Graph, op, a| g.add(Op::Unary(op), &[a], None).expect("unary");
+    let y = match row {
+        Row::Softmax | Row::LogSoftmax | Row::Centered => {
+            let m = red(&mut g, ReduceOp::Max, x);
+            let d = bin(&mut g, BinaryOp::Sub, x, m);
+            if row == Row::Centered {
+                d
+            } else {
+                let e = un(&mut g, UnaryOp::Exp, d);
+                let s = red(&mut g, ReduceOp::Sum, e);
+                if row == Row::Softmax {
+                    bin(&mut g, BinaryOp::Div, e, s)
+                } else {
+                    let l = un(&mut g, UnaryOp::Log, s);
+                    bin(&mut g, BinaryOp::Sub, d, l)
+                }
+            }
+        }
+        Row::LayerNorm => {
+            let k = |g: &mut Graph, v: f32| {
+                g.add(Op::Const(Literal::scalar(Scalar::F32(v))), &[], None)
+                    .expect("const")
+            };
+            let n = k(&mut g, c as f32);
+            let eps = k(&mut g, 1e-5);
+            let s = red(&mut g, ReduceOp::Sum, x);
+            let mu = bin(&mut g, BinaryOp::Div, s, n);
+            let d = bin(&mut g, BinaryOp::Sub, x, mu);
+            let d2 = bin(&mut g, BinaryOp::Mul, d, d);
+            let v = red(&mut g, ReduceOp::Sum, d2);
+            let v = bin(&mut g, BinaryOp::Div, v, n);
+            let v = bin(&mut g, BinaryOp::Add, v, eps);
+            let sd = un(&mut g, UnaryOp::Sqrt, v);
+            bin(&mut g, BinaryOp::Div, d, sd)
+        }
+    };
     g.output(y).expect("output");
-    partition(&g).expect("partition").kernels()[0]
-        .kernel
-        .clone()
+    let p = partition(&g).expect("partition");
+    assert_eq!(p.kernels().len(), 1, "{row:?} fuses into one kernel");
+    p.kernels()[0].kernel.clone()
+}
+
+fn fused_softmax(r: usize, c: usize) -> Kernel {
+    fused(Row::Softmax, r, c)
+}
+
+/// Every fused row kernel has the pipelined shape; each matches the interpreter at sizes that
+/// run in parallel chunks (a partial last chunk), with vector tails, on strided views (the
+/// fused loop's scalar copy) and on tiny rows.
+#[test]
+fn pipelined_row_kernels_match_the_interpreter() {
+    let mut rng = Rng(83);
+    for row in [Row::Softmax, Row::LogSoftmax, Row::LayerNorm, Row::Centered] {
+        for (r, c) in [(200, 300), (67, 1001), (3, 40), (1, 5)] {
+            let k = fused(row, r, c);
+            let mut kk = k.clone();
+            let mut types = k.verify().expect("verify");
+            let p = ember_codegen::cpu::lower::rows::pipeline(&mut kk, &mut types);
+            // One row fuses without a parallel loop: nothing to pipeline.
+            assert_eq!(p.is_some(), r > 1, "{row:?} {r}x{c}\n{k}");
+            let mut x: Vec<f64> = (0..r * c).map(|_| rng.uniform(-12.0, 12.0)).collect();
+            if r > 60 {
+                // NaN and infinities in rows at chunk edges (chunks of 32 rows here).
+                x[31 * c + 7] = f64::NAN;
+                x[32 * c] = f64::INFINITY;
+                x[63 * c + c - 1] = f64::NEG_INFINITY;
+            }
+            let shape = &k.args.iter().find(|a| !a.output).expect("an input").shape;
+            for strided in [false, true] {
+                check(&k, &[buffer(F, shape, &x, strided)], 8.0, 1e-6);
+            }
+        }
+    }
+}
+
+/// Softmax in place (the output is the input's buffer): the pipelined loop reads row `i + 1`
+/// while it writes row `i`, never a row another chunk writes.
+#[test]
+fn pipelined_softmax_in_place() {
+    use ember_codegen::cpu::KernelArg;
+    use ember_ir::kernel::interp;
+    let (r, c) = (150, 333);
+    let mut rng = Rng(84);
+    let k = fused_softmax(r, c);
+    let x: Vec<f64> = (0..r * c).map(|_| rng.uniform(-9.0, 9.0)).collect();
+    let input = interp::Buffer::from_f64s(F, &[r, c], &x);
+    let mut want: Vec<interp::Buffer> = k
+        .args
+        .iter()
+        .map(|a| {
+            if a.output {
+                interp::Buffer::zeros(F, &[r, c])
+            } else {
+                input.clone()
+            }
+        })
+        .collect();
+    interp::run(&k, &mut want).expect("interpreter");
+    let want = want[k.args.iter().position(|a| a.output).expect("an output")].to_f64s();
+    let mut data: Vec<f32> = x.iter().map(|&v| v as f32).collect();
+    let strides = ember_ir::shape::contiguous_strides(&[r, c]);
+    let args: Vec<KernelArg> = k
+        .args
+        .iter()
+        .map(|a| KernelArg::new(data.as_mut_ptr() as *mut u8, a.dtype, &strides))
+        .collect();
+    let compiled = common::backend().compile(&k).expect("compile");
+    // SAFETY: both arguments are the same contiguous buffer of the declared view; the kernel
+    // reads each element of a row before it writes that element (elementwise in place).
+    unsafe { compiled.run(&args).expect("run") };
+    for (j, (&g, &w)) in data.iter().zip(&want).enumerate() {
+        assert!(
+            common::ulps(F, g as f64, w) <= 4.0,
+            "element {j}: {g:e} vs {w:e}"
+        );
+    }
 }
 
 /// Rows whose differences leave `exp`'s fast path: a spread over 200 (results below the

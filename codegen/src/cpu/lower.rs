@@ -9,11 +9,15 @@
 //! unrolled twice, that runs when the strides it relies on are 1 at run time; the scalar loop
 //! then finishes the tail (or does all the work for strided views).
 
+pub mod rows;
+
+pub use rows::nonpositive_differences;
+
 use super::ops::cl_type;
 use crate::error::{CodegenError, Result};
 use cranelift_codegen::ir::condcodes::{FloatCC, IntCC};
 use cranelift_codegen::ir::{
-    types, AbiParam, FuncRef, InstBuilder, MemFlagsData, Signature, Type, Value,
+    types, AbiParam, Block, FuncRef, InstBuilder, MemFlagsData, Signature, Type, Value,
 };
 use cranelift_frontend::{FunctionBuilder, Variable};
 use cranelift_jit::JITModule;
@@ -47,8 +51,8 @@ pub struct AccVars {
 /// The state of lowering one kernel.
 pub struct Lower<'a, 'b> {
     pub b: FunctionBuilder<'b>,
-    pub k: &'a Kernel,
-    pub types: &'a [Option<DType>],
+    pub k: std::rc::Rc<Kernel>,
+    pub types: std::rc::Rc<Vec<Option<DType>>>,
     pub module: &'a mut JITModule,
     pub ptrs: Vec<Value>,
     pub strides: Vec<Vec<Value>>,
@@ -65,6 +69,10 @@ pub struct Lower<'a, 'b> {
     outlined_refs: HashMap<(ember_ir::UnaryOp, Type), FuncRef>,
     /// Values known to be `<= 0` or NaN ([`nonpositive_differences`]).
     pub nonpositive: HashSet<Var>,
+    /// The row loop's software pipelining, when the kernel has the shape ([`rows::pipeline`]).
+    pipeline: Option<rows::Pipeline>,
+    /// The stack slot [`Self::anchor`] stores to.
+    anchor_slot: Option<cranelift_codegen::ir::StackSlot>,
 }
 
 /// The pointer-sized signature every kernel function has.
@@ -102,6 +110,9 @@ impl<'a, 'b> Lower<'a, 'b> {
             }
             strides.push(s);
         }
+        let nonpositive = nonpositive_differences(k);
+        let (mut k, mut types) = (k.clone(), types.to_vec());
+        let pipeline = rows::pipeline(&mut k, &mut types);
         let mut ends = vec![0; k.body.len()];
         let mut stack = Vec::new();
         for (i, inst) in k.body.iter().enumerate() {
@@ -117,8 +128,8 @@ impl<'a, 'b> Lower<'a, 'b> {
         }
         Lower {
             b,
-            k,
-            types,
+            k: std::rc::Rc::new(k),
+            types: std::rc::Rc::new(types),
             module,
             ptrs,
             strides,
@@ -131,7 +142,9 @@ impl<'a, 'b> Lower<'a, 'b> {
             externs: HashMap::new(),
             outlined: HashMap::new(),
             outlined_refs: HashMap::new(),
-            nonpositive: nonpositive_differences(k),
+            nonpositive,
+            pipeline,
+            anchor_slot: None,
         }
     }
 
@@ -139,6 +152,29 @@ impl<'a, 'b> Lower<'a, 'b> {
     pub fn with_outlined(mut self, outlined: super::outline::Outlined) -> Self {
         self.outlined = outlined;
         self
+    }
+
+    /// Keeps `v` computed where it is now (a loop's preheader): stores it to a scratch stack
+    /// slot. Cranelift's optimizer places pure instructions at their first use and, in this
+    /// version, does not hoist loop-invariant ones out of loops, so a value computed before a
+    /// loop and used only inside it would be recomputed in every iteration; a store is a use
+    /// that stays put, and later uses reuse the value it computed. One store per value per
+    /// entry into the loop.
+    pub fn anchor(&mut self, v: Value) {
+        let slot = match self.anchor_slot {
+            Some(s) => s,
+            None => {
+                use cranelift_codegen::ir::{StackSlotData, StackSlotKind};
+                let s = self.b.create_sized_stack_slot(StackSlotData::new(
+                    StackSlotKind::ExplicitSlot,
+                    16,
+                    4,
+                ));
+                self.anchor_slot = Some(s);
+                s
+            }
+        };
+        self.b.ins().stack_store(types::I64, v, slot, 0);
     }
 
     /// True when `op` on values of type `ty` calls a shared subroutine.
@@ -175,7 +211,11 @@ impl<'a, 'b> Lower<'a, 'b> {
 
     /// Emits the whole body and finishes the function.
     pub fn finish(mut self) -> Result<()> {
-        self.emit_range(0, self.k.body.len())?;
+        let len = self
+            .pipeline
+            .as_ref()
+            .map_or(self.k.body.len(), |p| p.body_len);
+        self.emit_range(0, len)?;
         self.b.ins().return_(&[]);
         self.b.seal_all_blocks();
         let cfg = self.module.isa().frontend_config();
@@ -496,6 +536,22 @@ impl<'a, 'b> Lower<'a, 'b> {
         }
     }
 
+    /// Opens a scalar loop `while iv < hi`: jumps to a new header that tests it and switches
+    /// to the body. Returns the counter's value in the body, the header (the latch jumps back
+    /// to it) and the exit block.
+    fn open_counted(&mut self, iv: Variable, hi: Value) -> (Value, Block, Block) {
+        let header = self.b.create_block();
+        let body = self.b.create_block();
+        let exit = self.b.create_block();
+        self.b.ins().jump(header, &[]);
+        self.b.switch_to_block(header);
+        let i = self.b.use_var(iv);
+        let c = self.b.ins().icmp(IntCC::SignedLessThan, i, hi);
+        self.b.ins().brif(c, body, &[], exit, &[]);
+        self.b.switch_to_block(body);
+        (i, header, exit)
+    }
+
     /// A loop: the vector copy when its body allows, then the scalar loop (tail or all).
     fn emit_loop(&mut self, pc: usize, end: usize) -> Result<()> {
         let Inst::Loop {
@@ -506,6 +562,11 @@ impl<'a, 'b> Lower<'a, 'b> {
         else {
             return Err(CodegenError::Internal("loop expected".into()));
         };
+        if let Some(p) = self.pipeline.clone().filter(|p| parallel && p.outer == pc) {
+            if self.fused_loop_vectorizes(&p) {
+                return self.emit_pipelined(&p, var);
+            }
+        }
         let (lo, hi) = if parallel {
             (self.start, self.end)
         } else {
@@ -523,19 +584,117 @@ impl<'a, 'b> Lower<'a, 'b> {
         if let Some(plan) = plan {
             self.emit_vector_loop(&plan, pc, end, var, iv, lo, hi)?;
         }
-        let header = self.b.create_block();
-        let body = self.b.create_block();
-        let exit = self.b.create_block();
-        self.b.ins().jump(header, &[]);
-        self.b.switch_to_block(header);
-        let i = self.b.use_var(iv);
-        let c = self.b.ins().icmp(IntCC::SignedLessThan, i, hi);
-        self.b.ins().brif(c, body, &[], exit, &[]);
-        self.b.switch_to_block(body);
+        let (i, header, exit) = self.open_counted(iv, hi);
         self.vals.insert(var, i);
         self.emit_range(pc + 1, end)?;
         let i2 = self.b.ins().iadd_imm_s(i, 1);
         self.b.def_var(iv, i2);
+        self.b.ins().jump(header, &[]);
+        self.b.switch_to_block(exit);
+        Ok(())
+    }
+}
+
+impl Lower<'_, '_> {
+    /// True when the fused loop of `p` has a vector plan (otherwise pipelining would turn a
+    /// vector loop into a scalar one).
+    fn fused_loop_vectorizes(&mut self, p: &rows::Pipeline) -> bool {
+        let lp = p.fused + p.accs.len();
+        let (Some(&end), Some(Inst::Loop { var, .. })) = (self.ends.get(lp), self.k.body.get(lp))
+        else {
+            return false;
+        };
+        let var = *var;
+        // The plan reads the renamed accumulators' kinds.
+        for &(_, a2) in &p.accs {
+            if let Some(Inst::Acc { op, dtype, .. }) =
+                self.k.body.iter().find(|i| i.def() == Some(a2))
+            {
+                let val = self.b.declare_var(cl_type(*dtype, Mode::Scalar));
+                self.accs.insert(
+                    a2,
+                    AccVars {
+                        op: *op,
+                        dtype: *dtype,
+                        val,
+                        aux: None,
+                    },
+                );
+            }
+        }
+        let ok = super::vector::plan(self, lp, end, var, false).is_some();
+        for &(_, a2) in &p.accs {
+            self.accs.remove(&a2);
+        }
+        ok
+    }
+
+    /// The parallel row loop with its first phase software-pipelined ([`rows`]): the first
+    /// phase of the chunk's first row, then per row the middle phases and the fused loop (the
+    /// last phase, and the first phase of the next row, the last row again at the chunk's
+    /// end), carrying the first phase's accumulators to the next iteration.
+    fn emit_pipelined(&mut self, p: &rows::Pipeline, row: Var) -> Result<()> {
+        let (lo, hi) = (self.start, self.end);
+        let mut carried = Vec::new();
+        for &(a, _) in &p.accs {
+            let t = cl_type(self.ty(a), Mode::Scalar);
+            let v = self.b.declare_var(t);
+            let z = self.scalar_const(acc_identity(ReduceOp::Sum, self.ty(a)));
+            self.b.def_var(v, z);
+            carried.push(v);
+        }
+        // The chunk's first row: its first phase as written.
+        let pro = self.b.create_block();
+        let start = self.b.create_block();
+        let any = self.b.ins().icmp(IntCC::SignedLessThan, lo, hi);
+        self.b.ins().brif(any, pro, &[], start, &[]);
+        self.b.switch_to_block(pro);
+        self.vals.insert(row, lo);
+        self.emit_range(p.first, p.end0 + 1)?;
+        for (&(a, _), &v) in p.accs.iter().zip(&carried) {
+            let x = self.val(a)?;
+            self.b.def_var(v, x);
+        }
+        self.b.ins().jump(start, &[]);
+        self.b.switch_to_block(start);
+        let iv = self.b.declare_var(types::I64);
+        self.b.def_var(iv, lo);
+        let (i, header, exit) = self.open_counted(iv, hi);
+        self.vals.insert(row, i);
+        // The first phase's results for this row, computed one iteration earlier.
+        for (&(a, _), &v) in p.accs.iter().zip(&carried) {
+            let Some(Inst::Acc { op, dtype, .. }) = self.k.body.iter().find(|i| i.def() == Some(a))
+            else {
+                return Err(CodegenError::Internal(format!(
+                    "%{} is not an accumulator",
+                    a.0
+                )));
+            };
+            let (op, dtype) = (*op, *dtype);
+            self.accs.insert(
+                a,
+                AccVars {
+                    op,
+                    dtype,
+                    val: v,
+                    aux: None,
+                },
+            );
+        }
+        self.emit_range(p.end0 + 1, p.last)?;
+        let i1 = self.b.ins().iadd_imm_s(i, 1);
+        let last = self.b.ins().iadd_imm_s(hi, -1);
+        let inside = self.b.ins().icmp(IntCC::SignedLessThan, i1, hi);
+        let next = self.b.ins().select(inside, i1, last);
+        self.vals.insert(p.next_row, next);
+        let end = self.ends[p.fused + p.accs.len()];
+        self.emit_range(p.fused, end + 1)?;
+        self.emit_range(p.last_end + 1, p.body_len - 1)?;
+        for (&(_, a2), &v) in p.accs.iter().zip(&carried) {
+            let x = self.val(a2)?;
+            self.b.def_var(v, x);
+        }
+        self.b.def_var(iv, i1);
         self.b.ins().jump(header, &[]);
         self.b.switch_to_block(exit);
         Ok(())
@@ -550,103 +709,4 @@ fn arg_start(op: ReduceOp, dtype: DType) -> Scalar {
         ReduceOp::Min
     };
     acc_identity(m, dtype)
-}
-
-/// The values `x - m` where `m` is a float max accumulator that has already folded in `x`
-/// itself, so the difference is `<= 0` (or NaN): softmax's `x - max(x)` in a row kernel.
-///
-/// The pattern: `m` has one `Update` with the value of a `Load` of input `X` at `I_m` inside a
-/// loop `L_m`; the subtraction's left operand is a `Load` of `X` at `I_x` inside a loop `L_x`
-/// that opens after `L_m` closes, in the same enclosing loop; `I_x` equals `I_m` except that
-/// one position holds `L_x`'s variable where `I_m` holds `L_m`'s, with `L_x` no longer than
-/// `L_m`; the other indices are neither loop's variable. Every `x` is then an element `m`
-/// has seen, and `fl(x - m) <= 0` since rounding is monotonic.
-pub fn nonpositive_differences(k: &Kernel) -> HashSet<Var> {
-    // For each instruction: its innermost loop (position of the `Loop`), and for each loop
-    // its enclosing loop.
-    let mut inner: Vec<Option<usize>> = Vec::with_capacity(k.body.len());
-    let mut parent: HashMap<usize, Option<usize>> = HashMap::new();
-    let mut closes: HashMap<usize, usize> = HashMap::new();
-    let mut stack: Vec<usize> = Vec::new();
-    for (pc, inst) in k.body.iter().enumerate() {
-        match inst {
-            Inst::Loop { .. } => {
-                inner.push(stack.last().copied());
-                parent.insert(pc, stack.last().copied());
-                stack.push(pc);
-            }
-            Inst::EndLoop => {
-                if let Some(l) = stack.pop() {
-                    closes.insert(l, pc);
-                }
-                inner.push(stack.last().copied());
-            }
-            _ => inner.push(stack.last().copied()),
-        }
-    }
-    let loop_info = |l: usize| match k.body[l] {
-        Inst::Loop { var, extent, .. } => Some((var, extent)),
-        _ => None,
-    };
-    // Loads: dst -> (pc, arg, index).
-    let loads: HashMap<Var, (usize, u32, &[Var])> = k
-        .body
-        .iter()
-        .enumerate()
-        .filter_map(|(pc, i)| match i {
-            Inst::Load { dst, arg, index } => Some((*dst, (pc, *arg, &index[..]))),
-            _ => None,
-        })
-        .collect();
-    // Float max accumulators with exactly one update, by a load.
-    let mut updates: HashMap<Var, Vec<(usize, Var)>> = HashMap::new();
-    for (pc, i) in k.body.iter().enumerate() {
-        if let Inst::Update { acc, value } = i {
-            updates.entry(*acc).or_default().push((pc, *value));
-        }
-    }
-    let mut out = HashSet::new();
-    for inst in &k.body {
-        let Inst::Binary {
-            dst,
-            op: ember_ir::BinaryOp::Sub,
-            a,
-            b,
-        } = inst
-        else {
-            continue;
-        };
-        let is_max = k.body.iter().any(|i| {
-            matches!(i, Inst::Acc { dst, op: ReduceOp::Max, dtype } if dst == b && dtype.is_float())
-        });
-        let (Some(&[(_, mv)]), true) = (updates.get(b).map(|u| &u[..]), is_max) else {
-            continue;
-        };
-        let (Some(&(pm, am, im)), Some(&(px, ax, ix))) = (loads.get(&mv), loads.get(a)) else {
-            continue;
-        };
-        let (Some(lm), Some(lx)) = (inner[pm], inner[px]) else {
-            continue;
-        };
-        let (Some((vm, em)), Some((vx, ex))) = (loop_info(lm), loop_info(lx)) else {
-            continue;
-        };
-        let ordered = closes.get(&lm).is_some_and(|&c| c < lx) && parent[&lm] == parent[&lx];
-        if am != ax || k.args[am as usize].output || !ordered || ex > em || im.len() != ix.len() {
-            continue;
-        }
-        let mut hits = 0;
-        let same = im.iter().zip(ix).all(|(&p, &q)| {
-            if p == vm && q == vx {
-                hits += 1;
-                true
-            } else {
-                p == q && p != vm && q != vx
-            }
-        });
-        if same && hits == 1 {
-            out.insert(*dst);
-        }
-    }
-    out
 }

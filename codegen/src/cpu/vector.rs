@@ -22,10 +22,13 @@
 //! about `log2(n)` eps), a few ulp for same-sign terms (`codegen/tests/sums.rs`). Float
 //! max/min are one `maxps`/`minps` per vector plus a NaN mask.
 
-use super::lower::{AccVars, Lower, Mode};
+mod accs;
+
+use super::lower::{Lower, Mode};
 use super::ops::{binary_vectorizes, cl_type, unary_vectorizes};
 use crate::error::{CodegenError, Result};
-use cranelift_codegen::ir::condcodes::{FloatCC, IntCC};
+use accs::VAcc;
+use cranelift_codegen::ir::condcodes::IntCC;
 use cranelift_codegen::ir::{types, InstBuilder, MemFlagsData, Value};
 use cranelift_frontend::Variable;
 use ember_ir::kernel::{acc_identity, Inst, Var};
@@ -227,60 +230,11 @@ struct VCtx {
     /// Pointer induction variables: the address of each access whose other indices are
     /// loop-invariant, advanced by one iteration's bytes at the latch.
     streams: HashMap<(u32, Vec<Var>), Variable>,
-}
-
-struct VAcc {
-    scalar: AccVars,
-    vals: Vec<Variable>,
-    comp: Vec<Variable>,
-    /// Float max/min: lanes that saw a NaN (the vector update is a compare-select that
-    /// lowers to one `maxps`/`minps`, where Cranelift's NaN-exact `fmax` is about nine
-    /// instructions). One mask for all unrolled vectors when lanes fold at the end, one per
-    /// unrolled vector for lane accumulators.
-    nan: Vec<Variable>,
-    /// One chain (`vals`, `comp`) for all unrolled vectors, fed their pairwise sum (float sums
-    /// folded across lanes at the end); otherwise one chain per unrolled vector.
-    grouped: bool,
+    /// Values of the body computed once before the loop (their operands are invariant).
+    invariant: HashSet<Var>,
 }
 
 impl Lower<'_, '_> {
-    fn vfold(&mut self, op: ReduceOp, dt: DType, a: Value, b: Value, mode: Mode) -> Result<Value> {
-        let bop = match op {
-            ReduceOp::Sum => BinaryOp::Add,
-            ReduceOp::Prod => BinaryOp::Mul,
-            ReduceOp::Max => BinaryOp::Max,
-            _ => BinaryOp::Min,
-        };
-        self.binary(bop, dt, a, b, mode)
-    }
-
-    /// Adds `x` to the compensated sum `s - c` (`s` the running sum, `c` minus the rounding
-    /// errors so far): returns the new `(s, c)`. Knuth's TwoSum gives the exact rounding error
-    /// `e` of `s + x` (branch-free, any magnitudes), and `c` collects `-e` in a separate chain,
-    /// so each chain is one add long per iteration (Kahan's update feeds the compensation back
-    /// into the next addend: four dependent operations per iteration). The result is as
-    /// accurate as summing in twice the precision (Ogita, Rump and Oishi's Sum2). Infinities
-    /// and NaN make `c` NaN; [`Self::compensated`] then returns `s`.
-    fn two_sum(&mut self, s: Value, c: Value, x: Value) -> (Value, Value) {
-        let t = self.b.ins().fadd(s, x);
-        let bp = self.b.ins().fsub(t, s);
-        let ap = self.b.ins().fsub(t, bp);
-        let da = self.b.ins().fsub(s, ap);
-        let db = self.b.ins().fsub(x, bp);
-        let e = self.b.ins().fadd(da, db);
-        (t, self.b.ins().fsub(c, e))
-    }
-
-    /// The value of a compensated sum `s - c`: `s` itself when `s` is infinite or NaN (the
-    /// compensation is then meaningless, and `inf - inf` must not turn the sum into NaN).
-    fn compensated(&mut self, dt: DType, s: Value, c: Value, mode: Mode) -> Value {
-        let v = self.b.ins().fsub(s, c);
-        let a = self.b.ins().fabs(s);
-        let inf = self.konst(dt, f64::INFINITY, 0, mode);
-        let finite = self.b.ins().fcmp(FloatCC::LessThan, a, inf);
-        self.select(dt, finite, v, s, mode)
-    }
-
     /// Emits the vector copy of loop `pc..end`; leaves `iv` where the scalar loop continues.
     #[allow(clippy::too_many_arguments)]
     pub fn emit_vector_loop(
@@ -313,6 +267,7 @@ impl Lower<'_, '_> {
         let body: Vec<Inst> = self.k.body[pc + 1..end].to_vec();
         let defined: HashSet<Var> = body.iter().filter_map(|i| i.def()).collect();
         let mut vv: HashMap<Var, Vec<Value>> = HashMap::new();
+        let mut invariant: HashSet<Var> = HashSet::new();
         for inst in &body {
             let hoisted = match inst {
                 Inst::Const { dst, value } => {
@@ -357,6 +312,37 @@ impl Lower<'_, '_> {
                     let s = self.val(u)?;
                     let v = self.broadcast_scalar(self.ty(u), s, mode);
                     vv.insert(u, vec![v; self.unroll]);
+                }
+            }
+            // Pure values of invariant operands are computed once, here, and anchored (layer
+            // norm's `(x - sum / n) / sqrt(var / n + eps)` would otherwise divide three times
+            // and take a square root per vector, log_softmax a log). Broadcasts are not: one
+            // `vbroadcastss` per iteration costs less than the register it would hold.
+            let pure = matches!(
+                inst,
+                Inst::Unary { .. } | Inst::Binary { .. } | Inst::Select { .. } | Inst::Cast { .. }
+            );
+            let uses = inst.uses();
+            if let (true, Some(d)) = (pure, inst.def()) {
+                if uses.iter().all(|u| *u != var && vv.contains_key(u)) {
+                    let first = |v: &Var| vv[v][0];
+                    let r = match inst {
+                        Inst::Unary { op, x, .. } => {
+                            let np = self.nonpositive.contains(x);
+                            self.unary_many(*op, self.ty(*x), vec![first(x)], mode, np)?[0]
+                        }
+                        Inst::Binary { op, a, b, .. } => {
+                            self.binary(*op, self.ty(*a), first(a), first(b), mode)?
+                        }
+                        Inst::Select { cond, a, b, .. } => {
+                            self.select(self.ty(*a), first(cond), first(a), first(b), mode)
+                        }
+                        Inst::Cast { to, x, .. } => self.cast(self.ty(*x), *to, first(x), mode)?,
+                        _ => continue,
+                    };
+                    self.anchor(r);
+                    vv.insert(d, vec![r; self.unroll]);
+                    invariant.insert(d);
                 }
             }
         }
@@ -453,6 +439,7 @@ impl Lower<'_, '_> {
             lane: HashSet::new(),
             vaccs,
             streams,
+            invariant,
         };
         self.emit_vector_range(pc + 1, end, &mut ctx)?;
         let VCtx { vaccs, lane, .. } = ctx;
@@ -466,8 +453,7 @@ impl Lower<'_, '_> {
         self.b.ins().jump(header, &[]);
         self.b.switch_to_block(exit);
 
-        // Fold the vector accumulators into the scalar ones: unrolled copies, then lanes,
-        // pairwise.
+        // Fold the vector accumulators into the scalar ones.
         let mut keys: Vec<Var> = vaccs
             .keys()
             .copied()
@@ -475,146 +461,9 @@ impl Lower<'_, '_> {
             .collect();
         keys.sort();
         for k in keys {
-            let va = &vaccs[&k];
-            let a = va.scalar;
-            let mut parts: Vec<Value> = Vec::new();
-            for (u, &val) in va.vals.iter().enumerate() {
-                let v = self.b.use_var(val);
-                let v = match va.comp.get(u) {
-                    Some(&c) => {
-                        let c = self.b.use_var(c);
-                        self.compensated(a.dtype, v, c, mode)
-                    }
-                    None => v,
-                };
-                parts.push(v);
-            }
-            while parts.len() > 1 {
-                let b = parts.pop().unwrap_or(parts[0]);
-                let a0 = parts.pop().unwrap_or(b);
-                let f = self.vfold(a.op, a.dtype, a0, b, mode)?;
-                parts.insert(0, f);
-            }
-            let v = parts[0];
-            let mut lanes_v: Vec<Value> = (0..lanes as u8)
-                .map(|j| self.b.ins().extractlane(v, j))
-                .collect();
-            while lanes_v.len() > 1 {
-                let mut next = Vec::new();
-                for pair in lanes_v.chunks(2) {
-                    next.push(if pair.len() == 2 {
-                        self.vfold(a.op, a.dtype, pair[0], pair[1], Mode::Scalar)?
-                    } else {
-                        pair[0]
-                    });
-                }
-                lanes_v = next;
-            }
-            self.acc_fold_scalar(&a, lanes_v[0])?;
-            if !va.nan.is_empty() {
-                // A NaN anywhere makes the result NaN (NumPy's max/min propagate it).
-                let mut n = self.b.use_var(va.nan[0]);
-                for &nv in &va.nan[1..] {
-                    let m = self.b.use_var(nv);
-                    n = self.b.ins().bor(n, m);
-                }
-                let any = self.b.ins().vany_true(n);
-                let cur = self.b.use_var(a.val);
-                let nan = self.scalar_const(if a.dtype == DType::F32 {
-                    ember_ir::Scalar::F32(f32::NAN)
-                } else {
-                    ember_ir::Scalar::F64(f64::NAN)
-                });
-                let r = self.b.ins().select(any, nan, cur);
-                self.b.def_var(a.val, r);
-            }
+            self.fold_vector_acc(&vaccs[&k], lanes, mode)?;
         }
         Ok(())
-    }
-
-    /// NaN masks for float max/min accumulators (none otherwise): `count` of them.
-    fn nan_masks(&mut self, op: ReduceOp, dtype: DType, mode: Mode, count: usize) -> Vec<Variable> {
-        if !(matches!(op, ReduceOp::Max | ReduceOp::Min) && dtype.is_float()) {
-            return Vec::new();
-        }
-        let mt = cl_type(DType::Bool, mode);
-        (0..count)
-            .map(|_| {
-                let v = self.b.declare_var(mt);
-                let z = self.konst(DType::Bool, 0.0, 0, mode);
-                self.b.def_var(v, z);
-                v
-            })
-            .collect()
-    }
-
-    /// Declares an accumulator with one lane per element of the vectorized loop.
-    fn lane_acc(&mut self, op: ReduceOp, dtype: DType, mode: Mode) -> VAcc {
-        let t = cl_type(dtype, mode);
-        let s = self.scalar_const(acc_identity(op, dtype));
-        let init = self.broadcast_scalar(dtype, s, mode);
-        let zs = self.scalar_const(acc_identity(ReduceOp::Sum, dtype));
-        let zero = self.broadcast_scalar(dtype, zs, mode);
-        let mut vals = Vec::new();
-        let mut comp = Vec::new();
-        for _ in 0..self.unroll {
-            let v = self.b.declare_var(t);
-            self.b.def_var(v, init);
-            vals.push(v);
-            if op == ReduceOp::Sum && dtype.is_float() {
-                let c = self.b.declare_var(t);
-                self.b.def_var(c, zero);
-                comp.push(c);
-            }
-        }
-        let nan = self.nan_masks(op, dtype, mode, self.unroll);
-        // Only `op` and `dtype` of the scalar registers are used for lane accumulators.
-        let dummy = self.b.declare_var(t);
-        self.b.def_var(dummy, init);
-        VAcc {
-            scalar: AccVars {
-                op,
-                dtype,
-                val: dummy,
-                aux: None,
-            },
-            vals,
-            comp,
-            nan,
-            grouped: false,
-        }
-    }
-
-    /// The current per-lane values of a lane accumulator.
-    fn read_lane_acc(
-        &mut self,
-        vals: &[Variable],
-        comp: &[Variable],
-        nan: &[Variable],
-        dtype: DType,
-        mode: Mode,
-    ) -> Vec<Value> {
-        let mut out = Vec::new();
-        for (u, &val) in vals.iter().enumerate().take(self.unroll) {
-            let v = self.b.use_var(val);
-            let v = match comp.get(u) {
-                Some(&c) => {
-                    let c = self.b.use_var(c);
-                    self.compensated(dtype, v, c, mode)
-                }
-                None => v,
-            };
-            let v = match nan.get(u) {
-                Some(&nv) => {
-                    let m = self.b.use_var(nv);
-                    let nan = self.konst(dtype, f64::NAN, 0, mode);
-                    self.select(dtype, m, nan, v, mode)
-                }
-                None => v,
-            };
-            out.push(v);
-        }
-        out
     }
 
     /// Emits instructions `from..to` of a vectorized loop's body; nested loops become scalar
@@ -685,6 +534,9 @@ impl Lower<'_, '_> {
     }
 
     fn emit_vector_inst(&mut self, inst: &Inst, cx: &mut VCtx) -> Result<()> {
+        if inst.def().is_some_and(|d| cx.invariant.contains(&d)) {
+            return Ok(());
+        }
         let (var, i, mode, lanes) = (cx.var, cx.i, cx.mode, cx.lanes);
         let (vv, vaccs) = (&mut cx.vv, &cx.vaccs);
         let get = |vv: &HashMap<Var, Vec<Value>>, v: Var| {
@@ -794,67 +646,8 @@ impl Lower<'_, '_> {
                 let va = vaccs
                     .get(acc)
                     .ok_or_else(|| CodegenError::Internal("vector accumulator missing".into()))?;
-                let mut xs = get(vv, *value)?;
-                if va.grouped {
-                    // Pairwise: ((x0 + x1) + (x2 + x3)), then one compensated add.
-                    while xs.len() > 1 {
-                        let half = xs.len().div_ceil(2);
-                        let mut next = Vec::with_capacity(half);
-                        for pair in xs.chunks(2) {
-                            next.push(match pair {
-                                [a, b] => self.b.ins().fadd(*a, *b),
-                                _ => pair[0],
-                            });
-                        }
-                        xs = next;
-                    }
-                }
-                if va.nan.len() == 1 {
-                    // One mask for every unrolled vector: `unordered(a, b)` tests two at once.
-                    let mut any: Option<Value> = None;
-                    for pair in xs.chunks(2) {
-                        let (a, b) = (pair[0], *pair.last().unwrap_or(&pair[0]));
-                        let m = self.b.ins().fcmp(FloatCC::Unordered, a, b);
-                        any = Some(match any {
-                            Some(p) => self.b.ins().bor(p, m),
-                            None => m,
-                        });
-                    }
-                    if let Some(m) = any {
-                        let n = self.b.use_var(va.nan[0]);
-                        let n = self.b.ins().bor(n, m);
-                        self.b.def_var(va.nan[0], n);
-                    }
-                }
-                for (u, x) in xs.into_iter().enumerate() {
-                    let cur = self.b.use_var(va.vals[u]);
-                    let r = if let Some(&cv) = va.comp.get(u) {
-                        let c = self.b.use_var(cv);
-                        let (t, nc) = self.two_sum(cur, c, x);
-                        self.b.def_var(cv, nc);
-                        t
-                    } else if !va.nan.is_empty() {
-                        if va.nan.len() > 1 {
-                            // One mask per unrolled vector (lane accumulators).
-                            let nv = va.nan[u];
-                            let isnan = self.b.ins().fcmp(FloatCC::Unordered, x, x);
-                            let n = self.b.use_var(nv);
-                            let n = self.b.ins().bor(n, isnan);
-                            self.b.def_var(nv, n);
-                        }
-                        // `cur < x ? x : cur` (`x < cur` for min) is one `maxps x, cur`
-                        // (`minps`); NaN lanes of `x` keep `cur` and are in the NaN mask.
-                        let better = if va.scalar.op == ReduceOp::Max {
-                            self.b.ins().fcmp(FloatCC::LessThan, cur, x)
-                        } else {
-                            self.b.ins().fcmp(FloatCC::LessThan, x, cur)
-                        };
-                        self.select(va.scalar.dtype, better, x, cur, mode)
-                    } else {
-                        self.vfold(va.scalar.op, va.scalar.dtype, cur, x, mode)?
-                    };
-                    self.b.def_var(va.vals[u], r);
-                }
+                let xs = get(vv, *value)?;
+                self.update_vector_acc(va, xs, mode)?;
             }
             Inst::Loop { .. } | Inst::EndLoop | Inst::Acc { .. } | Inst::UpdateArg { .. } => {
                 return Err(CodegenError::Internal("not vectorizable".into()))

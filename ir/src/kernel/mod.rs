@@ -244,7 +244,8 @@ impl Inst {
         }
     }
 
-    fn rename(&mut self, f: &mut impl FnMut(Var) -> Var) {
+    /// Replaces every value it defines or uses (loop variables included) by `f` of it.
+    pub fn rename(&mut self, f: &mut impl FnMut(Var) -> Var) {
         let idx = |index: &mut SmallVec<[Var; 4]>, f: &mut dyn FnMut(Var) -> Var| {
             for v in index.iter_mut() {
                 *v = f(*v);
