@@ -34,15 +34,29 @@ impl CpuKernel {
 }
 
 /// A fresh C-contiguous tensor whose every element the caller will write.
-fn output_tensor(ty: &ValueType) -> Result<Tensor> {
-    let storage = Arc::new(Storage::for_overwrite(ty.nbytes())?);
+fn output_tensor(ty: &ValueType, near: Option<usize>) -> Result<Tensor> {
+    let storage = Arc::new(Storage::for_overwrite_near(ty.nbytes(), near)?);
     Tensor::from_storage(ty.dtype, &ty.shape, storage)
+}
+
+/// The address of the first input with data: outputs are placed at its page offset.
+fn first_input_address(inputs: &[&Tensor]) -> Option<usize> {
+    inputs
+        .iter()
+        .find(|t| t.numel() > 0)
+        .and_then(|t| t.data_ptr().ok())
+        .map(|p| p as usize)
 }
 
 /// Runs `k` with `inputs` bound to its input arguments in order; returns its outputs.
 pub fn launch(k: &CpuKernel, inputs: &[&Tensor]) -> Result<Vec<Tensor>> {
     let decls = &k.compiled.kernel().args;
-    let outs: Vec<Tensor> = k.outs.iter().map(output_tensor).collect::<Result<_>>()?;
+    let near = first_input_address(inputs);
+    let outs: Vec<Tensor> = k
+        .outs
+        .iter()
+        .map(|ty| output_tensor(ty, near))
+        .collect::<Result<_>>()?;
     // Nothing to write at all: skip the launch. (With only some outputs empty the kernel
     // still runs: a reduction of an empty input must store its identity, and loops over the
     // empty outputs touch nothing.)
@@ -205,7 +219,8 @@ fn gemm_into<T: GemmScalar>(
     addend: Option<&Tensor>,
     relu: bool,
 ) -> Result<Tensor> {
-    let out = output_tensor(ty)?;
+    // The GEMM streams through its packed panels, not through `a` or `b`: no placement hint.
+    let out = output_tensor(ty, None)?;
     if out.numel() == 0 {
         return Ok(out);
     }
