@@ -248,9 +248,23 @@ impl Sim<'_> {
                 }))
             }
             Acc::Comp(..) => {
-                let vals: Vec<Scalar> = part.iter().map(|a| read(*a)).collect();
-                let v = self.tree(&vals, |a, b| eval::binary(BinaryOp::Add, a, b));
-                Acc::Comp(v, eval::cast(Scalar::I32(0), v.dtype()))
+                // `ember_block_comp`: a Neumaier step on the sums, plus the partner's
+                // compensation.
+                let pairs: Vec<(Scalar, Scalar)> = part
+                    .iter()
+                    .map(|a| match a {
+                        Acc::Comp(s, c) => (*s, *c),
+                        other => (
+                            read(*other),
+                            eval::cast(Scalar::I32(0), read(*other).dtype()),
+                        ),
+                    })
+                    .collect();
+                let (s, c) = self.tree(&pairs, |(s, c), (xs, xc)| {
+                    let (s, c) = neumaier(s, c, xs);
+                    (s, eval::binary(BinaryOp::Add, c, xc))
+                });
+                Acc::Comp(s, c)
             }
             Acc::Plain(_) => {
                 let vals: Vec<Scalar> = part.iter().map(|a| read(*a)).collect();

@@ -86,6 +86,8 @@ pub enum Helper {
     BlockReduce,
     /// `ember_block_arg`: [`Helper::BlockReduce`] for (value, index) pairs.
     BlockArg,
+    /// `ember_block_comp`: [`Helper::BlockReduce`] for compensated (sum, compensation) pairs.
+    BlockComp,
     /// `ember_vec4<T>`: four elements loaded or stored as one aligned access.
     Vec4,
 }
@@ -244,6 +246,7 @@ impl Helper {
             Helper::ArgFold => w.write_str(ARG_FOLD),
             Helper::BlockReduce => w.write_str(BLOCK_REDUCE),
             Helper::BlockArg => w.write_str(BLOCK_ARG),
+            Helper::BlockComp => w.write_str(BLOCK_COMP),
             Helper::Vec4 => w.write_str(VEC4),
         }
     }
@@ -336,6 +339,38 @@ __device__ __forceinline__ void ember_block_arg(T& v, long long& i, T* shv, long
   __syncthreads();
   v = shv[0];
   i = shi[0];
+  __syncthreads();
+}
+";
+
+const BLOCK_COMP: &str = "\
+// ember_block_reduce for compensated sums: each thread's (sum, compensation) pair joins its
+// partner's with a Neumaier step on the sums plus the partner's compensation, so the block's
+// total keeps the accuracy of the per-thread sums (read it with ember_comp_value).
+template <typename T>
+__device__ __forceinline__ void ember_block_comp(T& s, T& c, T* shs, T* shc) {
+  const unsigned lane = threadIdx.x & 31u, warp = threadIdx.x >> 5, nwarps = blockDim.x >> 5;
+  for (unsigned o = 16; o > 0; o >>= 1) {
+    const T xs = __shfl_down_sync(0xffffffffu, s, o);
+    const T xc = __shfl_down_sync(0xffffffffu, c, o);
+    if (lane + o < 32u) { ember_neumaier(s, c, xs); c += xc; }
+  }
+  if (lane == 0) { shs[warp] = s; shc[warp] = c; }
+  __syncthreads();
+  if (warp == 0) {
+    s = shs[lane < nwarps ? lane : 0];
+    c = shc[lane < nwarps ? lane : 0];
+    for (unsigned o = 16; o > 0; o >>= 1) {
+      const T xs = __shfl_down_sync(0xffffffffu, s, o);
+      const T xc = __shfl_down_sync(0xffffffffu, c, o);
+      if (lane + o < nwarps) { ember_neumaier(s, c, xs); c += xc; }
+    }
+    if (lane == 0) { shs[0] = s; shc[0] = c; }
+  }
+  __syncthreads();
+  s = shs[0];
+  c = shc[0];
+  // The next reduction reuses shs/shc: nobody may write them before everyone has read them.
   __syncthreads();
 }
 ";

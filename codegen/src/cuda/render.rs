@@ -187,6 +187,9 @@ impl R<'_> {
                 let (op, dt) = self.acc_decl(*acc);
                 match (acc_kind(op, dt), dt) {
                     (AccKind::Arg, _) => hs.extend([Helper::BlockReduce, Helper::BlockArg]),
+                    (AccKind::CompSum, _) => {
+                        hs.insert(Helper::BlockComp);
+                    }
                     // bool accumulators combine with __syncthreads_or/_and.
                     (_, DType::Bool) => {}
                     _ => {
@@ -267,8 +270,10 @@ impl R<'_> {
         if self.k.args.is_empty() {
             writeln!(w, ") {{")?;
         }
-        // Shared memory for the block reductions, one array per dtype combined.
+        // Shared memory for the block reductions, one array per dtype combined (and one for
+        // the compensations of compensated sums).
         let mut shared = BTreeSet::new();
+        let mut shared_comp = BTreeSet::new();
         for acc in self.plan.reduce_after.values().flatten() {
             let (op, dt) = self.acc_decl(*acc);
             if dt != DType::Bool || acc_kind(op, dt) == AccKind::Arg {
@@ -277,9 +282,15 @@ impl R<'_> {
             if acc_kind(op, dt) == AccKind::Arg {
                 shared.insert(DType::I64);
             }
+            if acc_kind(op, dt) == AccKind::CompSum {
+                shared_comp.insert(dt);
+            }
         }
         for dt in shared {
             writeln!(w, "  __shared__ {} ember_sh_{}[32];", ctype(dt), dt.name())?;
+        }
+        for dt in shared_comp {
+            writeln!(w, "  __shared__ {} ember_shc_{}[32];", ctype(dt), dt.name())?;
         }
         let single = self.plan.mode == Mode::Single;
         if single {
@@ -488,7 +499,12 @@ impl R<'_> {
                 };
                 writeln!(w, "{ind}{a} = {f}({a}) != 0;")
             }
-            kind => {
+            AccKind::CompSum => writeln!(
+                w,
+                "{ind}ember_block_comp({a}, {a}_c, {sh}, ember_shc_{});",
+                dt.name()
+            ),
+            _ => {
                 let (x, y) = (Named("a"), Named("b"));
                 let e = Binary {
                     op: ops::fold_op(op),
@@ -496,19 +512,10 @@ impl R<'_> {
                     a: &x,
                     b: &y,
                 };
-                let v = if kind == AccKind::CompSum {
-                    format!("ember_comp_value({a}, {a}_c)")
-                } else {
-                    a.to_string()
-                };
                 writeln!(
                     w,
-                    "{ind}{a} = ember_block_reduce({v}, []({t} a, {t} b) {{ return {e}; }}, {sh});"
-                )?;
-                if kind == AccKind::CompSum {
-                    writeln!(w, "{ind}{a}_c = {};", Lit::of(dt, 0.0))?;
-                }
-                Ok(())
+                    "{ind}{a} = ember_block_reduce({a}, []({t} a, {t} b) {{ return {e}; }}, {sh});"
+                )
             }
         }
     }
