@@ -101,17 +101,8 @@ pub fn launch(k: &CpuKernel, inputs: &[&Tensor]) -> Result<Vec<Tensor>> {
                 }
             }
         };
-        if t.dtype() != decl.dtype || t.numel() != decl.shape.iter().product::<usize>() {
-            return Err(arg_error(
-                k,
-                i,
-                &format!(
-                    "expected {} with shape {:?}, got {}",
-                    decl.dtype,
-                    decl.shape.as_slice(),
-                    t.value_type()
-                ),
-            ));
+        if let Some(why) = arg_mismatch(decl, t) {
+            return Err(arg_error(k, i, &why));
         }
         args.push(KernelArg::new(
             t.data_ptr()? as *mut u8,
@@ -125,6 +116,19 @@ pub fn launch(k: &CpuKernel, inputs: &[&Tensor]) -> Result<Vec<Tensor>> {
     unsafe { k.compiled.run(&args) }.map_err(|e| EmberError::Backend(e.to_string()))?;
     drop(held);
     Ok(outs)
+}
+
+/// Why `t` cannot be bound to the kernel argument `decl` (a different dtype or element
+/// count), or `None` when it can (any layout: the caller views or copies it).
+pub(crate) fn arg_mismatch(decl: &ember_ir::kernel::ArgDecl, t: &Tensor) -> Option<String> {
+    (t.dtype() != decl.dtype || t.numel() != decl.shape.iter().product::<usize>()).then(|| {
+        format!(
+            "expected {} with shape {:?}, got {}",
+            decl.dtype,
+            decl.shape.as_slice(),
+            t.value_type()
+        )
+    })
 }
 
 fn arg_error(k: &CpuKernel, i: usize, why: &str) -> EmberError {

@@ -60,17 +60,8 @@ impl DeviceKernel {
                 ins.next().copied()
             };
             let t = t.ok_or_else(|| arg_error(k, i, "missing value"))?;
-            if t.dtype() != decl.dtype || t.numel() != decl.shape.iter().product::<usize>() {
-                return Err(arg_error(
-                    k,
-                    i,
-                    &format!(
-                        "expected {} with shape {:?}, got {}",
-                        decl.dtype,
-                        decl.shape.as_slice(),
-                        t.value_type()
-                    ),
-                ));
+            if let Some(why) = crate::runtime::launch::arg_mismatch(decl, t) {
+                return Err(arg_error(k, i, &why));
             }
             let t = match reshape_strides(t.shape(), &t.strides(), &decl.shape) {
                 Some(_) => t.clone(),
