@@ -59,6 +59,27 @@ def fmt(t):
 
 ROWS = []
 
+#: The machine's memory bandwidth (read + write bytes per second), measured at the start of
+#: this run: the host's load changes it from hour to hour, so W1/W2 are reported against it.
+BANDWIDTH = None
+
+
+def measure_bandwidth():
+    """Best of 5 `np.copyto` of 256 MB, counting the bytes read and written."""
+    src = np.random.default_rng(1).standard_normal(1 << 26, dtype=np.float32)
+    dst = np.empty_like(src)
+    best = float("inf")
+    for _ in range(5):
+        t0 = time.perf_counter()
+        np.copyto(dst, src)
+        best = min(best, time.perf_counter() - t0)
+    return 2 * src.nbytes / best
+
+
+def of_bandwidth(nbytes, seconds):
+    gbs = nbytes / seconds / 1e9
+    return f"ember {gbs:.1f} GB/s = {100 * gbs * 1e9 / BANDWIDTH:.0f}% of {BANDWIDTH / 1e9:.1f}"
+
 
 def report(name, times, note=""):
     e = times.get("ember")
@@ -91,8 +112,7 @@ def w1(quick):
             jf = PEERS["jax"].jit(lambda a, b, c: jnp.tanh(a * b + c) * 0.5 + a / (1 + jnp.exp(-b)))
             ja, jb, jc = (PEERS["jax"].device_put(x) for x in (a, b, c))
             times["jax"] = median_time(lambda *x: jf(*x).block_until_ready(), ja, jb, jc)
-        gbs = 4 * n * 4 / times["ember"] / 1e9
-        report(f"W1 fused elementwise n={n}", times, f"ember {gbs:.1f} GB/s")
+        report(f"W1 fused elementwise n={n}", times, of_bandwidth(4 * n * 4, times["ember"]))
 
 
 def w2(quick):
@@ -108,7 +128,7 @@ def w2(quick):
         jf = PEERS["jax"].jit(lambda v: PEERS["jax"].nn.softmax(v, axis=1))
         jx = PEERS["jax"].device_put(x)
         times["jax"] = median_time(lambda v: jf(v).block_until_ready(), jx)
-    report(f"W2 row softmax {n}x{n}", times, f"ember {2 * x.nbytes / times['ember'] / 1e9:.1f} GB/s")
+    report(f"W2 row softmax {n}x{n}", times, of_bandwidth(2 * x.nbytes, times["ember"]))
 
 
 def w3(quick):
@@ -203,6 +223,9 @@ def main():
     p.add_argument("--quick", action="store_true", help="smaller sizes (for a smoke run)")
     p.add_argument("--only", default="", help="comma-separated workloads, e.g. W1,W4,eager")
     args = p.parse_args()
+    global BANDWIDTH
+    BANDWIDTH = measure_bandwidth()
+    print(f"memory bandwidth (np.copyto of 256 MB, best of 5, read + write): {BANDWIDTH / 1e9:.1f} GB/s")
     print(
         f"numpy {np.__version__}; peers: {', '.join(f'{k} {v.__version__}' for k, v in PEERS.items()) or 'none'}; cores {os.cpu_count()}"
     )
