@@ -173,3 +173,24 @@ fn overflowing_and_infinite_sums() {
         }
     }
 }
+
+/// Tall column sums whose widths hit the wide vector runs (16 vectors per row), the narrower
+/// vector loops after them (what a width leaves of whole vectors) and the scalar tail, on the
+/// pool's threads (work above the parallel threshold): same bounds as above.
+#[test]
+fn tall_column_sums_at_every_tail() {
+    let mut rng = Rng(73);
+    for dt in [DType::F32, DType::F64] {
+        let bits = if dt == DType::F32 { 24 } else { 53 };
+        for (r, c) in [(1031, 64), (517, 100), (403, 127), (301, 257), (2049, 37)] {
+            let ms = ints(&mut rng, r * c, bits, true);
+            check_sums(dt, r, c, true, &ms, 0.0, 6.0);
+            let mut ms = ints(&mut rng, r * c, bits, false);
+            for col in [0, c / 2, c - 1] {
+                ms[col] = 1 << (bits + 6);
+                ms[(r - 1) * c + col] = -(1 << (bits + 6));
+            }
+            check_sums(dt, r, c, true, &ms, 3.0, 3.0);
+        }
+    }
+}

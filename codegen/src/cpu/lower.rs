@@ -63,6 +63,10 @@ pub struct Lower<'a, 'b> {
     pub ends: Vec<usize>,
     /// Vectors per iteration of the vector loop being emitted.
     pub unroll: usize,
+    /// Iterations of the parallel loop one vector iteration covers, when the parallel loop
+    /// vectorizes (lanes x unroll; 1 otherwise): the thread pool's chunk edges are multiples
+    /// of it, so every chunk runs full vector iterations.
+    pub granule: usize,
     externs: HashMap<&'static str, FuncRef>,
     /// Math subroutines this kernel calls instead of inlining ([`super::outline`]).
     outlined: super::outline::Outlined,
@@ -139,6 +143,7 @@ impl<'a, 'b> Lower<'a, 'b> {
             accs: HashMap::new(),
             ends,
             unroll: 2,
+            granule: 1,
             externs: HashMap::new(),
             outlined: HashMap::new(),
             outlined_refs: HashMap::new(),
@@ -210,7 +215,8 @@ impl<'a, 'b> Lower<'a, 'b> {
     }
 
     /// Emits the whole body and finishes the function.
-    pub fn finish(mut self) -> Result<()> {
+    /// Emits the kernel; returns [`Self::granule`].
+    pub fn finish(mut self) -> Result<usize> {
         let len = self
             .pipeline
             .as_ref()
@@ -220,7 +226,7 @@ impl<'a, 'b> Lower<'a, 'b> {
         self.b.seal_all_blocks();
         let cfg = self.module.isa().frontend_config();
         self.b.finalize(cfg);
-        Ok(())
+        Ok(self.granule)
     }
 
     /// Calls an imported Rust function with one result.
@@ -583,6 +589,13 @@ impl<'a, 'b> Lower<'a, 'b> {
         });
         if let Some(plan) = plan {
             self.emit_vector_loop(&plan, pc, end, var, iv, lo, hi)?;
+            // The parallel loop is outermost: no accumulator outside it folds twice.
+            if parallel {
+                for rest in plan.remainders(extent) {
+                    let lo = self.b.use_var(iv);
+                    self.emit_vector_loop(&rest, pc, end, var, iv, lo, hi)?;
+                }
+            }
         }
         let (i, header, exit) = self.open_counted(iv, hi);
         self.vals.insert(var, i);

@@ -91,6 +91,8 @@ pub struct CompiledKernel {
     kernel: Kernel,
     f: KernelFn,
     parallel: Option<usize>,
+    /// Chunks of the parallel loop start at multiples of this ([`lower::Lower::granule`]).
+    granule: usize,
     work: usize,
     compile_time: Duration,
     /// Keeps the code memory's owner alive as long as the kernel can run.
@@ -182,10 +184,11 @@ impl CpuBackend {
         }
         self.misses.fetch_add(1, Ordering::Relaxed);
         let t0 = Instant::now();
-        let f = compile_fn(&mut jit, kernel, &types)?;
+        let (f, granule) = compile_fn(&mut jit, kernel, &types)?;
         let compiled = Arc::new(CompiledKernel {
             kernel: kernel.clone(),
             f,
+            granule,
             parallel: kernel.parallel_loop().map(|(_, e)| e),
             work: kernel.work(),
             compile_time: t0.elapsed(),
@@ -204,7 +207,13 @@ impl CpuBackend {
     }
 }
 
-fn compile_fn(jit: &mut Jit, kernel: &Kernel, types: &[Option<DType>]) -> Result<KernelFn> {
+/// Compiles `kernel`: its function and the granule of its parallel loop
+/// ([`lower::Lower::granule`]).
+fn compile_fn(
+    jit: &mut Jit,
+    kernel: &Kernel,
+    types: &[Option<DType>],
+) -> Result<(KernelFn, usize)> {
     let Jit {
         module,
         ctx,
@@ -221,6 +230,7 @@ fn compile_fn(jit: &mut Jit, kernel: &Kernel, types: &[Option<DType>]) -> Result
         .map(|(k, v)| (*k, *v))
         .collect();
     module.clear_context(ctx);
+    let granule;
     ctx.func.signature = lower::kernel_signature(module);
     let name = format!("ember_k{}", *next_id);
     *next_id += 1;
@@ -232,7 +242,7 @@ fn compile_fn(jit: &mut Jit, kernel: &Kernel, types: &[Option<DType>]) -> Result
         *fctx = FunctionBuilderContext::new();
         let b = FunctionBuilder::new(&mut ctx.func, fctx);
         let l = lower::Lower::new(b, kernel, types, module).with_outlined(use_outlined);
-        l.finish()?;
+        granule = l.finish()?;
     }
     // EMBER_CPU_DUMP=1 prints each kernel, its Cranelift IR and the machine code.
     let dump = std::env::var_os("EMBER_CPU_DUMP").is_some();
@@ -257,7 +267,8 @@ fn compile_fn(jit: &mut Jit, kernel: &Kernel, types: &[Option<DType>]) -> Result
         .map_err(|e| CodegenError::Module(e.to_string()))?;
     let ptr = module.get_finalized_function(id);
     // SAFETY: the function was defined with exactly this signature (four i64 parameters).
-    Ok(unsafe { std::mem::transmute::<*const u8, KernelFn>(ptr) })
+    let f = unsafe { std::mem::transmute::<*const u8, KernelFn>(ptr) };
+    Ok((f, granule))
 }
 
 impl CompiledKernel {
@@ -326,13 +337,15 @@ impl CompiledKernel {
                     call(0, extent as i64);
                 } else {
                     // Several chunks per thread balance uneven progress; chunk edges stay
-                    // multiples of 16 so vector loops keep full iterations.
+                    // multiples of 16 (and of the vector step of a vectorized parallel loop)
+                    // so vector loops keep full iterations.
                     let per = extent.div_ceil(pool.threads() * 4).max(1);
-                    let per = if extent >= 64 {
-                        per.div_ceil(16) * 16
+                    let g = if extent >= 64 {
+                        self.granule.max(16)
                     } else {
-                        per
+                        self.granule
                     };
+                    let per = per.div_ceil(g) * g;
                     let chunks = extent.div_ceil(per);
                     pool.run(chunks, &|c| {
                         let lo = c * per;
