@@ -228,6 +228,7 @@ mod tests {
 
     #[test]
     fn large_outputs_start_at_the_page_offset_of_the_input_they_stream_through() {
+        let _g = crate::profile::test_serial();
         let n = crate::pool::POOL_MIN + 12_345;
         for (near, want) in [
             (Some(0x7f00_0010usize), 16),

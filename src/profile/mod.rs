@@ -385,6 +385,15 @@ pub fn transfer(bytes: usize, direction: Direction, device: Device, cause: &str)
     Some(Span { event })
 }
 
+/// Serializes the unit tests that record a profile session with the ones that allocate large
+/// buffers: a session records every thread's allocations, so a concurrent test's would show in
+/// its memory figures.
+#[cfg(test)]
+pub(crate) fn test_serial() -> std::sync::MutexGuard<'static, ()> {
+    static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    SERIAL.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 /// Records an allocation of `bytes` on `device` (sessions track the high-water mark).
 #[inline]
 pub fn alloc(device: Device, bytes: usize) {

@@ -7,12 +7,9 @@ use super::session::sample_stride;
 use super::*;
 use ember_ir::target::flops_and_bytes;
 use ember_ir::{BinaryOp, DType, UnaryOp, ValueType};
-use std::sync::Mutex;
-
-static SERIAL: Mutex<()> = Mutex::new(());
 
 fn serial() -> std::sync::MutexGuard<'static, ()> {
-    SERIAL.lock().unwrap_or_else(|e| e.into_inner())
+    super::test_serial()
 }
 
 fn mine(p: &Profile) -> Vec<Event> {
