@@ -1,5 +1,6 @@
 """Ember's main demo: a NumPy function compiled with @ember.jit, checked against NumPy,
-timed against NumPy, with the graph Ember built and a fallback that says why."""
+timed against NumPy, with the graph Ember built, a fallback that says why, and the same
+function placed on a GPU (simulated when there is none) with every copy it makes."""
 
 import time
 
@@ -53,6 +54,28 @@ def main():
         warnings.simplefilter("ignore")
         data_dependent(a[:8])
     print("fallback reason:", data_dependent.cache_info().fallbacks[0])
+    print()
+    gpu_demo(a, b, c)
+
+
+def gpu_demo(a, b, c):
+    """The same function placed on a GPU: a real one when the driver reports it, else the
+    simulated cuda:0 (kernels interpreted on the CPU: right answers, no speed)."""
+    sim = None if "cuda:0" in ember.devices() else ember.testing.simulate_cuda(memory=256 << 20)
+    try:
+        print("device:", ember.describe_device("cuda:0"))
+        on_gpu = ember.jit(w1.__wrapped__, device="cuda")
+        small = [x[:4096] for x in (a, b, c)]
+        ember.transfer_ledger(reset=True)
+        out = on_gpu(*small)
+        err = float(np.max(np.abs(out - w1.__wrapped__(*small))))
+        print(f"W1 on cuda:0, 4,096 elements: max |ember - numpy| = {err:.2e}")
+        print(on_gpu.explain(*small).placement)
+        for r in ember.transfer_ledger():
+            print(f"  copy {r['direction']} {r['bytes']:>6} B  {r['cause']}")
+    finally:
+        if sim is not None:
+            sim.stop()
 
 
 if __name__ == "__main__":
