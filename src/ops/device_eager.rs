@@ -89,12 +89,10 @@ pub(super) fn run(op: &Op, inputs: &[&Tensor], out: &ValueType) -> Result<Tensor
         Op::Slice(dims) => crate::eager::movement::slice(x[0], dims),
         Op::Composite(c) => super::composite::eager_composite(c, x[0]),
         _ => match plan(op, &x, dev) {
-            Ok(exe) => {
-                let args: Vec<Tensor> = moved.clone();
-                exe.run(&args)?.pop().ok_or_else(|| {
-                    EmberError::Value("a one-op device plan returned no result".into())
-                })
-            }
+            Ok(exe) => exe
+                .run(&moved)?
+                .pop()
+                .ok_or_else(|| EmberError::Value("a one-op device plan returned no result".into())),
             Err(why) => on_host(op, &x, out, dev, &why),
         },
     }

@@ -462,6 +462,8 @@ impl Executable {
     /// (a constant used on two devices has one slot per device).
     fn materialize_device_constants(&mut self, graph: &Graph) -> Result<()> {
         let host: HashMap<usize, Tensor> = self.constants.iter().cloned().collect();
+        // Slots are indices into the topological order (see `skeleton`).
+        let order = graph.topo_order()?;
         let mut made: HashMap<(usize, Device), usize> = HashMap::new();
         for i in 0..self.steps.len() {
             let dev = match &self.steps[i].action {
@@ -477,7 +479,7 @@ impl Executable {
                 let new = match made.get(&(slot, dev)) {
                     Some(&s) => s,
                     None => {
-                        let node = graph.topo_order()?.get(slot).map_or(slot, |n| n.index());
+                        let node = order.get(slot).map_or(slot, |n| n.index());
                         let why = format!(
                             "constant %{node} of the plan materialized on {dev} (once, when the \
                              plan was built)"

@@ -63,17 +63,22 @@ impl DeviceKernel {
             if let Some(why) = crate::runtime::launch::arg_mismatch(decl, t) {
                 return Err(arg_error(k, i, &why));
             }
-            let t = match reshape_strides(t.shape(), &t.strides(), &decl.shape) {
-                Some(_) => t.clone(),
-                None => contiguous_on_device(t)?,
+            // A layout the kernel cannot view is gathered to C order first (which any
+            // argument shape can view).
+            let (t, strides) = match reshape_strides(t.shape(), &t.strides(), &decl.shape) {
+                Some(s) => (t.clone(), s),
+                None => (
+                    contiguous_on_device(t)?,
+                    contiguous_strides(&decl.shape).to_vec(),
+                ),
             };
-            args.push(self.bind(&t, &decl.shape, i)?);
+            args.push(self.bind(&t, strides, i)?);
         }
         self.rt.launch(self.prepared.as_ref(), &args)?;
         Ok(outs)
     }
 
-    fn bind(&self, t: &Tensor, shape: &[usize], i: usize) -> Result<LaunchArg> {
+    fn bind(&self, t: &Tensor, strides: Vec<isize>, i: usize) -> Result<LaunchArg> {
         let k = self.prepared.kernel();
         if t.device() != self.rt.device() {
             return Err(arg_error(
@@ -91,8 +96,6 @@ impl DeviceKernel {
             .storage
             .device_memory()
             .ok_or_else(|| arg_error(k, i, "a device tensor without device memory"))?;
-        let strides = reshape_strides(t.shape(), &b.strides, shape)
-            .ok_or_else(|| arg_error(k, i, "a layout the kernel cannot view"))?;
         Ok(LaunchArg {
             mem: mem.clone(),
             offset: b.offset,
@@ -136,44 +139,12 @@ pub fn contiguous_on_device(t: &Tensor) -> Result<Tensor> {
         &cause,
         false,
         || {
-            let mut out = k.run_views(t)?;
+            // The gather's input argument has `t`'s own shape: any strides bind as they are.
+            let mut out = k.run(&[t])?;
             out.pop()
                 .ok_or_else(|| EmberError::Backend("gather kernel wrote nothing".into()))
         },
     )
-}
-
-impl DeviceKernel {
-    /// Runs a one-input kernel whose input argument has `t`'s exact shape (any strides).
-    fn run_views(&self, t: &Tensor) -> Result<Vec<Tensor>> {
-        let k = self.prepared.kernel();
-        let out = device_output(self.rt.as_ref(), t.value_type())?;
-        if out.numel() == 0 {
-            return Ok(vec![out]);
-        }
-        let b = t.buffer()?;
-        let mem = b
-            .storage
-            .device_memory()
-            .ok_or_else(|| arg_error(k, 0, "a device tensor without device memory"))?;
-        let input = LaunchArg {
-            mem: mem.clone(),
-            offset: b.offset,
-            strides: b.strides.to_vec(),
-        };
-        let o = out.buffer()?;
-        let output = LaunchArg {
-            mem: o
-                .storage
-                .device_memory()
-                .ok_or_else(|| arg_error(k, 1, "output without device memory"))?
-                .clone(),
-            offset: 0,
-            strides: contiguous_strides(t.shape()).to_vec(),
-        };
-        self.rt.launch(self.prepared.as_ref(), &[input, output])?;
-        Ok(vec![out])
-    }
 }
 
 /// `out[idx] = in[idx]` over `shape`: reads any strided view, writes C order.
