@@ -307,3 +307,102 @@ fn fast_math_error_table() {
         assert!(worst[1] <= 2e-3, "{}: fast-math {:e}", op.name(), worst[1]);
     }
 }
+
+#[test]
+fn tiled_matmul_matches_interpreter_on_odd_sizes_layouts_and_batches() {
+    let Some(dev) = device() else {
+        return;
+    };
+    let mut rng = Rng(41);
+    for dt in [DType::F32, DType::F64] {
+        for (batch, m, k, n, b_batched) in [
+            (None, 1, 1, 1, false),
+            (None, 7, 1, 70, false),
+            (None, 65, 33, 129, false),
+            (None, 300, 257, 190, false),
+            (Some(3), 67, 20, 9, true),
+            (Some(2), 5, 40, 130, false),
+        ] {
+            let kernel = cuda_common::matmul(dt, batch, m, k, n, b_batched);
+            for strided in [false, true] {
+                let ins: Vec<Buffer> = kernel
+                    .args
+                    .iter()
+                    .filter(|a| !a.output)
+                    .map(|a| {
+                        let len = a.shape.iter().product();
+                        let v: Vec<f64> = values(&mut rng, dt, len, -9.0, 9.0)
+                            .iter()
+                            .map(|x| x.round())
+                            .collect();
+                        buffer(dt, &a.shape, &v, strided)
+                    })
+                    .collect();
+                // Integer values: every summation order is exact.
+                check(&dev, &kernel, &ins, 0.0, 0.0);
+            }
+        }
+    }
+}
+
+#[test]
+fn cublas_products_match_the_reference_when_cublas_loads() {
+    use ember_codegen::cuda::blas::{plan, Strides};
+    let Some(dev) = device() else {
+        return;
+    };
+    if let Err(why) = dev.blas() {
+        cuda_common::loud(&format!("*** SKIP cuBLAS test: {why} ***"));
+        return;
+    }
+    let (nb, m, k, n) = (3usize, 33usize, 70usize, 65usize);
+    let mut rng = Rng(43);
+    for dt in [DType::F32, DType::F64] {
+        let a: Vec<f64> = values(&mut rng, dt, nb * m * k, -9.0, 9.0)
+            .iter()
+            .map(|x| x.round())
+            .collect();
+        let b: Vec<f64> = values(&mut rng, dt, nb * k * n, -9.0, 9.0)
+            .iter()
+            .map(|x| x.round())
+            .collect();
+        // A row-major, B stored transposed (column-major matrices).
+        let sa = Strides {
+            batch: (m * k) as isize,
+            row: k as isize,
+            col: 1,
+        };
+        let sb = Strides {
+            batch: (k * n) as isize,
+            row: 1,
+            col: k as isize,
+        };
+        let g = plan(nb, m, k, n, sa, sb).expect("a plan");
+        let (ba, bb) = (
+            Buffer::from_f64s(dt, &[a.len()], &a),
+            Buffer::from_f64s(dt, &[b.len()], &b),
+        );
+        let da = dev.upload(dt, &ba.data).expect("upload");
+        let db = dev.upload(dt, &bb.data).expect("upload");
+        let dc = dev.alloc(dt, nb * m * n).expect("alloc");
+        dev.gemm(dt, &g, (&da, 0), (&db, 0), (&dc, 0))
+            .expect("gemm");
+        let got = Buffer {
+            dtype: dt,
+            data: dev.download(&dc).expect("download"),
+            offset: 0,
+            strides: vec![1],
+        }
+        .to_f64s();
+        for bt in 0..nb {
+            for i in 0..m {
+                for j in 0..n {
+                    let want: f64 = (0..k)
+                        .map(|p| a[bt * m * k + i * k + p] * b[bt * k * n + j * k + p])
+                        .sum();
+                    assert_eq!(got[(bt * m + i) * n + j], want, "{dt} [{bt}, {i}, {j}]");
+                }
+            }
+        }
+    }
+}

@@ -51,6 +51,11 @@ fn canonical_kernels_take_the_intended_shape() {
     assert_eq!(mode(&by["softmax_f32"]), Mode::Block);
     assert_eq!(mode(&by["full_sum_f32"]), Mode::Block);
     assert_eq!(mode(&by["scalar_f32"]), Mode::Single);
+    assert_eq!(mode(&by["matmul_bias_relu_f32"]), Mode::Gemm);
+    assert_eq!(mode(&by["matmul_batched_f64"]), Mode::Gemm);
+    // Integer products keep the generic plan.
+    let int = cuda_common::matmul_bias_relu(DType::I64, 5, 9, 3);
+    assert_ne!(mode(&int), Mode::Gemm);
     // Short rows: a thread per row instead of a mostly idle block.
     let short = cuda_common::row_reduce(ember_ir::ReduceOp::Sum, DType::F32, 1000, 8, true);
     assert_eq!(mode(&short), Mode::Thread);
@@ -91,9 +96,17 @@ fn rendered_source_properties() {
         // Every loop is bounded by its extent (the bounds checks of grid- and block-stride
         // loops included).
         let norm = k.normalized();
+        let gemm = grid::plan_of(&k).expect("plan").gemm;
         for inst in &norm.body {
             if let Inst::Loop { var, extent, .. } = inst {
-                let cond = format!("v{} < {}LL", var.0, extent);
+                let mut cond = format!("v{} < {}LL", var.0, extent);
+                // A tiled product's batch loop is part of its loop over tiles.
+                if let Some(g) = gemm
+                    .as_ref()
+                    .filter(|g| g.batch.is_some_and(|b| b.0 == *var))
+                {
+                    cond = format!("ember_t < {}LL", g.tiles());
+                }
                 assert!(src.contains(&cond), "missing bound {cond:?}: {}", ctx());
             }
         }

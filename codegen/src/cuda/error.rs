@@ -21,6 +21,9 @@ pub enum CudaError {
         /// The places searched.
         looked_in: Vec<String>,
     },
+    /// cuBLAS could not be found or loaded (matrix products use the tiled kernel instead).
+    #[error("cuBLAS is not available: {0}")]
+    NoCublas(String),
     /// NVRTC rejected a kernel: its log and the source it was given.
     #[error("NVRTC could not compile kernel {kernel} ({status}) with options {options:?}\n--- NVRTC log ---\n{log}\n--- source ---\n{code}")]
     Compile {

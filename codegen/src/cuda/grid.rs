@@ -8,6 +8,7 @@
 //! element is computed once, by the right thread, and that partial results combine correctly.
 
 use super::error::CudaError;
+use super::gemm::{self, Gemm, Operand, BK, BM, BN, THREADS, TM, TN};
 use super::ops::fold_op;
 use super::plan::{loop_ends, Mode, Plan, VEC};
 use crate::error::Result;
@@ -31,6 +32,10 @@ pub struct SimStats {
     pub vector_iterations: usize,
     /// Elements handled by scalar grid-stride iterations.
     pub scalar_iterations: usize,
+    /// Gemm mode: block tiles of the result computed.
+    pub tiles: usize,
+    /// Gemm mode: `k` slices staged through shared memory (summed over tiles).
+    pub slices: usize,
 }
 
 /// One thread's accumulator, held like the rendered code holds it.
@@ -78,6 +83,10 @@ pub fn simulate(kernel: &Kernel, bufs: &mut [Buffer], max_blocks: u32) -> Result
         unsynced: HashMap::new(),
     };
     let (grid, block) = (launch.grid as usize, launch.block as usize);
+    if let Some(g) = &plan.gemm {
+        s.gemm(g, bufs, grid)?;
+        return Ok(s.stats);
+    }
     match (plan.mode, plan.rows) {
         (Mode::Thread, Some((pv, n))) => {
             let body_end = s.ends[0];
@@ -312,6 +321,109 @@ impl Sim<'_> {
         lanes[0]
     }
 
+    /// The tiled matrix product of [`super::gemm`]: per block tile, every `k` slice is staged
+    /// in "shared memory" by the threads the rendered mapping names (each slot written once
+    /// before the barrier), the register tiles accumulate with fused multiply-adds in the
+    /// dtype, and each thread runs the epilogue for the elements it owns.
+    fn gemm(&mut self, g: &Gemm, bufs: &mut [Buffer], grid: usize) -> Result<()> {
+        let (m, n, kk) = (g.i.1, g.j.1, g.p.1);
+        let strides = |o: &Operand, v: Option<Var>| -> i64 {
+            v.map_or(0, |v| {
+                o.dims_of(v)
+                    .iter()
+                    .map(|&d| bufs[o.arg as usize].strides[d] as i64)
+                    .sum()
+            })
+        };
+        let bv = g.batch.map(|b| b.0);
+        let (a_si, a_sk, a_sb) = (
+            strides(&g.a, Some(g.i.0)),
+            strides(&g.a, Some(g.p.0)),
+            strides(&g.a, bv),
+        );
+        let (b_sk, b_sj, b_sb) = (
+            strides(&g.b, Some(g.p.0)),
+            strides(&g.b, Some(g.j.0)),
+            strides(&g.b, bv),
+        );
+        let zero = eval::cast(Scalar::I32(0), g.dtype);
+        for blk in 0..grid {
+            for t in (blk..g.tiles()).step_by(grid) {
+                self.stats.tiles += 1;
+                let (bt, i0, j0) = g.tile(t);
+                let (a0, b0) = (bt as i64 * a_sb, bt as i64 * b_sb);
+                let mut c = vec![[[zero; TN]; TM]; THREADS];
+                for k0 in (0..kk).step_by(BK) {
+                    self.stats.slices += 1;
+                    let mut sa: Vec<Option<Scalar>> = vec![None; BK * BM];
+                    let mut sb: Vec<Option<Scalar>> = vec![None; BK * BN];
+                    for tid in 0..THREADS {
+                        for e in (tid..BM * BK).step_by(THREADS) {
+                            let (r, q) = gemm::a_slot(e, a_sk == 1);
+                            let (gi, gk) = (i0 + r, k0 + q);
+                            let v = if gi < m && gk < kk {
+                                element_at(bufs, g.a.arg, a0 + gi as i64 * a_si + gk as i64 * a_sk)?
+                            } else {
+                                zero
+                            };
+                            stage(&mut sa, q * BM + r, v, "A")?;
+                        }
+                        for e in (tid..BK * BN).step_by(THREADS) {
+                            let (q, col) = gemm::b_slot(e, b_sj == 1);
+                            let (gk, gj) = (k0 + q, j0 + col);
+                            let v = if gk < kk && gj < n {
+                                element_at(bufs, g.b.arg, b0 + gk as i64 * b_sk + gj as i64 * b_sj)?
+                            } else {
+                                zero
+                            };
+                            stage(&mut sb, q * BN + col, v, "B")?;
+                        }
+                    }
+                    self.stats.barriers += 1;
+                    let (sa, sb) = (staged(sa, "A")?, staged(sb, "B")?);
+                    for (tid, ct) in c.iter_mut().enumerate() {
+                        let (ty, tx) = gemm::thread_pos(tid);
+                        for q in 0..BK {
+                            for (u, row) in ct.iter_mut().enumerate() {
+                                for (v, acc) in row.iter_mut().enumerate() {
+                                    let (r, col) = gemm::owned(ty, tx, u, v);
+                                    *acc = fma(sa[q * BM + r], sb[q * BN + col], *acc);
+                                }
+                            }
+                        }
+                    }
+                    self.stats.barriers += 1;
+                }
+                for (tid, ct) in c.iter().enumerate() {
+                    let (ty, tx) = gemm::thread_pos(tid);
+                    for (u, row) in ct.iter().enumerate() {
+                        for (v, acc) in row.iter().enumerate() {
+                            let (r, col) = gemm::owned(ty, tx, u, v);
+                            let (i, j) = (i0 + r, j0 + col);
+                            if i >= m || j >= n {
+                                continue;
+                            }
+                            let mut env = Env {
+                                tid,
+                                ..Env::default()
+                            };
+                            env.vals.insert(g.i.0 .0, Scalar::I64(i as i64));
+                            env.vals.insert(g.j.0 .0, Scalar::I64(j as i64));
+                            if let Some(b) = bv {
+                                env.vals.insert(b.0, Scalar::I64(bt as i64));
+                            }
+                            env.vals.insert(g.acc.0, *acc);
+                            for &at in &g.element {
+                                self.exec(&mut env, at, at + 1, bufs)?;
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
     fn get(&self, env: &Env, v: Var) -> Result<Scalar> {
         if let Some((_, a)) = env.accs.get(&v.0) {
             return Ok(read(*a));
@@ -514,6 +626,52 @@ fn arg_fold(max: bool, best: (Scalar, i64), v: Scalar, i: i64) -> (Scalar, i64) 
         (v, i)
     } else {
         best
+    }
+}
+
+/// Element `at` (relative to the view's offset) of argument `arg`, bounds-checked.
+fn element_at(bufs: &[Buffer], arg: u32, at: i64) -> Result<Scalar> {
+    let b = &bufs[arg as usize];
+    let at = b.offset as i64 + at;
+    let len = (b.data.len() / b.dtype.size()) as i64;
+    if at < 0 || at >= len {
+        return Err(sim_err(format!(
+            "argument {arg} accessed at {at}, outside 0..{len}"
+        )));
+    }
+    Ok(b.get_raw(at as usize))
+}
+
+/// Writes slot `at` of a shared-memory slice; a slot written twice is a mapping error.
+fn stage(slice: &mut [Option<Scalar>], at: usize, v: Scalar, which: &str) -> Result<()> {
+    match slice.get_mut(at) {
+        Some(slot @ None) => {
+            *slot = Some(v);
+            Ok(())
+        }
+        _ => Err(sim_err(format!(
+            "slot {at} of the {which} slice written twice or out of range"
+        ))),
+    }
+}
+
+/// The slice after the barrier; a slot nobody wrote is a mapping error.
+fn staged(slice: Vec<Option<Scalar>>, which: &str) -> Result<Vec<Scalar>> {
+    slice
+        .into_iter()
+        .enumerate()
+        .map(|(i, v)| {
+            v.ok_or_else(|| sim_err(format!("slot {i} of the {which} slice not written")))
+        })
+        .collect()
+}
+
+/// `x * y + c` rounded once, as the rendered `fmaf` / `fma`.
+fn fma(x: Scalar, y: Scalar, c: Scalar) -> Scalar {
+    match (x, y, c) {
+        (Scalar::F32(x), Scalar::F32(y), Scalar::F32(c)) => Scalar::F32(x.mul_add(y, c)),
+        (Scalar::F64(x), Scalar::F64(y), Scalar::F64(c)) => Scalar::F64(x.mul_add(y, c)),
+        _ => eval::binary(BinaryOp::Add, eval::binary(BinaryOp::Mul, x, y), c),
     }
 }
 

@@ -27,18 +27,21 @@
 //! * [`grid`]: runs a kernel's plan on the CPU (blocks, threads, warp shuffles, shared memory,
 //!   barriers) so the grid logic is tested against the interpreter without a GPU.
 //!
-//! Matrix multiplication: a matmul written in the kernel IR (a `k` loop with an accumulator,
-//! then its epilogue) renders as one fused kernel (a block per output row, threads over the
-//! columns); it is correct but untiled. cuBLAS is not wired in: cudarc's `cublas` feature
-//! builds here without a toolkit (checked), but enabling it is a workspace-wide feature
-//! change, and `libcublas.so.12` is not part of a driver-only GPU machine (it would come from
-//! the `nvidia-cublas-cu12` wheel, found like NVRTC). The runtime's library-call step would be
-//! `cublasSgemm` into a [`runtime::DeviceBuffer`] followed by the epilogue kernel's launch.
+//! Matrix multiplication: a matrix product written in the kernel IR (a `k` loop with an
+//! accumulator, then its epilogue; optionally batched) is recognized by the planner and
+//! rendered as a shared-memory tiled GEMM ([`gemm`]: 64x64 tiles per block, 4x4 per thread,
+//! `k` in slices of 16), which the grid simulator runs too. [`blas`] loads cuBLAS when it is
+//! present (a CUDA toolkit, or the `nvidia-cublas-cu12` wheel, which Ember does not install)
+//! and maps row-major strided products to `cublas<t>gemmStridedBatched`; without it, matrix
+//! products use the tiled kernel and the runtime says why.
 
+pub mod blas;
 pub mod cache;
 pub mod device;
 pub mod error;
+pub mod gemm;
 pub mod grid;
+mod libs;
 pub mod nvrtc;
 pub mod ops;
 pub mod plan;

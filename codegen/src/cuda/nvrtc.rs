@@ -25,6 +25,7 @@
 //! flush-to-zero, approximate division), which is off by default.
 
 use super::error::CudaError;
+use super::libs;
 use crate::error::Result;
 use cudarc::nvrtc::{result, sys};
 use std::ffi::{CStr, CString};
@@ -63,8 +64,15 @@ pub fn nvrtc_available() -> bool {
     nvrtc().is_ok()
 }
 
+/// Where NVRTC is looked for (see the module documentation).
+const SEARCH: libs::Search = libs::Search {
+    env_var: "EMBER_NVRTC_PATH",
+    file: LIB_NAME,
+    package: "cuda_nvrtc",
+};
+
 fn load() -> std::result::Result<NvrtcInfo, (String, Vec<String>)> {
-    let (candidates, looked) = candidates();
+    let (candidates, looked) = libs::candidates(&SEARCH);
     let mut why = format!("no {LIB_NAME} in any of these places");
     for path in &candidates {
         // SAFETY: loading NVRTC runs its initializers, which have no preconditions.
@@ -113,96 +121,6 @@ fn finish(path: Option<PathBuf>) -> std::result::Result<NvrtcInfo, String> {
         path,
         version: (major, minor),
     })
-}
-
-/// The library files to try, in order, and a description of every place looked at.
-fn candidates() -> (Vec<PathBuf>, Vec<String>) {
-    let mut files = Vec::new();
-    let mut looked = Vec::new();
-    if let Some(p) = std::env::var_os("EMBER_NVRTC_PATH") {
-        let p = PathBuf::from(p);
-        looked.push(format!("EMBER_NVRTC_PATH={}", p.display()));
-        if p.is_dir() {
-            files.push(p.join(LIB_NAME));
-        } else {
-            files.push(p);
-        }
-    }
-    let mut envs: Vec<PathBuf> = Vec::new();
-    if let Some(v) = std::env::var_os("VIRTUAL_ENV") {
-        envs.push(PathBuf::from(v));
-    }
-    // An embedding Python's environment: .../env/bin/python -> .../env.
-    if let Ok(exe) = std::env::current_exe() {
-        if let Some(env) = exe.parent().and_then(Path::parent) {
-            envs.push(env.to_path_buf());
-        }
-    }
-    if let Ok(cwd) = std::env::current_dir() {
-        let venvs: Vec<PathBuf> = cwd.ancestors().map(|d| d.join(".venv")).collect();
-        if !venvs.iter().any(|v| v.is_dir()) {
-            looked.push(format!(
-                "a .venv in {} or above (none exists)",
-                cwd.display()
-            ));
-        }
-        envs.extend(venvs);
-    }
-    for env in envs {
-        if !env.is_dir() {
-            continue;
-        }
-        looked.push(format!(
-            "{}/lib/python3*/site-packages/nvidia/*/lib",
-            env.display()
-        ));
-        files.extend(wheel_libs(&env));
-    }
-    looked.push(format!(
-        "the system loader's search path ({LIB_NAME} by name)"
-    ));
-    files.dedup();
-    (files, looked)
-}
-
-/// `libnvrtc.so.12` files under `env/lib/python*/site-packages/nvidia/*/lib/`
-/// (`cuda_nvrtc` first: that is the wheel's package).
-fn wheel_libs(env: &Path) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    for lib in ["lib", "lib64"] {
-        let Ok(pys) = std::fs::read_dir(env.join(lib)) else {
-            continue;
-        };
-        let mut pys: Vec<PathBuf> = pys
-            .flatten()
-            .map(|e| e.path())
-            .filter(|p| {
-                p.file_name()
-                    .and_then(|n| n.to_str())
-                    .is_some_and(|n| n.starts_with("python"))
-            })
-            .collect();
-        pys.sort();
-        for py in pys {
-            let nvidia = py.join("site-packages").join("nvidia");
-            let preferred = nvidia.join("cuda_nvrtc").join("lib").join(LIB_NAME);
-            if preferred.is_file() {
-                out.push(preferred);
-            }
-            let Ok(pkgs) = std::fs::read_dir(&nvidia) else {
-                continue;
-            };
-            let mut pkgs: Vec<PathBuf> = pkgs.flatten().map(|e| e.path()).collect();
-            pkgs.sort();
-            for pkg in pkgs {
-                let f = pkg.join("lib").join(LIB_NAME);
-                if f.is_file() && !out.contains(&f) {
-                    out.push(f);
-                }
-            }
-        }
-    }
-    out
 }
 
 /// What NVRTC produces.

@@ -18,7 +18,11 @@
 //!   stored) is followed by `__syncthreads()`, since another thread may own the element.
 //! * [`Mode::Single`]: one thread runs the kernel as written (structures the other two cannot
 //!   split safely, e.g. a second top-level loop next to the parallel one).
+//! * [`Mode::Gemm`]: a float matrix product with its epilogue, recognized in the kernel IR
+//!   ([`super::gemm`]): block tiles of the result, register tiles per thread, the `k` loop
+//!   through shared memory.
 
+use super::gemm::{self, Gemm};
 use ember_ir::kernel::{Inst, Kernel, Var};
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -38,6 +42,8 @@ pub enum Mode {
     Block,
     /// One thread does everything.
     Single,
+    /// A tiled matrix product ([`Plan::gemm`]).
+    Gemm,
 }
 
 /// The lowering decisions for one kernel.
@@ -59,6 +65,8 @@ pub struct Plan {
     /// Block mode: indices of split loops' `EndLoop`s followed by `__syncthreads()`, because a
     /// later instruction of the row loads an output the loop stores.
     pub sync_after: BTreeSet<usize>,
+    /// Gemm mode: the matrix product and its epilogue.
+    pub gemm: Option<Gemm>,
 }
 
 /// A launch configuration: `grid` blocks of `block` threads (shared memory is static).
@@ -101,7 +109,16 @@ impl Plan {
             split: BTreeSet::new(),
             reduce_after: BTreeMap::new(),
             sync_after: BTreeSet::new(),
+            gemm: None,
         };
+        if let Some(g) = gemm::recognize(k) {
+            return Plan {
+                mode: Mode::Gemm,
+                block: gemm::THREADS as u32,
+                gemm: Some(g),
+                ..single
+            };
+        }
         // The parallel loop must be the whole kernel: anything beside it would run once per
         // thread (or depend on every iteration).
         if rows.is_some() && ends[0] + 1 != k.body.len() {
@@ -160,6 +177,7 @@ impl Plan {
             split: s.loops,
             reduce_after: s.reduce_after,
             sync_after,
+            gemm: None,
         }
     }
 
@@ -170,6 +188,7 @@ impl Plan {
         let grid = match (self.mode, self.rows) {
             (Mode::Thread, Some((_, n))) => n.div_ceil(self.block as usize),
             (Mode::Block, Some((_, n))) => n,
+            (Mode::Gemm, _) => self.gemm.as_ref().map_or(1, Gemm::tiles),
             _ => 1,
         };
         Launch {

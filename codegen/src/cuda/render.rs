@@ -15,6 +15,7 @@
 //! argmin carry `(value, index)` with index -1 meaning "nothing seen yet".
 
 use super::error::CudaError;
+use super::gemm;
 use super::ops::{self, ctype, mem_type, Binary, Cast, Helper, Lit, Unary};
 use super::plan::{Mode, Plan, VEC};
 use crate::error::Result;
@@ -167,6 +168,8 @@ impl R<'_> {
                         .ok_or_else(|| unsupported(format!("{} of {}", op.name(), self.ty(*a))))?,
                 ),
                 Inst::Cast { to, x, .. } => hs.extend(ops::cast_helpers(self.ty(*x), *to)),
+                // The tiled matrix product accumulates in registers with fma.
+                Inst::Acc { .. } if self.plan.gemm.is_some() => {}
                 Inst::Acc { op, dtype, .. } => match acc_kind(*op, *dtype) {
                     AccKind::CompSum => {
                         hs.insert(Helper::Neumaier(*dtype));
@@ -229,6 +232,14 @@ impl R<'_> {
             ),
             (Mode::Block, None) => format!("one block of {b} threads, loops split across its threads"),
             (Mode::Single, _) => "one thread".into(),
+            (Mode::Gemm, _) => format!(
+                "a tiled matrix product: {}x{} tiles of the result per block, {}x{} per thread, k in steps of {} through shared memory, {b} threads per block",
+                gemm::BM,
+                gemm::BN,
+                gemm::TM,
+                gemm::TN,
+                gemm::BK
+            ),
         }
     }
 
@@ -291,6 +302,18 @@ impl R<'_> {
         }
         for dt in shared_comp {
             writeln!(w, "  __shared__ {} ember_shc_{}[32];", ctype(dt), dt.name())?;
+        }
+        if let Some(g) = self.plan.gemm.clone() {
+            let t = ctype(g.dtype);
+            let zero = Lit::of(g.dtype, 0.0).to_string();
+            gemm::write_body(w, &g, t, &zero, &mut |w, depth| {
+                self.depth = depth;
+                for &i in &g.element {
+                    self.inst(w, i)?;
+                }
+                Ok(())
+            })?;
+            return writeln!(w, "}}");
         }
         let single = self.plan.mode == Mode::Single;
         if single {

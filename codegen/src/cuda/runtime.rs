@@ -1,12 +1,14 @@
 //! Running kernels on a CUDA device: context and stream, device buffers, host<->device copies
 //! (through pinned, double-buffered staging for large transfers), launches with the CPU
-//! backend's argument convention, and CUDA events for timing.
+//! backend's argument convention, matrix products through cuBLAS when it loads
+//! ([`CudaDevice::gemm`]), and CUDA events for timing ([`CudaDevice::mark`]).
 //!
 //! Everything here needs a driver and a device; [`CudaDevice::open`] returns an error (never
 //! panics) on a machine without them, so this module builds and links everywhere.
 //! Kernels are compiled to a CUBIN for the device's exact architecture (a newer NVRTC's PTX
 //! could be refused by an older driver).
 
+use super::blas::{self, BlasGemm};
 use super::cache::{Cache, CompiledKernel};
 use super::device::{cuda_devices, CudaDeviceInfo};
 use super::error::CudaError;
@@ -63,6 +65,9 @@ type Stage = (PinnedHostSlice<u8>, CudaEvent);
 /// An open CUDA device with one stream.
 pub struct CudaDevice {
     info: CudaDeviceInfo,
+    /// The cuBLAS handle on this device's stream (made on first use), or why there is none.
+    /// Declared first so it is destroyed before the stream and context.
+    blas: OnceLock<std::result::Result<Mutex<blas::Handle>, String>>,
     ctx: Arc<CudaContext>,
     stream: Arc<CudaStream>,
     functions: Mutex<HashMap<usize, (Arc<CompiledKernel>, CudaFunction)>>,
@@ -98,6 +103,7 @@ impl CudaDevice {
         let stream = ctx.new_stream().map_err(drv("cuStreamCreate"))?;
         Ok(Arc::new(CudaDevice {
             info,
+            blas: OnceLock::new(),
             ctx,
             stream,
             functions: Mutex::new(HashMap::new()),
@@ -338,6 +344,76 @@ impl CudaDevice {
             .map_err(drv("cuStreamSynchronize"))
     }
 
+    /// Records a timing event on the stream now: two marks give the device time of the work
+    /// queued between them ([`elapsed_ms`]).
+    pub fn mark(&self) -> Result<CudaEvent> {
+        let e = self
+            .ctx
+            .new_event(Some(sys::CUevent_flags::CU_EVENT_DEFAULT))
+            .map_err(drv("cuEventCreate"))?;
+        e.record(&self.stream).map_err(drv("cuEventRecord"))?;
+        Ok(e)
+    }
+
+    /// Whether matrix products can go through cuBLAS on this device, or why not (no library,
+    /// or the handle could not be made). Decided once per device.
+    pub fn blas(&self) -> std::result::Result<(), String> {
+        self.blas_handle().map(|_| ())
+    }
+
+    fn blas_handle(&self) -> std::result::Result<&Mutex<blas::Handle>, String> {
+        self.blas
+            .get_or_init(|| {
+                self.ctx
+                    .bind_to_thread()
+                    .map_err(|e| format!("binding the context: {e:?}"))?;
+                // SAFETY: the device's own stream, in its context (bound above); the handle
+                // lives in the device, which keeps the stream alive.
+                unsafe { blas::Handle::new(self.stream.cu_stream() as _) }.map(Mutex::new)
+            })
+            .as_ref()
+            .map_err(Clone::clone)
+    }
+
+    /// Queues the row-major product planned as `g` ([`blas::plan`]) on the stream through
+    /// cuBLAS: `a` and `b` are the left and right operands, `c` the (contiguous) result, each
+    /// with its element offset. Every operand's extent is checked against its buffer.
+    pub fn gemm(
+        &self,
+        dtype: DType,
+        g: &BlasGemm,
+        a: (&DeviceBuffer, usize),
+        b: (&DeviceBuffer, usize),
+        c: (&DeviceBuffer, usize),
+    ) -> Result<()> {
+        let handle = self
+            .blas_handle()
+            .map_err(|why| CodegenError::from(CudaError::NoCublas(why)))?;
+        // cuBLAS's A is the right operand, its B the left one.
+        let (eb, ea, ec) = g.extents();
+        let inside = |(buf, off): (&DeviceBuffer, usize), n: usize| {
+            off + n <= buf.len * buf.dtype.size() / dtype.size().max(1)
+        };
+        if !(inside(a, ea) && inside(b, eb) && inside(c, ec)) {
+            return Err(CodegenError::Args(format!(
+                "cuBLAS {dtype} product: an operand exceeds its buffer ({g:?})"
+            )));
+        }
+        let at = |p: u64, off: usize| p + (off * dtype.size()) as u64;
+        let (pa, ga) = a.0.mem.device_ptr(&self.stream);
+        let (pb, gb) = b.0.mem.device_ptr(&self.stream);
+        let (pc, gc) = c.0.mem.device_ptr(&self.stream);
+        let (pa, pb, pc) = (at(pa, a.1), at(pb, b.1), at(pc, c.1));
+        self.ctx.bind_to_thread().map_err(drv("cuCtxSetCurrent"))?;
+        let h = handle.lock().unwrap_or_else(|e| e.into_inner());
+        // SAFETY: the pointers address live allocations whose extents were checked above;
+        // the result is a fresh allocation that aliases neither operand (the runtime's rule).
+        unsafe { h.gemm(dtype, g, pb, pa, pc) }
+            .map_err(|e| CodegenError::from(CudaError::driver("cuBLAS GEMM", e)))?;
+        drop((ga, gb, gc));
+        Ok(())
+    }
+
     /// Runs `f` (which queues work on this device) between two CUDA events and returns its
     /// result with the elapsed device time in milliseconds.
     pub fn time<T>(&self, f: impl FnOnce(&Self) -> Result<T>) -> Result<(T, f32)> {
@@ -383,6 +459,12 @@ impl CudaDevice {
         }
         Ok(())
     }
+}
+
+/// Milliseconds of device time between two [`CudaDevice::mark`]s, waiting for the second.
+pub fn elapsed_ms(start: &CudaEvent, end: &CudaEvent) -> Result<f32> {
+    end.synchronize().map_err(drv("cuEventSynchronize"))?;
+    start.elapsed_ms(end).map_err(drv("cuEventElapsedTime"))
 }
 
 /// True when every element the view addresses lies in `0..len`.

@@ -203,6 +203,54 @@ pub fn matmul_bias_relu(dt: DType, m: usize, k: usize, n: usize) -> Kernel {
     b.finish()
 }
 
+/// `c = a @ b` as the runtime's device matmul writes it: with `batch`, a stack of products
+/// (`b` shared by every matrix of the stack unless `b_batched`).
+pub fn matmul(
+    dt: DType,
+    batch: Option<usize>,
+    m: usize,
+    k: usize,
+    n: usize,
+    b_batched: bool,
+) -> Kernel {
+    let mut b = Builder::new("matmul");
+    let lead: Vec<usize> = batch.into_iter().collect();
+    let shape = |r: usize, c: usize, batched: bool| -> Vec<usize> {
+        let mut s = if batched { lead.clone() } else { Vec::new() };
+        s.extend([r, c]);
+        s
+    };
+    let aa = b.arg(dt, &shape(m, k, true), false);
+    let ab = b.arg(dt, &shape(k, n, b_batched), false);
+    let out = b.arg(dt, &shape(m, n, true), true);
+    let bv = batch.map(|nb| b.open_loop(nb, true));
+    let i = b.open_loop(m, bv.is_none());
+    let j = b.open_loop(n, false);
+    let acc = b.acc(ReduceOp::Sum, dt);
+    let p = b.open_loop(k, false);
+    let idx = |x: ember_ir::kernel::Var, y: ember_ir::kernel::Var, batched: bool| {
+        let mut v: Vec<_> = if batched {
+            bv.into_iter().collect()
+        } else {
+            Vec::new()
+        };
+        v.extend([x, y]);
+        v
+    };
+    let x = b.load(aa, &idx(i, p, true));
+    let y = b.load(ab, &idx(p, j, b_batched));
+    let xy = b.binary(BinaryOp::Mul, x, y);
+    b.update(acc, xy);
+    b.close_loop();
+    b.store(out, &idx(i, j, true), acc);
+    b.close_loop();
+    b.close_loop();
+    if bv.is_some() {
+        b.close_loop();
+    }
+    b.finish()
+}
+
 /// Every kernel shape the tests exercise, with a label: the canonical ones, every unary and
 /// binary op and cast for every dtype, every reduction in thread and block shape.
 pub fn all_kernels() -> Vec<(String, Kernel)> {
@@ -236,6 +284,14 @@ pub fn all_kernels() -> Vec<(String, Kernel)> {
     v.push(("full_sum f64".into(), full_sum(DType::F64, 1000)));
     v.push(("matmul f32".into(), matmul_bias_relu(DType::F32, 7, 33, 70)));
     v.push(("matmul i64".into(), matmul_bias_relu(DType::I64, 5, 9, 3)));
+    v.push((
+        "matmul f64 batched".into(),
+        matmul(DType::F64, Some(3), 65, 17, 9, true),
+    ));
+    v.push((
+        "matmul f32 shared b".into(),
+        matmul(DType::F32, Some(2), 5, 1, 130, false),
+    ));
     v
 }
 
@@ -260,6 +316,14 @@ pub fn canonical() -> Vec<(String, Kernel)> {
         ("softmax_f32".into(), softmax(64, 100)),
         ("full_sum_f32".into(), full_sum(DType::F32, 4096)),
         ("scalar_f32".into(), scalar_kernel()),
+        (
+            "matmul_bias_relu_f32".into(),
+            matmul_bias_relu(DType::F32, 100, 70, 50),
+        ),
+        (
+            "matmul_batched_f64".into(),
+            matmul(DType::F64, Some(4), 64, 33, 70, true),
+        ),
     ]
 }
 
