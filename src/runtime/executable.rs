@@ -7,7 +7,8 @@
 //! are dropped after their last use so intermediates do not pile up.
 
 use super::device::copy::{to_device, Cause};
-use super::device::steps::{matmul_kernel, DeviceKernel};
+use super::device::matmul::DeviceMatMul;
+use super::device::steps::DeviceKernel;
 use super::gemm_epilogue;
 use super::launch::{launch, run_matmul, run_matmul_fused, CpuKernel};
 use crate::error::{EmberError, Result};
@@ -47,8 +48,10 @@ enum Action {
     /// `maximum(operands[0] @ operands[1] + operands[2], 0)` in one GEMM that applies the
     /// epilogue as it stores (no addend operand: none added; `relu` false: no maximum).
     FusedMatMul { ty: ValueType, relu: bool },
-    /// A generated kernel on an accelerator (fused ops, or a matrix product).
+    /// A generated kernel on an accelerator (fused ops).
     Device(DeviceKernel),
+    /// `operands[0] @ operands[1]` on an accelerator: cuBLAS, or the tiled kernel.
+    DeviceMatMul(DeviceMatMul),
     /// A copy of the operand to `to`, inserted by placement; `cause` says why.
     Transfer { to: Device, cause: String },
 }
@@ -200,15 +203,29 @@ fn device_steps(
             out,
             epilogue,
         } => {
-            let (ta, tb) = (&graph.node(*a).ty, &graph.node(*b).ty);
-            let (&[m, k], &[_, n]) = (ta.shape.as_slice(), tb.shape.as_slice()) else {
-                return Err(EmberError::Value(format!(
-                    "plan error: matmul %{} on {dev} needs 2-d operands, got {ta} and {tb}",
-                    out.index()
-                )));
-            };
-            let mm = matmul_kernel(graph.node(*out).ty.dtype, m, k, n);
-            let mut steps = vec![kernel_step(&mm, &[*a, *b], &[*out])?];
+            let start = std::time::Instant::now();
+            let (ta, tb, to) = (&graph.node(*a).ty, &graph.node(*b).ty, &graph.node(*out).ty);
+            let mm = DeviceMatMul::new(rt.clone(), ta, tb, to)?;
+            let mut info = KernelInfo::for_nodes(graph, &[*out]);
+            info.device = dev;
+            info.stream = Some(0);
+            if let (Some(k), Some(why)) = (mm.kernel(), mm.fallback()) {
+                info.kind = EventKind::Kernel;
+                note_tiled(dev, why);
+                reports.borrow_mut().push(KernelReport {
+                    name: format!("{} on {dev} (tiled kernel: {why})", info.name),
+                    nodes: vec![*out],
+                    kernel: k.clone(),
+                    compile_seconds: start.elapsed().as_secs_f64(),
+                });
+            }
+            let mut steps = vec![Step {
+                action: Action::DeviceMatMul(mm),
+                operands: slots.all(&[*a, *b])?,
+                outs: vec![slots.get(*out)?],
+                frees: Vec::new(),
+                info,
+            }];
             if let Some(e) = epilogue {
                 steps.push(kernel_step(&e.kernel, &e.inputs, &e.outputs)?);
             }
@@ -221,6 +238,45 @@ fn device_steps(
             frees: Vec::new(),
             info: KernelInfo::eager(graph, *n),
         }]),
+    }
+}
+
+/// `; device matmuls: 1 on cuBLAS, 2 on the tiled kernel (why)` for the plan's note (empty
+/// without device matmuls).
+fn device_matmul_note(steps: &[Step]) -> String {
+    let (mut blas, mut tiled, mut why) = (0, 0, Vec::<&str>::new());
+    for s in steps {
+        if let Action::DeviceMatMul(m) = &s.action {
+            match m.fallback() {
+                None => blas += 1,
+                Some(w) => {
+                    tiled += 1;
+                    if !why.contains(&w) {
+                        why.push(w);
+                    }
+                }
+            }
+        }
+    }
+    match (blas, tiled) {
+        (0, 0) => String::new(),
+        (b, 0) => format!("; device matmuls: {b} on cuBLAS"),
+        (b, t) => format!(
+            "; device matmuls: {b} on cuBLAS, {t} on the tiled kernel ({})",
+            why.join("; ")
+        ),
+    }
+}
+
+/// Says once per process and reason (at `EMBER_DEBUG` >= 1) that matrix products on `dev`
+/// run the tiled kernel instead of cuBLAS.
+fn note_tiled(dev: Device, why: &str) {
+    static SAID: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
+    let key = format!("{dev}: {why}");
+    let mut said = SAID.lock().unwrap_or_else(|e| e.into_inner());
+    if !said.contains(&key) {
+        profile::debug_print(1, format_args!("matmul on {key}: the tiled kernel runs"));
+        said.push(key);
     }
 }
 
@@ -414,6 +470,7 @@ impl Executable {
         if device_kernels + transfers > 0 {
             plan.note += &format!(", {device_kernels} device kernel(s), {transfers} transfer(s)");
         }
+        plan.note += &device_matmul_note(&plan.steps);
         plan.kernels = reports.into_inner();
         plan.materialize_device_constants(graph)?;
         Ok(plan.with_frees())
@@ -468,6 +525,7 @@ impl Executable {
         for i in 0..self.steps.len() {
             let dev = match &self.steps[i].action {
                 Action::Device(k) => k.device(),
+                Action::DeviceMatMul(m) => m.device(),
                 _ => continue,
             };
             for j in 0..self.steps[i].operands.len() {
@@ -592,6 +650,9 @@ impl Executable {
                     let operands: Vec<&Tensor> =
                         step.operands.iter().map(get).collect::<Result<_>>()?;
                     k.run(&operands)?
+                }
+                Action::DeviceMatMul(m) => {
+                    vec![m.run(get(&step.operands[0])?, get(&step.operands[1])?)?]
                 }
                 Action::Transfer { to, cause } => {
                     let x = get(&step.operands[0])?;

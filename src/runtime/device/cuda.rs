@@ -1,13 +1,16 @@
-//! A real CUDA device through cudarc: memory, copies (pinned staging for large ones) and
+//! A real CUDA device through cudarc: memory, copies (pinned staging for large ones),
 //! launches of kernels rendered to CUDA C and compiled by NVRTC for the device's exact
-//! architecture. Opening fails with a clear error, never a panic, without a driver or device.
+//! architecture, and matrix products through cuBLAS when it loads. Opening fails with a clear
+//! error, never a panic, without a driver or device; a missing cuBLAS is a reason
+//! ([`DeviceRuntime::blas`]), not an error.
 
 use super::{device_error, DeviceMemory, DeviceRuntime, LaunchArg, PreparedKernel};
 use crate::error::{EmberError, Result};
+use ember_codegen::cuda::blas::BlasGemm;
 use ember_codegen::cuda::runtime::{CudaDevice, DeviceArg, DeviceBuffer};
 use ember_codegen::cuda::CompiledKernel;
 use ember_ir::kernel::Kernel;
-use ember_ir::Device;
+use ember_ir::{DType, Device};
 use std::any::Any;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -181,6 +184,34 @@ impl DeviceRuntime for CudaRuntime {
         self.dev
             .launch(&k.0, &mut dargs)
             .map_err(|e| device_error(self.device, &format!("launching {}", k.0.kernel.name), e))
+    }
+
+    fn blas(&self) -> std::result::Result<(), String> {
+        self.dev.blas()
+    }
+
+    fn gemm(
+        &self,
+        dtype: DType,
+        g: &BlasGemm,
+        a: &LaunchArg,
+        b: &LaunchArg,
+        c: &LaunchArg,
+    ) -> Result<()> {
+        let (ma, mb, mc) = (
+            self.memory(a.mem.as_ref())?,
+            self.memory(b.mem.as_ref())?,
+            self.memory(c.mem.as_ref())?,
+        );
+        self.dev
+            .gemm(
+                dtype,
+                g,
+                (&ma.buf, a.offset),
+                (&mb.buf, b.offset),
+                (&mc.buf, c.offset),
+            )
+            .map_err(|e| device_error(self.device, &format!("a {dtype} cuBLAS GEMM"), e))
     }
 
     fn synchronize(&self) -> Result<()> {

@@ -18,13 +18,15 @@
 
 pub mod copy;
 pub mod cuda;
+pub mod matmul;
 pub mod sim;
 pub mod steps;
 pub mod support;
 
 use crate::error::{EmberError, Result};
+use ember_codegen::cuda::blas::BlasGemm;
 use ember_ir::kernel::Kernel;
-use ember_ir::Device;
+use ember_ir::{DType, Device};
 use std::any::Any;
 use std::collections::HashMap;
 use std::fmt;
@@ -73,6 +75,21 @@ pub trait DeviceRuntime: Send + Sync + fmt::Debug {
     /// Runs a prepared kernel over `args` (one per kernel argument, in order). Output
     /// arguments must be fresh allocations that no other argument aliases.
     fn launch(&self, kernel: &dyn PreparedKernel, args: &[LaunchArg]) -> Result<()>;
+    /// Whether matrix products can go through the device's BLAS library (cuBLAS), or why
+    /// not (then they run as the tiled generated kernel).
+    fn blas(&self) -> std::result::Result<(), String>;
+    /// Queues the row-major product `c = a @ b` planned as `g`
+    /// (`ember_codegen::cuda::blas::plan`) on the BLAS library: `a`, `b`, `c` give each
+    /// operand's memory and element offset (their strides are in `g`); `c` is a fresh
+    /// allocation.
+    fn gemm(
+        &self,
+        dtype: DType,
+        g: &BlasGemm,
+        a: &LaunchArg,
+        b: &LaunchArg,
+        c: &LaunchArg,
+    ) -> Result<()>;
     /// Waits until all queued work has finished.
     fn synchronize(&self) -> Result<()>;
     /// Bytes currently allocated through this runtime.

@@ -6,12 +6,13 @@
 
 use super::{DeviceMemory, DeviceRuntime, LaunchArg, PreparedKernel};
 use crate::error::{EmberError, Result};
+use ember_codegen::cuda::blas::BlasGemm;
 use ember_codegen::cuda::grid;
 use ember_ir::kernel::interp::Buffer;
 use ember_ir::kernel::Kernel;
-use ember_ir::Device;
+use ember_ir::{DType, Device};
 use std::any::Any;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 /// Blocks the simulated grid has at most: few, so grid-stride loops take several rounds.
@@ -24,6 +25,8 @@ pub struct SimRuntime {
     capacity: usize,
     used: Arc<AtomicUsize>,
     launches: AtomicUsize,
+    blas: AtomicBool,
+    gemms: AtomicUsize,
 }
 
 /// Memory of the simulated device.
@@ -74,12 +77,28 @@ impl SimRuntime {
             capacity,
             used: Arc::new(AtomicUsize::new(0)),
             launches: AtomicUsize::new(0),
+            blas: AtomicBool::new(false),
+            gemms: AtomicUsize::new(0),
         }
     }
 
     /// Kernels launched so far.
     pub fn launches(&self) -> usize {
         self.launches.load(Ordering::Relaxed)
+    }
+
+    /// Makes the device answer BLAS calls (off by default: the simulated device has no
+    /// cuBLAS, so matrix products run the tiled kernel). With it on, plans built afterwards
+    /// take the cuBLAS path, whose calls run `ember_codegen::cuda::blas::reference` (cuBLAS's
+    /// column-major semantics on the host): the layout mapping and the steps around a
+    /// library call are tested without a GPU.
+    pub fn emulate_blas(&self, on: bool) {
+        self.blas.store(on, Ordering::Relaxed);
+    }
+
+    /// BLAS calls made so far.
+    pub fn gemms(&self) -> usize {
+        self.gemms.load(Ordering::Relaxed)
     }
 
     fn memory<'a>(&self, mem: &'a dyn DeviceMemory) -> Result<&'a SimMemory> {
@@ -213,6 +232,58 @@ impl DeviceRuntime for SimRuntime {
             }
         }
         self.launches.fetch_add(1, Ordering::Relaxed);
+        Ok(())
+    }
+
+    fn blas(&self) -> std::result::Result<(), String> {
+        if self.blas.load(Ordering::Relaxed) {
+            Ok(())
+        } else {
+            Err("the simulated device has no cuBLAS".into())
+        }
+    }
+
+    fn gemm(
+        &self,
+        dtype: DType,
+        g: &BlasGemm,
+        a: &LaunchArg,
+        b: &LaunchArg,
+        c: &LaunchArg,
+    ) -> Result<()> {
+        self.blas().map_err(EmberError::Device)?;
+        let values = |arg: &LaunchArg| -> Result<Vec<f64>> {
+            let m = self.memory(arg.mem.as_ref())?;
+            let bytes = m.bytes.lock().unwrap_or_else(|e| e.into_inner());
+            let all = Buffer {
+                dtype,
+                data: bytes.clone(),
+                offset: 0,
+                strides: vec![1],
+            }
+            .to_f64s();
+            Ok(all.get(arg.offset..).unwrap_or_default().to_vec())
+        };
+        // cuBLAS's A is the right operand, its B the left one.
+        let (xa, xb) = (values(b)?, values(a)?);
+        let (ea, eb, ec) = g.extents();
+        let mut out = values(c)?;
+        if xa.len() < ea || xb.len() < eb || out.len() < ec {
+            return Err(EmberError::Value(format!(
+                "{}: a GEMM operand exceeds its buffer ({g:?})",
+                self.device
+            )));
+        }
+        ember_codegen::cuda::blas::reference(g, &xa, &xb, &mut out);
+        let m = self.memory(c.mem.as_ref())?;
+        let mut bytes = m.bytes.lock().unwrap_or_else(|e| e.into_inner());
+        let size = dtype.size();
+        for (i, v) in out.iter().take(ec).enumerate() {
+            let at = (c.offset + i) * size;
+            let x = ember_ir::Scalar::F64(*v).cast(dtype).to_bytes();
+            bytes[at..at + size].copy_from_slice(&x);
+        }
+        self.gemms.fetch_add(1, Ordering::Relaxed);
         Ok(())
     }
 

@@ -1,6 +1,6 @@
 //! Running kernels on a device with tensors: binding device tensors to kernel arguments,
 //! allocating outputs in device memory, and the generated kernels the device needs besides
-//! the fused ones (a matrix product, a gather to C order).
+//! the fused ones (the tiled matrix product's kernel, a gather to C order).
 
 use super::{DeviceRuntime, LaunchArg, PreparedKernel};
 use crate::error::{EmberError, Result};
@@ -162,25 +162,32 @@ pub fn gather_kernel(dtype: DType, shape: &[usize]) -> Kernel {
     b.finish()
 }
 
-/// `c = a @ b` for an `m x k` and a `k x n` matrix of `dtype`: a block per row of `c`, the
-/// columns split across its threads, each dot product accumulated in order (compensated,
-/// like every float sum of the kernel IR).
-pub fn matmul_kernel(dtype: DType, m: usize, k: usize, n: usize) -> Kernel {
+/// `c = a @ b` for an `m x k` and a `k x n` matrix of `dtype`, or for `batch` of them
+/// (arguments `[batch, m, k]`, `[batch, k, n]`, `[batch, m, n]`; a shared right operand binds
+/// with batch stride 0). The CUDA backend renders this form as its tiled GEMM
+/// (`ember_codegen::cuda::gemm`); other backends run the loops as written.
+pub fn matmul_kernel(dtype: DType, batch: Option<usize>, m: usize, k: usize, n: usize) -> Kernel {
     let mut b = Builder::new("matmul");
-    let a = b.arg(dtype, &[m, k], false);
-    let bm = b.arg(dtype, &[k, n], false);
-    let c = b.arg(dtype, &[m, n], true);
-    let i = b.open_loop(m, true);
+    let dims = |r: usize, c: usize| -> Vec<usize> { batch.into_iter().chain([r, c]).collect() };
+    let a = b.arg(dtype, &dims(m, k), false);
+    let bm = b.arg(dtype, &dims(k, n), false);
+    let c = b.arg(dtype, &dims(m, n), true);
+    let bv = batch.map(|nb| b.open_loop(nb, true));
+    let i = b.open_loop(m, bv.is_none());
     let j = b.open_loop(n, false);
     let acc = b.acc(ReduceOp::Sum, dtype);
     let p = b.open_loop(k, false);
-    let x = b.load(a, &[i, p]);
-    let y = b.load(bm, &[p, j]);
+    let at = |x, y| -> Vec<_> { bv.into_iter().chain([x, y]).collect() };
+    let x = b.load(a, &at(i, p));
+    let y = b.load(bm, &at(p, j));
     let xy = b.binary(ember_ir::BinaryOp::Mul, x, y);
     b.update(acc, xy);
     b.close_loop();
-    b.store(c, &[i, j], acc);
+    b.store(c, &at(i, j), acc);
     b.close_loop();
     b.close_loop();
+    if bv.is_some() {
+        b.close_loop();
+    }
     b.finish()
 }

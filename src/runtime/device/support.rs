@@ -1,10 +1,11 @@
 //! Which graph nodes an accelerator can run: what placement may move off the host.
 //!
 //! A device runs what becomes a generated kernel (elementwise ops, casts, `where`,
-//! broadcasts, reductions), float matrix products of two 2-d operands (a generated kernel:
-//! cuBLAS is not wired in), and the layout ops that are views (reshape, permute, slice,
-//! broadcast). Everything else (concatenation, integer matmul, batched matmul, integer powers
-//! that may raise, empty values) stays on the host, and placement says so.
+//! broadcasts, reductions), float matrix products of operands with at least two dimensions
+//! (stacks of matrices broadcast like NumPy's; cuBLAS or the tiled kernel), and the layout
+//! ops that are views (reshape, permute, slice, broadcast). Everything else (concatenation,
+//! integer matmul, products with a 1-d operand, integer powers that may raise, empty values)
+//! stays on the host, and placement says so.
 
 use ember_ir::{BinaryOp, Graph, NodeId, Op};
 
@@ -37,13 +38,17 @@ pub fn device_can_run(g: &Graph, n: NodeId) -> Result<(), String> {
         }
         Op::Reshape(_) | Op::Permute(_) | Op::Slice(_) => Ok(()),
         Op::MatMul => {
-            let two_d = ops.iter().all(|&o| g.node(o).ty.shape.len() == 2);
+            let matrices = ops.iter().all(|&o| g.node(o).ty.shape.len() >= 2);
             let float = node.ty.dtype.is_float()
                 && ops.iter().all(|&o| g.node(o).ty.dtype == node.ty.dtype);
-            if two_d && float {
+            if matrices && float {
                 Ok(())
             } else {
-                Err("only float matmul of two 2-d operands has a device kernel".into())
+                Err(
+                    "only float matmul of operands with at least 2 dimensions runs on a \
+                     device"
+                        .into(),
+                )
             }
         }
         Op::Concat { .. } => Err("concatenate has no device kernel".into()),
