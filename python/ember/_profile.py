@@ -86,8 +86,12 @@ class Profile:
     def events(self):
         """The recorded events, ordered by start, as dicts with ``kind``, ``name``,
         ``start_ns`` (since the session's start), ``duration_ns``, ``thread``, ``device``,
-        ``stream``, ``bytes``, ``flops``, ``direction``, ``reason`` and ``locations``
-        (``"file:line"`` strings)."""
+        ``stream``, ``bytes``, ``flops``, ``direction``, ``reason``, ``locations``
+        (``"file:line"`` strings) and ``launch_ns``. Kernels, library calls and copies on
+        a device are timed by the device (CUDA events around each on its stream; the
+        simulated device times its execution): their ``duration_ns`` is the device's time,
+        ``start_ns`` their place on the device's timeline, and ``launch_ns`` the time the
+        host spent launching them (``None`` for events timed on the host)."""
         return self._require().events()
 
     @property

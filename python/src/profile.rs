@@ -38,6 +38,7 @@ fn event_dict<'py>(py: Python<'py>, e: &Event) -> PyResult<Bound<'py, PyDict>> {
     d.set_item("direction", e.direction.map(Direction::name))?;
     d.set_item("reason", e.reason.as_deref())?;
     d.set_item("locations", e.loc_strings())?;
+    d.set_item("launch_ns", e.launch_ns)?;
     Ok(d)
 }
 

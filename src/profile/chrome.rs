@@ -166,6 +166,11 @@ fn event_json(k: &Kept, pid: u32) -> String {
     if let Some(d) = e.direction {
         arg("direction", json_str(d.name()));
     }
+    if let Some(l) = e.launch_ns {
+        // The span is the device's time; the host spent this much launching it.
+        arg("clock", json_str("device"));
+        arg("launch us", micros(l));
+    }
     if e.device != Device::Cpu {
         arg("device", json_str(&e.device.to_string()));
     }

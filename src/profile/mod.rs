@@ -22,11 +22,13 @@
 //! guard records the step's time when dropped.
 
 mod chrome;
+mod device;
 mod session;
 mod summary;
 #[cfg(test)]
 mod tests;
 
+pub use device::{device_work, resolve as resolve_device_times, DeviceTimer, Measured};
 pub use session::{Profile, ProfileOptions};
 
 use ember_ir::target::flops_and_bytes;
@@ -205,6 +207,11 @@ pub struct Event {
     pub locs: Arc<[SourceLoc]>,
     /// Whether Python recorded it (it goes on the "Python calls" track).
     pub from_python: bool,
+    /// For a kernel, library call or copy timed by its device (CUDA events; the simulated
+    /// device times its execution): the host time the launch or copy call took, while
+    /// `dur_ns` is the device's time and `start_ns` its place on the device's timeline.
+    /// `None` for events timed on the host.
+    pub launch_ns: Option<u64>,
 }
 
 impl Event {
@@ -224,6 +231,7 @@ impl Event {
             reason: None,
             locs: Arc::from([]),
             from_python: false,
+            launch_ns: None,
         }
     }
 
@@ -338,11 +346,25 @@ pub fn instant(kind: EventKind, name: &str, reason: Option<&str>) {
     record(e);
 }
 
-/// A running span: records its event, with the elapsed time, when dropped.
+/// A running span: records its event, with the elapsed time, when dropped. A span of device
+/// work (a kernel, library call or copy on a device) whose runtime handed over device timers
+/// while it was open is recorded with the device's time instead, once that is known (see
+/// [`device_work`]).
 #[derive(Debug)]
 #[must_use = "a span records when it is dropped; bind it with `let _span = ...`"]
 pub struct Span {
     event: Event,
+    /// Device timers queued on this thread before the span began.
+    mark: usize,
+}
+
+impl Span {
+    fn new(event: Event) -> Span {
+        Span {
+            event,
+            mark: device::queued(),
+        }
+    }
 }
 
 impl Span {
@@ -355,7 +377,14 @@ impl Span {
 impl Drop for Span {
     fn drop(&mut self) {
         self.event.dur_ns = now_ns().saturating_sub(self.event.start_ns);
-        record_ref(&self.event);
+        // Timers queued inside belong to this span (inner spans took theirs already).
+        let timers = device::take_since(self.mark);
+        if !timers.is_empty() && device::timed(self.event.kind, self.event.device) && enabled() {
+            let event = std::mem::replace(&mut self.event, Event::new(EventKind::Free, ""));
+            device::park(event, timers);
+        } else {
+            record_ref(&self.event);
+        }
     }
 }
 
@@ -365,9 +394,7 @@ pub fn span(kind: EventKind, name: &str) -> Option<Span> {
     if !enabled() {
         return None;
     }
-    Some(Span {
-        event: Event::new(kind, name),
-    })
+    Some(Span::new(Event::new(kind, name)))
 }
 
 /// Starts a timed copy of `bytes` bytes, or `None` when profiling is off. `cause` says why it
@@ -382,7 +409,7 @@ pub fn transfer(bytes: usize, direction: Direction, device: Device, cause: &str)
     event.direction = Some(direction);
     event.device = device;
     event.reason = Some(Arc::from(cause));
-    Some(Span { event })
+    Some(Span::new(event))
 }
 
 /// Serializes the unit tests that record a profile session with the ones that allocate large
@@ -611,7 +638,7 @@ pub fn kernel(info: &KernelInfo) -> Option<Span> {
     event.flops = info.flops;
     event.device = info.device;
     event.stream = info.stream;
-    Some(Span { event })
+    Some(Span::new(event))
 }
 
 /// `n` bytes as `12.0 KB`, `3.4 MB`, ... (powers of 1000, as GB/s are).
@@ -689,6 +716,9 @@ fn debug_line(e: &Event) -> String {
     };
     if e.device != Device::Cpu {
         line += &format!(" on {}", e.device);
+    }
+    if let Some(l) = e.launch_ns {
+        line += &format!(" (device time; launch {})", human_time(l as f64));
     }
     if let Some(r) = &e.reason {
         line += &format!(" ({r})");

@@ -165,7 +165,8 @@ pub(crate) fn sample_stride(n: u64, max: u64) -> Option<u64> {
     n.is_multiple_of(stride).then_some(stride)
 }
 
-type Shared = Arc<Mutex<SessionData>>;
+/// One session's data, shared between its handle and the recorder.
+pub(crate) type Shared = Arc<Mutex<SessionData>>;
 
 static SESSIONS: Mutex<Vec<Shared>> = Mutex::new(Vec::new());
 
@@ -179,6 +180,16 @@ pub(crate) fn dispatch(event: &Event) {
     for s in lock(&SESSIONS).iter() {
         lock(s).push(event);
     }
+}
+
+/// The sessions active now (a device-timed event is recorded in these once resolved).
+pub(crate) fn active() -> Vec<Shared> {
+    lock(&SESSIONS).clone()
+}
+
+/// Adds `event` to session `s` (active or not: it began while the session was).
+pub(crate) fn push_to(s: &Shared, event: &Event) {
+    lock(s).push(event);
 }
 
 /// A profiling session: records events from [`Profile::start`] until [`Profile::stop`] (or
@@ -216,6 +227,7 @@ impl Profile {
         if !self.active {
             return;
         }
+        super::device::resolve();
         self.active = false;
         lock(&SESSIONS).retain(|s| !Arc::ptr_eq(s, &self.data));
         super::remove_session();
@@ -230,6 +242,7 @@ impl Profile {
     /// The kept events, with `start_ns` relative to the session's start, ordered by start.
     /// Beyond `max_events_per_name` per name, events are sampled (see [`ProfileOptions`]).
     pub fn events(&self) -> Vec<Event> {
+        super::device::resolve();
         lock(&self.data)
             .sorted_events()
             .into_iter()
@@ -239,6 +252,7 @@ impl Profile {
 
     /// How many events were counted in the aggregates but not kept.
     pub fn dropped_events(&self) -> u64 {
+        super::device::resolve();
         lock(&self.data).dropped
     }
 
@@ -251,11 +265,13 @@ impl Profile {
     /// total, mean, % of the run, GB/s, GFLOP/s, source lines), copies, cache and fallbacks,
     /// memory.
     pub fn summary(&self) -> String {
+        super::device::resolve();
         summary::render(&lock(&self.data))
     }
 
     /// The session as Chrome trace-event JSON (loads in Perfetto and chrome://tracing).
     pub fn chrome_trace(&self) -> String {
+        super::device::resolve();
         chrome::render(&lock(&self.data))
     }
 

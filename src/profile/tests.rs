@@ -314,3 +314,79 @@ fn off_path_cost() {
     let hook = time(&|| drop(black_box(kernel(black_box(&info)))));
     println!("per step: empty loop {empty:.2} ns, with the off hook {hook:.2} ns");
 }
+
+/// A device that cannot say how long its work took.
+#[derive(Debug)]
+struct Lost;
+
+impl DeviceTimer for Lost {
+    fn elapsed_ns(&self) -> Result<u64, String> {
+        Err("event lost".into())
+    }
+}
+
+#[test]
+fn device_work_is_timed_by_the_device_on_its_timeline() {
+    let _g = serial();
+    let mut p = Profile::start();
+    let on_gpu = |name: &str| KernelInfo {
+        kind: EventKind::Kernel,
+        name: Arc::from(name),
+        locs: Arc::from([]),
+        bytes: 8,
+        flops: 0,
+        device: Device::Cuda(3),
+        stream: Some(0),
+    };
+    // Device times far longer than the launches: the second kernel waits for the first.
+    for ns in [5_000_000u64, 7_000_000] {
+        let _s = kernel(&on_gpu("timed"));
+        device_work(Box::new(Measured(ns)));
+    }
+    {
+        // A copy around a kernel: each span takes the timers queued inside it, not the
+        // inner span's.
+        let _copy = transfer(64, Direction::DeviceToDevice, Device::Cuda(3), "gather");
+        {
+            let _k = kernel(&on_gpu("inner"));
+            device_work(Box::new(Measured(2_000)));
+        }
+        device_work(Box::new(Measured(3_000)));
+    }
+    {
+        // Host spans and spans without device work keep the host's time.
+        let _h = span(EventKind::HostCall, "host");
+        device_work(Box::new(Measured(1)));
+    }
+    drop(kernel(&on_gpu("untimed")));
+    {
+        let _s = kernel(&on_gpu("lost"));
+        device_work(Box::new(Lost));
+    }
+    p.stop();
+    let ev = mine(&p);
+    let named = |n: &str| -> Vec<&Event> { ev.iter().filter(|e| &*e.name == n).collect() };
+    let timed = named("timed");
+    assert_eq!(
+        timed.iter().map(|e| e.dur_ns).collect::<Vec<_>>(),
+        [5_000_000, 7_000_000]
+    );
+    assert!(timed
+        .iter()
+        .all(|e| e.launch_ns.is_some_and(|l| l < 5_000_000)));
+    assert!(timed[1].start_ns >= timed[0].start_ns + timed[0].dur_ns);
+    assert_eq!(named("inner")[0].dur_ns, 2_000);
+    let copy = named("d2d")[0];
+    assert_eq!((copy.dur_ns, copy.kind), (3_000, EventKind::Transfer));
+    assert!(copy.start_ns >= named("inner")[0].start_ns + 2_000);
+    assert!(named("host")[0].launch_ns.is_none());
+    assert!(named("untimed")[0].launch_ns.is_none());
+    let lost = named("lost")[0];
+    assert!(lost.launch_ns.is_none());
+    assert!(lost
+        .reason
+        .as_deref()
+        .is_some_and(|r| r.contains("device time unavailable: event lost")));
+    assert!(p.summary().contains("12.00 ms"), "{}", p.summary());
+    assert!(p.chrome_trace().contains(r#""clock":"device""#));
+}

@@ -255,3 +255,71 @@ def test_the_profiler_shows_device_kernels_on_the_stream_track_and_the_copies(gp
     assert sorted(e["direction"] for e in copies) == ["d2h", "h2d"]
     assert all("cuda:0" in e["reason"] for e in copies)
     assert not [e for e in p.events if e["kind"] == "host_call"], "copies are not host calls"
+
+
+def test_device_kernels_and_copies_are_timed_by_the_device(gpu):
+    f = ember.jit(lambda x, w: np.tanh(x @ w).sum(axis=1), device="cuda")
+    a, w = rand((40, 30), 17), rand((30, 50), 18)
+    f(a, w)
+    with ember.profile() as p:
+        f(a, w)
+    events = p.events
+    on_stream = [e for e in events if e["device"] == "cuda:0" and e["kind"] in ("kernel", "library_call")]
+    assert on_stream and all(e["launch_ns"] is not None and e["duration_ns"] > 0 for e in on_stream)
+    # One stream runs its work in order: each starts when the previous one has ended.
+    for x, y in zip(on_stream, on_stream[1:], strict=False):
+        assert y["start_ns"] >= x["start_ns"] + x["duration_ns"]
+    copies = [e for e in events if e["kind"] == "transfer"]
+    assert copies and all(e["launch_ns"] is not None for e in copies)
+    assert all(e["launch_ns"] is None for e in events if e["device"] == "cpu")
+    assert '"clock":"device"' in p.chrome_trace()
+
+
+MATMUL_SIZES = [(1, 1, 1), (7, 1, 70), (65, 33, 129)]
+
+
+def _on(gpu, a, transposed):
+    """``a`` on the device, as a transposed view of its transpose when asked."""
+    if transposed:
+        return ember.asarray(np.ascontiguousarray(a.T)).to(gpu).T
+    return ember.asarray(a).to(gpu)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("m,k,n", MATMUL_SIZES)
+def test_matmul_on_the_device_odd_sizes_and_transposed_views(gpu, dtype, m, k, n):
+    a, b = rand((m, k), 20, dtype), rand((k, n), 21, dtype)
+    want = a.astype(np.float64) @ b.astype(np.float64)
+    rtol = 1e-5 if dtype == np.float32 else 1e-12
+    for ta in (False, True):
+        for tb in (False, True):
+            r = _on(gpu, a, ta) @ _on(gpu, b, tb)
+            assert r.device == gpu and r.dtype == dtype and r.shape == (m, n)
+            np.testing.assert_allclose(np.asarray(r), want, rtol=rtol, atol=rtol * k)
+    gathered = [r for r in ledger(explicit=False) if r["direction"] == "d2d"]
+    assert gathered == [], "transposed operands are read in place"
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_batched_matmul_on_the_device(gpu, dtype):
+    rtol = 1e-5 if dtype == np.float32 else 1e-12
+    for sa, sb in [((3, 17, 20), (20, 9)), ((2, 1, 5, 8), (3, 8, 66)), ((4, 70, 3), (4, 3, 65))]:
+        a, b = rand(sa, 22, dtype), rand(sb, 23, dtype)
+        r = ember.asarray(a).to(gpu) @ ember.asarray(b).to(gpu)
+        assert r.device == gpu and r.shape == np.matmul(a, b).shape
+        want = a.astype(np.float64) @ b.astype(np.float64)
+        np.testing.assert_allclose(np.asarray(r), want, rtol=rtol, atol=rtol * 10)
+
+
+def test_jit_matmul_with_a_bias_relu_epilogue_says_which_engine_runs(gpu):
+    def layer(x, w, b):
+        return np.maximum(x @ w + b, 0)
+
+    f = ember.jit(layer, device="cuda")
+    x, w, b = rand((33, 20), 24), rand((20, 70), 25), rand((70,), 26)
+    assert_same(f(x, w, b), layer(x, w, b), rtol=1e-5, atol=1e-6)
+    plan = f.explain(x, w, b).plan
+    if REAL_GPU:
+        assert "on cuBLAS" in plan or "on the tiled kernel" in plan, plan
+    else:
+        assert "1 on the tiled kernel (the simulated device has no cuBLAS)" in plan, plan

@@ -345,14 +345,14 @@ impl CudaDevice {
     }
 
     /// Records a timing event on the stream now: two marks give the device time of the work
-    /// queued between them ([`elapsed_ms`]).
-    pub fn mark(&self) -> Result<CudaEvent> {
+    /// queued between them ([`Mark::elapsed_ms`]).
+    pub fn mark(&self) -> Result<Mark> {
         let e = self
             .ctx
             .new_event(Some(sys::CUevent_flags::CU_EVENT_DEFAULT))
             .map_err(drv("cuEventCreate"))?;
         e.record(&self.stream).map_err(drv("cuEventRecord"))?;
-        Ok(e)
+        Ok(Mark(e))
     }
 
     /// Whether matrix products can go through cuBLAS on this device, or why not (no library,
@@ -461,10 +461,21 @@ impl CudaDevice {
     }
 }
 
-/// Milliseconds of device time between two [`CudaDevice::mark`]s, waiting for the second.
-pub fn elapsed_ms(start: &CudaEvent, end: &CudaEvent) -> Result<f32> {
-    end.synchronize().map_err(drv("cuEventSynchronize"))?;
-    start.elapsed_ms(end).map_err(drv("cuEventElapsedTime"))
+/// A CUDA event recorded on a device's stream ([`CudaDevice::mark`]).
+pub struct Mark(CudaEvent);
+
+impl std::fmt::Debug for Mark {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Mark")
+    }
+}
+
+impl Mark {
+    /// Milliseconds of device time from this mark to `end`, waiting for `end`'s work.
+    pub fn elapsed_ms(&self, end: &Mark) -> Result<f32> {
+        end.0.synchronize().map_err(drv("cuEventSynchronize"))?;
+        self.0.elapsed_ms(&end.0).map_err(drv("cuEventElapsedTime"))
+    }
 }
 
 /// True when every element the view addresses lies in `0..len`.

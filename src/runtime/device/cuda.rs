@@ -6,8 +6,9 @@
 
 use super::{device_error, DeviceMemory, DeviceRuntime, LaunchArg, PreparedKernel};
 use crate::error::{EmberError, Result};
+use crate::profile::{self, DeviceTimer};
 use ember_codegen::cuda::blas::BlasGemm;
-use ember_codegen::cuda::runtime::{CudaDevice, DeviceArg, DeviceBuffer};
+use ember_codegen::cuda::runtime::{CudaDevice, DeviceArg, DeviceBuffer, Mark};
 use ember_codegen::cuda::CompiledKernel;
 use ember_ir::kernel::Kernel;
 use ember_ir::{DType, Device};
@@ -63,7 +64,38 @@ impl PreparedKernel for CudaKernel {
     }
 }
 
+/// The device time between two events on the stream (for the profiler).
+#[derive(Debug)]
+struct EventTimer(Mark, Mark);
+
+impl DeviceTimer for EventTimer {
+    fn elapsed_ns(&self) -> std::result::Result<u64, String> {
+        self.0
+            .elapsed_ms(&self.1)
+            .map(|ms| (f64::from(ms) * 1e6).round() as u64)
+            .map_err(|e| e.to_string())
+    }
+}
+
 impl CudaRuntime {
+    /// Runs `f` (which queues work on the stream); while profiling, brackets it with two
+    /// CUDA events and hands them to the profiler, which times the innermost open span of
+    /// device work with them.
+    fn timed<T>(&self, f: impl FnOnce() -> Result<T>) -> Result<T> {
+        if !profile::enabled() {
+            return f();
+        }
+        let mark = || {
+            self.dev
+                .mark()
+                .map_err(|e| device_error(self.device, "recording a CUDA event", e))
+        };
+        let start = mark()?;
+        let out = f()?;
+        profile::device_work(Box::new(EventTimer(start, mark()?)));
+        Ok(out)
+    }
+
     /// Opens `cuda:<ordinal>`.
     pub fn open(ordinal: u32) -> Result<CudaRuntime> {
         let device = Device::Cuda(ordinal);
@@ -129,19 +161,21 @@ impl DeviceRuntime for CudaRuntime {
     }
 
     fn upload(&self, bytes: &[u8]) -> Result<Arc<dyn DeviceMemory>> {
-        let buf = self
-            .dev
-            .upload(ember_ir::DType::Bool, bytes)
-            .map_err(|e| device_error(self.device, "copying to the device", e))?;
+        let buf = self.timed(|| {
+            self.dev
+                .upload(ember_ir::DType::Bool, bytes)
+                .map_err(|e| device_error(self.device, "copying to the device", e))
+        })?;
         Ok(self.wrap(buf, bytes.len()))
     }
 
     fn download(&self, mem: &dyn DeviceMemory, out: &mut [u8]) -> Result<()> {
         let m = self.memory(mem)?;
-        let bytes = self
-            .dev
-            .download(&m.buf)
-            .map_err(|e| device_error(self.device, "copying to the host", e))?;
+        let bytes = self.timed(|| {
+            self.dev
+                .download(&m.buf)
+                .map_err(|e| device_error(self.device, "copying to the host", e))
+        })?;
         if bytes.len() < out.len() {
             return Err(EmberError::Device(format!(
                 "{}: downloaded {} bytes, expected {}",
@@ -181,9 +215,11 @@ impl DeviceRuntime for CudaRuntime {
                 DeviceArg::In(&m.buf, a.offset, a.strides.clone())
             });
         }
-        self.dev
-            .launch(&k.0, &mut dargs)
-            .map_err(|e| device_error(self.device, &format!("launching {}", k.0.kernel.name), e))
+        self.timed(|| {
+            self.dev.launch(&k.0, &mut dargs).map_err(|e| {
+                device_error(self.device, &format!("launching {}", k.0.kernel.name), e)
+            })
+        })
     }
 
     fn blas(&self) -> std::result::Result<(), String> {
@@ -203,21 +239,26 @@ impl DeviceRuntime for CudaRuntime {
             self.memory(b.mem.as_ref())?,
             self.memory(c.mem.as_ref())?,
         );
-        self.dev
-            .gemm(
-                dtype,
-                g,
-                (&ma.buf, a.offset),
-                (&mb.buf, b.offset),
-                (&mc.buf, c.offset),
-            )
-            .map_err(|e| device_error(self.device, &format!("a {dtype} cuBLAS GEMM"), e))
+        self.timed(|| {
+            self.dev
+                .gemm(
+                    dtype,
+                    g,
+                    (&ma.buf, a.offset),
+                    (&mb.buf, b.offset),
+                    (&mc.buf, c.offset),
+                )
+                .map_err(|e| device_error(self.device, &format!("a {dtype} cuBLAS GEMM"), e))
+        })
     }
 
     fn synchronize(&self) -> Result<()> {
         self.dev
             .synchronize()
-            .map_err(|e| device_error(self.device, "synchronizing", e))
+            .map_err(|e| device_error(self.device, "synchronizing", e))?;
+        // Everything queued has finished: the profiler's device times are known now.
+        profile::resolve_device_times();
+        Ok(())
     }
 
     fn bytes_in_use(&self) -> usize {

@@ -6,6 +6,7 @@
 
 use super::{DeviceMemory, DeviceRuntime, LaunchArg, PreparedKernel};
 use crate::error::{EmberError, Result};
+use crate::profile;
 use ember_codegen::cuda::blas::BlasGemm;
 use ember_codegen::cuda::grid;
 use ember_ir::kernel::interp::Buffer;
@@ -14,6 +15,20 @@ use ember_ir::{DType, Device};
 use std::any::Any;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
+
+/// Runs `f`, the simulated device's part of a kernel, library call or copy; while profiling,
+/// its duration is handed to the profiler as the device's time, as a real device's CUDA
+/// events would be (so profiles of the simulated device have the same shape).
+fn timed<T>(f: impl FnOnce() -> Result<T>) -> Result<T> {
+    if !profile::enabled() {
+        return f();
+    }
+    let t0 = std::time::Instant::now();
+    let out = f()?;
+    let ns = t0.elapsed().as_nanos() as u64;
+    profile::device_work(Box::new(profile::Measured(ns.max(1))));
+    Ok(out)
+}
 
 /// Blocks the simulated grid has at most: few, so grid-stride loops take several rounds.
 const SIM_BLOCKS: u32 = 4;
@@ -157,11 +172,14 @@ impl DeviceRuntime for SimRuntime {
 
     fn upload(&self, bytes: &[u8]) -> Result<Arc<dyn DeviceMemory>> {
         let mem = self.alloc(bytes.len())?;
-        self.memory(mem.as_ref())?
-            .bytes
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .copy_from_slice(bytes);
+        timed(|| {
+            self.memory(mem.as_ref())?
+                .bytes
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .copy_from_slice(bytes);
+            Ok(())
+        })?;
         Ok(mem)
     }
 
@@ -176,8 +194,10 @@ impl DeviceRuntime for SimRuntime {
                 out.len()
             )));
         }
-        out.copy_from_slice(&b);
-        Ok(())
+        timed(|| {
+            out.copy_from_slice(&b);
+            Ok(())
+        })
     }
 
     fn prepare(&self, kernel: &Kernel) -> Result<Arc<dyn PreparedKernel>> {
@@ -222,8 +242,10 @@ impl DeviceRuntime for SimRuntime {
                 strides: a.strides.clone(),
             });
         }
-        grid::simulate(k, &mut bufs, SIM_BLOCKS).map_err(|e| {
-            EmberError::Backend(format!("kernel {} on {}: {e}", k.name, self.device))
+        timed(|| {
+            grid::simulate(k, &mut bufs, SIM_BLOCKS).map_err(|e| {
+                EmberError::Backend(format!("kernel {} on {}: {e}", k.name, self.device))
+            })
         })?;
         for ((a, decl), b) in args.iter().zip(&k.args).zip(bufs) {
             if decl.output {
@@ -274,7 +296,10 @@ impl DeviceRuntime for SimRuntime {
                 self.device
             )));
         }
-        ember_codegen::cuda::blas::reference(g, &xa, &xb, &mut out);
+        timed(|| {
+            ember_codegen::cuda::blas::reference(g, &xa, &xb, &mut out);
+            Ok(())
+        })?;
         let m = self.memory(c.mem.as_ref())?;
         let mut bytes = m.bytes.lock().unwrap_or_else(|e| e.into_inner());
         let size = dtype.size();
@@ -288,6 +313,8 @@ impl DeviceRuntime for SimRuntime {
     }
 
     fn synchronize(&self) -> Result<()> {
+        // As a real device: the profiler's device times are known once work has finished.
+        profile::resolve_device_times();
         Ok(())
     }
 
