@@ -19,7 +19,9 @@
 //!
 //! Hooks for the runtime: build a [`KernelInfo`] per step when the plan is built (name,
 //! source lines, bytes, flops), then wrap each step's execution in [`kernel`]; the returned
-//! guard records the step's time when dropped.
+//! guard records the step's time when dropped. Work queued on a device is timed by the device
+//! instead: its runtime hands a [`DeviceTimer`] (CUDA events around the work) to
+//! [`device_work`], and the step's event gets the device's time once it is known.
 
 mod chrome;
 mod device;

@@ -1,6 +1,6 @@
 //! cuBLAS for matrix products on a GPU, loaded at run time and never required.
 //!
-//! Finding it: like NVRTC ([`super::libs`]): `EMBER_CUBLAS_PATH` (the file or its directory),
+//! Finding it: like NVRTC (see [`super::nvrtc`]): `EMBER_CUBLAS_PATH` (the file or its directory),
 //! then `site-packages/nvidia/cublas/lib/` of the Python environments (the
 //! `nvidia-cublas-cu12` wheel, about 600 MB, which Ember does not install: a CUDA toolkit or
 //! that wheel provides it), then the system loader by name. The library must be
@@ -18,7 +18,7 @@
 //! `cublas<t>gemmStridedBatched` call computing `C^T = B^T A^T`, choosing for each operand
 //! the transpose flag and leading dimension its strides allow; a layout with no unit stride
 //! (or a negative or overlapping one) has no plan, and the caller gathers it or uses the
-//! tiled kernel. [`reference`] runs a planned call with cuBLAS's column-major semantics on the
+//! tiled kernel. [`reference()`] runs a planned call with cuBLAS's column-major semantics on the
 //! host, so the mapping is tested without a GPU.
 
 use super::error::CudaError;
