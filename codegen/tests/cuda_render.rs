@@ -53,6 +53,8 @@ fn canonical_kernels_take_the_intended_shape() {
     assert_eq!(mode(&by["scalar_f32"]), Mode::Single);
     assert_eq!(mode(&by["matmul_bias_relu_f32"]), Mode::Gemm);
     assert_eq!(mode(&by["matmul_batched_f64"]), Mode::Gemm);
+    assert_eq!(mode(&by["matmul_fused_epilogue_f32"]), Mode::Gemm);
+    assert_eq!(mode(&by["matmul_fused_two_outputs_f32"]), Mode::Gemm);
     // Integer products keep the generic plan.
     let int = cuda_common::matmul_bias_relu(DType::I64, 5, 9, 3);
     assert_ne!(mode(&int), Mode::Gemm);

@@ -2,8 +2,8 @@
 //! batched) followed by an elementwise epilogue is recognized in the kernel IR and rendered as
 //! a shared-memory tiled GEMM instead of the generic block-per-row plan.
 //!
-//! The recognized form (what `matmul_kernel` in the runtime and the fusion pass's matmul
-//! epilogues produce):
+//! The recognized form (what `matmul_kernel` in the runtime produces, alone or combined with
+//! the fusion pass's matmul epilogue by [`super::epilogue::fuse`]):
 //!
 //! ```text
 //! [loop b]                      optional batch loop (outermost)

@@ -30,14 +30,17 @@
 //! Matrix multiplication: a matrix product written in the kernel IR (a `k` loop with an
 //! accumulator, then its epilogue; optionally batched) is recognized by the planner and
 //! rendered as a shared-memory tiled GEMM ([`gemm`]: 64x64 tiles per block, 4x4 per thread,
-//! `k` in slices of 16), which the grid simulator runs too. [`blas`] loads cuBLAS when it is
-//! present (a CUDA toolkit, or the `nvidia-cublas-cu12` wheel, which Ember does not install)
-//! and maps row-major strided products to `cublas<t>gemmStridedBatched`; without it, matrix
-//! products use the tiled kernel and the runtime says why.
+//! `k` in slices of 16), which the grid simulator runs too; [`epilogue`] combines a product
+//! with the elementwise kernel fused after it, so the tiled GEMM stores the epilogue's results
+//! instead of the product. [`blas`] loads cuBLAS when it is present (a CUDA toolkit, or the
+//! `nvidia-cublas-cu12` wheel, which Ember does not install) and maps row-major strided
+//! products to `cublas<t>gemmStridedBatched`; without it, matrix products use the tiled kernel
+//! and the runtime says why.
 
 pub mod blas;
 pub mod cache;
 pub mod device;
+pub mod epilogue;
 pub mod error;
 pub mod gemm;
 pub mod grid;

@@ -4,8 +4,9 @@
 #![allow(dead_code)]
 
 use ember_ir::kernel::build::Builder;
-use ember_ir::kernel::Kernel;
-use ember_ir::{BinaryOp, DType, ReduceOp, Scalar, UnaryOp};
+use ember_ir::kernel::{ArgId, Kernel};
+use ember_ir::passes::fuse::{self, KernelStep, Step};
+use ember_ir::{BinaryOp, DType, Graph, NodeId, ReduceOp, Scalar, UnaryOp};
 
 /// A float constant of `dt`.
 pub fn fconst(dt: DType, v: f64) -> Scalar {
@@ -251,6 +252,104 @@ pub fn matmul(
     b.finish()
 }
 
+/// A matmul and the epilogue the fusion pass attaches to it, as the device runtime runs them
+/// with the tiled kernel: the product kernel ([`matmul`], the right operand bound per batch)
+/// and the fusion pass's epilogue step.
+pub struct MatMulStep {
+    /// The graph.
+    pub graph: Graph,
+    /// The operands and the matmul node.
+    pub a: NodeId,
+    pub b: NodeId,
+    pub out: NodeId,
+    /// The product as its own kernel.
+    pub product: Kernel,
+    /// The epilogue kernel and the values bound to its arguments.
+    pub epilogue: KernelStep,
+}
+
+impl MatMulStep {
+    /// The first matmul with an epilogue in graph `text` (the text form of `ember_ir`).
+    pub fn parse(text: &str) -> MatMulStep {
+        let graph = Graph::parse(text).unwrap_or_else(|e| panic!("{e}\n{text}"));
+        let schedule = fuse::partition(&graph).unwrap_or_else(|e| panic!("{e}\n{text}"));
+        let (a, b, out, epilogue) = schedule
+            .steps
+            .into_iter()
+            .find_map(|s| match s {
+                Step::MatMul {
+                    a,
+                    b,
+                    out,
+                    epilogue: Some(e),
+                } => Some((a, b, out, e)),
+                _ => None,
+            })
+            .unwrap_or_else(|| panic!("no matmul with an epilogue in\n{text}"));
+        let ty = graph.node(out).ty.clone();
+        let nd = ty.shape.len();
+        let batch = (nd > 2).then(|| ty.shape[..nd - 2].iter().product());
+        let k = graph.node(a).ty.shape.last().copied().unwrap_or(0);
+        let product = matmul(ty.dtype, batch, ty.shape[nd - 2], k, ty.shape[nd - 1], true);
+        MatMulStep {
+            graph,
+            a,
+            b,
+            out,
+            product,
+            epilogue,
+        }
+    }
+
+    /// The epilogue's input arguments bound to the product.
+    pub fn product_args(&self) -> Vec<ArgId> {
+        let inputs = self.epilogue.kernel.args.iter().enumerate();
+        inputs
+            .filter(|(_, a)| !a.output)
+            .zip(&self.epilogue.inputs)
+            .filter(|(_, &v)| v == self.out)
+            .map(|((i, _), _)| i as ArgId)
+            .collect()
+    }
+
+    /// The product and the epilogue as one kernel, or why not.
+    pub fn fused(&self) -> Result<Kernel, String> {
+        let shape = &self.graph.node(self.out).ty.shape;
+        ember_codegen::cuda::epilogue::fuse(
+            &self.product,
+            &self.epilogue.kernel,
+            &self.product_args(),
+            shape,
+        )
+    }
+}
+
+/// `relu(x @ w + bias)` as the runtime runs it on a device with the tiled kernel: one
+/// kernel, the fusion pass's epilogue stored by the product.
+pub fn fused_bias_relu(dt: DType, m: usize, k: usize, n: usize) -> Kernel {
+    let t = dt.short_name();
+    let text = format!(
+        "%0 = input 0 : {t}[{m},{k}]\n%1 = input 1 : {t}[{k},{n}]\n%2 = input 2 : {t}[{n}]\n\
+         %3 = matmul %0, %1\n%4 = add %3, %2\n%5 = relu %4\noutput 0 %5\n"
+    );
+    MatMulStep::parse(&text)
+        .fused()
+        .unwrap_or_else(|e| panic!("not fused: {e}"))
+}
+
+/// A batched product with a per-column scale, cast to float64, and both the float32 sum and
+/// the cast stored: a multi-output, dtype-changing epilogue fused into the product.
+pub fn fused_batched_two_outputs(b: usize, m: usize, k: usize, n: usize) -> Kernel {
+    let text = format!(
+        "%0 = input 0 : f32[{b},{m},{k}]\n%1 = input 1 : f32[{k},{n}]\n%2 = input 2 : f32[{n}]\n\
+         %3 = matmul %0, %1\n%4 = multiply %3, %2\n%5 = cast{{f64}} %4\n%6 = tanh %5\n\
+         output 0 %4\noutput 1 %6\n"
+    );
+    MatMulStep::parse(&text)
+        .fused()
+        .unwrap_or_else(|e| panic!("not fused: {e}"))
+}
+
 /// Every kernel shape the tests exercise, with a label: the canonical ones, every unary and
 /// binary op and cast for every dtype, every reduction in thread and block shape.
 pub fn all_kernels() -> Vec<(String, Kernel)> {
@@ -292,6 +391,10 @@ pub fn all_kernels() -> Vec<(String, Kernel)> {
         "matmul f32 shared b".into(),
         matmul(DType::F32, Some(2), 5, 1, 130, false),
     ));
+    v.push((
+        "matmul f64 fused epilogue".into(),
+        fused_bias_relu(DType::F64, 9, 70, 65),
+    ));
     v
 }
 
@@ -323,6 +426,14 @@ pub fn canonical() -> Vec<(String, Kernel)> {
         (
             "matmul_batched_f64".into(),
             matmul(DType::F64, Some(4), 64, 33, 70, true),
+        ),
+        (
+            "matmul_fused_epilogue_f32".into(),
+            fused_bias_relu(DType::F32, 100, 70, 50),
+        ),
+        (
+            "matmul_fused_two_outputs_f32".into(),
+            fused_batched_two_outputs(3, 17, 20, 9),
         ),
     ]
 }
