@@ -1,9 +1,11 @@
 //! Matrix products on the simulated CUDA device (no GPU needed): the tiled generated kernel
 //! (the simulated device has no cuBLAS) on odd sizes, `k = 1`, float32 and float64,
 //! transposed views and batched products with broadcast batch axes, eager and compiled with a
-//! bias + relu epilogue; and, with the simulated device emulating cuBLAS, the library-call
-//! path (layouts cuBLAS reads as they are, and a gather for one it cannot). Every result is
-//! compared with a float64 product on the host.
+//! bias + relu epilogue, which the tiled kernel stores itself (one launch, bit-identical to
+//! the product and the epilogue run apart) unless it cannot (then two kernels, with the
+//! reason in the plan); and, with the simulated device emulating cuBLAS, the library-call
+//! path (layouts cuBLAS reads as they are, and a gather for one it cannot; the epilogue a
+//! kernel after it). Every result is compared with a float64 product on the host.
 
 mod common;
 
@@ -141,48 +143,157 @@ fn mlp(xs: &[Tensor]) -> ember::Result<Vec<Tensor>> {
     Ok(vec![ember::ops::unary(UnaryOp::Relu, &h)?])
 }
 
-/// `relu(x @ w + bias)` compiled for the device: the plan's note and the host's result.
-fn compiled_mlp(dt: DType, m: usize, k: usize, n: usize, seed: u64) -> (String, Vec<String>) {
+/// What compiling and running a function for the device gave.
+struct Run {
+    /// The plan summary.
+    note: String,
+    /// The names of the kernel reports.
+    kernels: Vec<String>,
+    /// Kernels the simulated device launched during one call.
+    launches: usize,
+    /// The results.
+    got: Vec<Tensor>,
+}
+
+/// `f` traced for `inputs` (host types), compiled for the device and run on `args`, checked
+/// against its eager result on the host.
+fn compiled(f: fn(&[Tensor]) -> ember::Result<Vec<Tensor>>, args: &[Tensor]) -> Run {
     let trace = ember::trace::Trace::new();
-    let ty = |s: &[usize]| ember::ir::ValueType::new(dt, s);
-    let ins = [
-        trace.input(ty(&[m, k]), Device::Cpu),
-        trace.input(ty(&[k, n]), Device::Cpu),
-        trace.input(ty(&[n]), Device::Cpu),
-    ];
-    let out = mlp(&ins).unwrap();
+    let ins: Vec<Tensor> = args
+        .iter()
+        .map(|a| trace.input(a.value_type().clone(), Device::Cpu))
+        .collect();
+    let out = f(&ins).unwrap();
     let graph = trace.finish(&out).unwrap();
     let opts = ember::jit::CompileOptions {
         device: DevicePolicy::On(GPU),
         ..Default::default()
     };
     let compiled = ember::jit::compile(graph, &opts).unwrap();
-    let args = [
+    let before = simulated().map_or(0, |s| s.launches());
+    let got = compiled.run(args).unwrap();
+    let launches = simulated().map_or(0, |s| s.launches()) - before;
+    let want = ember::jit::jit(f).call(args).unwrap();
+    common::compare_all("on the device", &got, &want).unwrap();
+    Run {
+        note: compiled.plan_summary(),
+        kernels: compiled.kernels().iter().map(|k| k.name.clone()).collect(),
+        launches,
+        got,
+    }
+}
+
+fn mlp_args(dt: DType, m: usize, k: usize, n: usize, seed: u64) -> Vec<Tensor> {
+    vec![
         rand(dt, &[m, k], seed),
         rand(dt, &[k, n], seed + 1),
         rand(dt, &[n], seed + 2),
-    ];
-    let got = compiled.run(&args).unwrap();
-    let want = ember::jit::jit(mlp).call(&args).unwrap();
-    common::compare("mlp on the device", &got[0], &want[0]).unwrap();
-    let names = compiled.kernels().iter().map(|k| k.name.clone()).collect();
-    (compiled.plan_summary(), names)
+    ]
+}
+
+/// The bits of a tensor's elements (on the host).
+fn bits(t: &Tensor) -> Vec<u64> {
+    let h = t.to(Device::Cpu).unwrap();
+    h.to_scalars()
+        .unwrap()
+        .iter()
+        .map(|s| match s {
+            ember::Scalar::F32(x) => x.to_bits() as u64,
+            ember::Scalar::F64(x) => x.to_bits(),
+            other => other.to_f64().to_bits(),
+        })
+        .collect()
 }
 
 #[test]
 fn compiled_products_run_the_tiled_kernel_and_say_why() {
     let _g = sim();
     for dt in [DType::F32, DType::F64] {
-        let (note, kernels) = compiled_mlp(dt, 33, 20, 70, 21);
+        let r = compiled(mlp, &mlp_args(dt, 33, 20, 70, 21));
         assert!(
-            note.contains("1 on the tiled kernel (the simulated device has no cuBLAS)"),
-            "{note}"
+            r.note
+                .contains("1 on the tiled kernel (the simulated device has no cuBLAS)"),
+            "{}",
+            r.note
         );
         assert!(
-            kernels.iter().any(|k| k.contains("tiled kernel")),
-            "{kernels:?}"
+            r.kernels.iter().any(|k| k.contains("tiled kernel")),
+            "{:?}",
+            r.kernels
         );
     }
+}
+
+#[test]
+fn the_tiled_kernel_stores_the_epilogue_in_one_launch_bit_identical_to_two() {
+    let _g = sim();
+    for dt in [DType::F32, DType::F64] {
+        for (m, k, n) in [(33, 20, 70), (1, 7, 130), (65, 1, 3)] {
+            let args = mlp_args(dt, m, k, n, 51);
+            let r = compiled(mlp, &args);
+            assert!(
+                r.note.contains("1 storing its epilogue (one kernel)")
+                    && r.note.contains("1 device kernel(s)"),
+                "{}",
+                r.note
+            );
+            assert_eq!(r.launches, 1, "{}", r.note);
+            assert_eq!(r.kernels.len(), 1, "{:?}", r.kernels);
+            let name = &r.kernels[0];
+            assert!(
+                name.starts_with("matmul+add+relu on cuda:0 (tiled kernel storing its epilogue"),
+                "{name}"
+            );
+            // The product and the epilogue as separate device kernels (eager ops on the
+            // device): the same bits.
+            let on = |t: &Tensor| t.to(GPU).unwrap();
+            let (x, w, b) = (on(&args[0]), on(&args[1]), on(&args[2]));
+            let before = simulated().map_or(0, |s| s.launches());
+            let apart = mlp(&[x, w, b]).unwrap();
+            assert_eq!(simulated().map_or(0, |s| s.launches()) - before, 3);
+            assert_eq!(bits(&r.got[0]), bits(&apart[0]), "{dt} {m}x{k}x{n}");
+        }
+    }
+}
+
+/// `x @ w + addend`, and its tanh: two outputs, the second float64.
+fn two_outputs(xs: &[Tensor]) -> ember::Result<Vec<Tensor>> {
+    let h = ember::ops::matmul(&xs[0], &xs[1])?;
+    let h = ember::ops::binary(BinaryOp::Add, &h, &xs[2])?;
+    let t = ember::ops::astype(&h, DType::F64)?;
+    let t = ember::ops::unary(UnaryOp::Tanh, &t)?;
+    Ok(vec![h, t])
+}
+
+#[test]
+fn batched_multi_output_epilogues_fuse_and_batched_addends_stay_apart() {
+    let _g = sim();
+    let dt = DType::F32;
+    // A stack of products, a bias shared by the stack: one kernel, two outputs.
+    let args = [
+        rand(dt, &[2, 3, 17, 20], 61),
+        rand(dt, &[20, 9], 62),
+        rand(dt, &[9], 63),
+    ];
+    let r = compiled(two_outputs, &args);
+    assert!(r.note.contains("1 storing its epilogue"), "{}", r.note);
+    assert_eq!(r.launches, 1, "{}", r.note);
+    assert_eq!(r.got[1].dtype(), DType::F64);
+    // An addend with batch axes of its own ([3, 1, 9] over [2, 3, 17, 9]): the epilogue
+    // runs after the product, and the plan says why.
+    let args = [
+        rand(dt, &[2, 3, 17, 20], 64),
+        rand(dt, &[20, 9], 65),
+        rand(dt, &[3, 1, 9], 66),
+    ];
+    let r = compiled(two_outputs, &args);
+    assert!(
+        r.note
+            .contains("1 with its epilogue as a kernel of its own (an operand of the epilogue has batch axes of its own"),
+        "{}",
+        r.note
+    );
+    assert_eq!(r.launches, 2, "{}", r.note);
 }
 
 #[test]
@@ -190,9 +301,16 @@ fn with_cublas_products_are_library_calls() {
     let _g = sim();
     let dev = simulated().expect("simulated device");
     dev.emulate_blas(true);
-    let (note, kernels) = compiled_mlp(DType::F32, 31, 19, 67, 31);
-    assert!(note.contains("device matmuls: 1 on cuBLAS"), "{note}");
-    assert!(!kernels.iter().any(|k| k.contains("tiled")), "{kernels:?}");
+    let r = compiled(mlp, &mlp_args(DType::F32, 31, 19, 67, 31));
+    assert!(r.note.contains("device matmuls: 1 on cuBLAS"), "{}", r.note);
+    assert!(
+        !r.kernels.iter().any(|k| k.contains("tiled")),
+        "{:?}",
+        r.kernels
+    );
+    // cuBLAS computes the product; the epilogue is a generated kernel after it.
+    assert!(r.note.contains("2 device kernel(s)"), "{}", r.note);
+    assert_eq!(r.launches, 1, "{}", r.note);
     assert_eq!(dev.gemms(), 1);
     // Eager: views cuBLAS reads as they are (transposed, a shared batch operand) need no
     // copy; a view with no unit stride is gathered first.

@@ -7,7 +7,7 @@
 //! are dropped after their last use so intermediates do not pile up.
 
 use super::device::copy::{to_device, Cause};
-use super::device::matmul::DeviceMatMul;
+use super::device::matmul::{product_args, DeviceMatMul, Epilogue};
 use super::device::steps::DeviceKernel;
 use super::gemm_epilogue;
 use super::launch::{launch, run_matmul, run_matmul_fused, CpuKernel};
@@ -17,6 +17,7 @@ use crate::profile::{self, EventKind, KernelInfo};
 use crate::tensor::Tensor;
 use crate::trace::tensor_of;
 use ember_codegen::cpu::CpuBackend;
+use ember_ir::kernel::ArgId;
 use ember_ir::passes::fuse::{self, KernelStep, Step as FuseStep};
 use ember_ir::{Device, Graph, NodeId, Op, ValueType};
 use std::collections::{BTreeMap, HashMap};
@@ -159,8 +160,9 @@ fn accelerator_of(graph: &Graph, step: &FuseStep) -> Result<Option<Device>> {
 }
 
 /// The steps that run fusion step `step` on accelerator `dev`: its kernels prepared
-/// (compiled) for the device, a matmul as a generated kernel, view ops eagerly on device
-/// tensors.
+/// (compiled) for the device, a matmul on cuBLAS or as the tiled kernel (which stores the
+/// matmul's epilogue itself when it can; otherwise the epilogue is a kernel after it), view
+/// ops eagerly on device tensors.
 fn device_steps(
     graph: &Graph,
     step: &FuseStep,
@@ -205,28 +207,68 @@ fn device_steps(
         } => {
             let start = std::time::Instant::now();
             let (ta, tb, to) = (&graph.node(*a).ty, &graph.node(*b).ty, &graph.node(*out).ty);
-            let mm = DeviceMatMul::new(rt.clone(), ta, tb, to)?;
-            let mut info = KernelInfo::for_nodes(graph, &[*out]);
+            let e_outs: Vec<ValueType> = epilogue
+                .iter()
+                .flat_map(|e| e.outputs.iter().map(|&o| graph.node(o).ty.clone()))
+                .collect();
+            let e_product: Vec<ArgId> = epilogue
+                .as_ref()
+                .map_or_else(Vec::new, |e| product_args(e, *out));
+            let offered = epilogue.as_ref().map(|e| Epilogue {
+                kernel: &e.kernel,
+                product_args: &e_product,
+                outs: &e_outs,
+            });
+            let mm = DeviceMatMul::new(rt.clone(), ta, tb, to, offered)?;
+            let fused = mm.fused();
+            // What the step reads and writes: with the epilogue stored by the tiled kernel,
+            // the epilogue's other inputs and its outputs (the product is never written).
+            let (inputs, outputs, mut info) = match epilogue {
+                Some(e) if fused => {
+                    let ins: Vec<NodeId> = [*a, *b]
+                        .into_iter()
+                        .chain(e.inputs.iter().copied().filter(|v| v != out))
+                        .collect();
+                    let info = KernelInfo::for_kernel(graph, &ins, &e.outputs);
+                    (ins, e.outputs.clone(), info)
+                }
+                _ => (
+                    vec![*a, *b],
+                    vec![*out],
+                    KernelInfo::for_nodes(graph, &[*out]),
+                ),
+            };
             info.device = dev;
             info.stream = Some(0);
             if let (Some(k), Some(why)) = (mm.kernel(), mm.fallback()) {
                 info.kind = EventKind::Kernel;
-                note_tiled(dev, why);
+                note_once(format!("matmul on {dev}: {why}: the tiled kernel runs"));
+                let what = if fused {
+                    "tiled kernel storing its epilogue"
+                } else {
+                    "tiled kernel"
+                };
                 reports.borrow_mut().push(KernelReport {
-                    name: format!("{} on {dev} (tiled kernel: {why})", info.name),
-                    nodes: vec![*out],
+                    name: format!("{} on {dev} ({what}: {why})", info.name),
+                    nodes: profile::fused_nodes(graph, &inputs, &outputs),
                     kernel: k.clone(),
                     compile_seconds: start.elapsed().as_secs_f64(),
                 });
             }
+            let apart = mm.fallback().and(mm.epilogue_apart()).map(str::to_string);
             let mut steps = vec![Step {
                 action: Action::DeviceMatMul(mm),
-                operands: slots.all(&[*a, *b])?,
-                outs: vec![slots.get(*out)?],
+                operands: slots.all(&inputs)?,
+                outs: slots.all(&outputs)?,
                 frees: Vec::new(),
                 info,
             }];
-            if let Some(e) = epilogue {
+            if let Some(e) = epilogue.as_ref().filter(|_| !fused) {
+                if let Some(why) = apart {
+                    note_once(format!(
+                        "matmul epilogue on {dev}: {why}: it runs as a kernel of its own"
+                    ));
+                }
                 steps.push(kernel_step(&e.kernel, &e.inputs, &e.outputs)?);
             }
             Ok(steps)
@@ -241,42 +283,60 @@ fn device_steps(
     }
 }
 
-/// `; device matmuls: 1 on cuBLAS, 2 on the tiled kernel (why)` for the plan's note (empty
-/// without device matmuls).
+/// `; device matmuls: 1 on cuBLAS, 2 on the tiled kernel (why), 1 storing its epilogue, 1
+/// with its epilogue as a kernel of its own (why)` for the plan's note (empty without device
+/// matmuls).
 fn device_matmul_note(steps: &[Step]) -> String {
-    let (mut blas, mut tiled, mut why) = (0, 0, Vec::<&str>::new());
+    let (mut blas, mut tiled, mut stored, mut apart) = (0, 0, 0, 0);
+    let (mut why, mut apart_why) = (Vec::<&str>::new(), Vec::<&str>::new());
     for s in steps {
         if let Action::DeviceMatMul(m) = &s.action {
             match m.fallback() {
                 None => blas += 1,
                 Some(w) => {
                     tiled += 1;
+                    stored += usize::from(m.fused());
                     if !why.contains(&w) {
                         why.push(w);
+                    }
+                    if let Some(w) = m.epilogue_apart() {
+                        apart += 1;
+                        if !apart_why.contains(&w) {
+                            apart_why.push(w);
+                        }
                     }
                 }
             }
         }
     }
-    match (blas, tiled) {
-        (0, 0) => String::new(),
+    let mut note = match (blas, tiled) {
+        (0, 0) => return String::new(),
         (b, 0) => format!("; device matmuls: {b} on cuBLAS"),
         (b, t) => format!(
             "; device matmuls: {b} on cuBLAS, {t} on the tiled kernel ({})",
             why.join("; ")
         ),
+    };
+    if stored > 0 {
+        note += &format!(", {stored} storing its epilogue (one kernel)");
     }
+    if apart > 0 {
+        note += &format!(
+            ", {apart} with its epilogue as a kernel of its own ({})",
+            apart_why.join("; ")
+        );
+    }
+    note
 }
 
-/// Says once per process and reason (at `EMBER_DEBUG` >= 1) that matrix products on `dev`
-/// run the tiled kernel instead of cuBLAS.
-fn note_tiled(dev: Device, why: &str) {
+/// Prints `line` at `EMBER_DEBUG` >= 1, once per process: that matrix products on a device
+/// run the tiled kernel instead of cuBLAS, or that their epilogue runs as a kernel of its own.
+fn note_once(line: String) {
     static SAID: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
-    let key = format!("{dev}: {why}");
     let mut said = SAID.lock().unwrap_or_else(|e| e.into_inner());
-    if !said.contains(&key) {
-        profile::debug_print(1, format_args!("matmul on {key}: the tiled kernel runs"));
-        said.push(key);
+    if !said.contains(&line) {
+        profile::debug_print(1, format_args!("{line}"));
+        said.push(line);
     }
 }
 
@@ -652,7 +712,9 @@ impl Executable {
                     k.run(&operands)?
                 }
                 Action::DeviceMatMul(m) => {
-                    vec![m.run(get(&step.operands[0])?, get(&step.operands[1])?)?]
+                    let operands: Vec<&Tensor> =
+                        step.operands.iter().map(get).collect::<Result<_>>()?;
+                    m.run(&operands)?
                 }
                 Action::Transfer { to, cause } => {
                     let x = get(&step.operands[0])?;

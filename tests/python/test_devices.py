@@ -323,3 +323,65 @@ def test_jit_matmul_with_a_bias_relu_epilogue_says_which_engine_runs(gpu):
         assert "on cuBLAS" in plan or "on the tiled kernel" in plan, plan
     else:
         assert "1 on the tiled kernel (the simulated device has no cuBLAS)" in plan, plan
+
+
+def _device_work(f, *args):
+    """The kernel and library-call events one call of ``f`` puts on ``cuda:0``."""
+    f(*args)
+    with ember.profile() as p:
+        f(*args)
+    return [e for e in p.events if e["device"] == "cuda:0" and e["kind"] in ("kernel", "library_call")]
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("m,k,n", [(33, 20, 70), (1, 7, 130), (65, 1, 3)])
+def test_relu_of_x_at_w_plus_b_is_one_kernel_on_the_tiled_path(gpu, dtype, m, k, n):
+    def layer(x, w, b):
+        return np.maximum(x @ w + b, 0)
+
+    f = ember.jit(layer, device="cuda")
+    x, w, b = rand((m, k), 27, dtype), rand((k, n), 28, dtype), rand((n,), 29, dtype)
+    want = np.maximum(x.astype(np.float64) @ w.astype(np.float64) + b, 0)
+    rtol = 1e-5 if dtype == np.float32 else 1e-12
+    got = f(x, w, b)
+    assert got.dtype == dtype
+    np.testing.assert_allclose(got, want, rtol=rtol, atol=rtol * k)
+    plan = f.explain(x, w, b).plan
+    work = _device_work(f, x, w, b)
+    if "on the tiled kernel" in plan:
+        # The product and its epilogue: one kernel, nothing after it.
+        assert "1 storing its epilogue (one kernel)" in plan and "1 device kernel(s)" in plan, plan
+        assert [(e["kind"], e["name"]) for e in work] == [("kernel", "matmul+add+maximum")], work
+    else:
+        # cuBLAS computes the product; the epilogue is a kernel after it.
+        assert [e["kind"] for e in work] == ["library_call", "kernel"], work
+
+
+def test_epilogues_with_column_bias_casts_and_two_outputs_on_the_device(gpu):
+    def f(x, w, c):
+        h = np.tanh(x @ w - c)
+        return h, h.astype(np.float64) * 2
+
+    g = ember.jit(f, device="cuda")
+    x, w, c = rand((3, 40, 16), 30), rand((16, 66), 31), rand((40, 1), 32)
+    got, want = g(x, w, c), f(x, w, c)
+    for a, e in zip(got, want, strict=True):
+        assert a.dtype == e.dtype
+        np.testing.assert_allclose(a, e, rtol=1e-5, atol=1e-5)
+    plan = g.explain(x, w, c).plan
+    if not REAL_GPU:
+        assert "1 storing its epilogue (one kernel)" in plan, plan
+        assert len(_device_work(g, x, w, c)) == 1
+
+
+@simulated_only
+def test_an_epilogue_the_tiled_kernel_cannot_store_runs_apart_and_says_why(gpu):
+    def f(x, w, d):
+        return x @ w + d
+
+    g = ember.jit(f, device="cuda")
+    x, w, d = rand((2, 3, 17, 20), 33), rand((20, 9), 34), rand((3, 1, 9), 35)
+    np.testing.assert_allclose(g(x, w, d), f(x, w, d), rtol=1e-5, atol=1e-5)
+    plan = g.explain(x, w, d).plan
+    assert "1 with its epilogue as a kernel of its own (an operand of the epilogue has batch axes" in plan, plan
+    assert [e["kind"] for e in _device_work(g, x, w, d)] == ["kernel", "kernel"]

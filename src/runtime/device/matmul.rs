@@ -6,17 +6,25 @@
 //! broadcast like NumPy's). Both engines read strided views as they are (transposed operands,
 //! a right operand shared by the whole batch); cuBLAS needs one unit stride per matrix, so an
 //! operand without one is first gathered to C order on the device (recorded in the ledger as
-//! a device-side copy). The epilogue a plan fuses after a matmul (bias, activation) is its own
-//! generated kernel, run after either engine.
+//! a device-side copy).
+//!
+//! The epilogue a plan fuses after a matmul (bias, activation, casts, extra outputs) is
+//! stored by the tiled kernel itself when it can be (`ember_codegen::cuda::epilogue`): one
+//! kernel computes the product and applies the epilogue to each element as it leaves the
+//! registers, and the product never goes through device memory. After cuBLAS, or when the
+//! epilogue does not fit the tiled kernel, it is its own generated kernel, and
+//! [`DeviceMatMul::epilogue_apart`] says why.
 
 use super::steps::{contiguous_on_device, device_output, matmul_kernel, DeviceKernel};
 use super::{DeviceRuntime, LaunchArg};
 use crate::error::{EmberError, Result};
 use crate::tensor::Tensor;
 use ember_codegen::cuda::blas::{self, BlasGemm, Strides};
-use ember_ir::kernel::{reshape_strides, Kernel};
+use ember_codegen::cuda::epilogue;
+use ember_ir::kernel::{reshape_strides, ArgId, Kernel};
+use ember_ir::passes::fuse::KernelStep;
 use ember_ir::shape::contiguous_strides;
-use ember_ir::{DType, Device, ValueType};
+use ember_ir::{DType, Device, NodeId, ValueType};
 use std::sync::Arc;
 
 /// How the product runs.
@@ -26,6 +34,17 @@ enum Engine {
     Blas,
     /// The tiled generated kernel, and why cuBLAS is not used.
     Tiled(DeviceKernel, String),
+}
+
+/// The elementwise kernel a plan runs after a matrix product, offered to the tiled kernel.
+#[derive(Debug, Clone, Copy)]
+pub struct Epilogue<'a> {
+    /// The kernel.
+    pub kernel: &'a Kernel,
+    /// Its input arguments bound to the product's result.
+    pub product_args: &'a [ArgId],
+    /// The types of the values its outputs make, in output-argument order.
+    pub outs: &'a [ValueType],
 }
 
 /// A matrix product prepared for one device.
@@ -40,16 +59,23 @@ pub struct DeviceMatMul {
     n: usize,
     out: ValueType,
     engine: Engine,
+    /// The tiled kernel stores the epilogue: it takes the epilogue's other inputs after the
+    /// operands and makes the epilogue's outputs instead of the product.
+    fused: bool,
+    /// Why the epilogue offered runs as a kernel of its own.
+    apart: Option<String>,
 }
 
 impl DeviceMatMul {
     /// Prepares `a @ b` (types `a`, `b`, result `out`) on `rt`: cuBLAS when it is available
-    /// and the sizes suit it, else the tiled kernel (compiled now).
+    /// and the sizes suit it, else the tiled kernel (compiled now). With an `epilogue`, the
+    /// tiled kernel stores it when it can (see [`DeviceMatMul::fused`]).
     pub fn new(
         rt: Arc<dyn DeviceRuntime>,
         a: &ValueType,
         b: &ValueType,
         out: &ValueType,
+        epilogue: Option<Epilogue<'_>>,
     ) -> Result<DeviceMatMul> {
         let (sa, sb, so) = (&a.shape, &b.shape, &out.shape);
         let float = out.dtype.is_float() && a.dtype == out.dtype && b.dtype == out.dtype;
@@ -76,11 +102,30 @@ impl DeviceMatMul {
                     .then(|| "the sizes exceed cuBLAS's 32-bit dimensions".to_string())
             }
         };
+        let (mut fused, mut apart) = (false, None);
         let engine = match why_not_blas {
-            None => Engine::Blas,
+            None => {
+                apart = epilogue.map(|_| "cuBLAS computes the product".to_string());
+                Engine::Blas
+            }
             Some(why) => {
                 let kernel = matmul_kernel(out.dtype, (!batch.is_empty()).then_some(nb), m, k, n);
-                let dk = DeviceKernel::new(rt.clone(), &kernel, vec![out.clone()])?;
+                // The product with its epilogue when they combine and compile, else alone.
+                let with = epilogue.map(|e| {
+                    let k = epilogue::fuse(&kernel, e.kernel, e.product_args, &out.shape)?;
+                    DeviceKernel::new(rt.clone(), &k, e.outs.to_vec())
+                        .map_err(|err| format!("the combined kernel did not compile: {err}"))
+                });
+                let dk = match with {
+                    Some(Ok(dk)) => {
+                        fused = true;
+                        dk
+                    }
+                    other => {
+                        apart = other.and_then(Result::err);
+                        DeviceKernel::new(rt.clone(), &kernel, vec![out.clone()])?
+                    }
+                };
                 Engine::Tiled(dk, why)
             }
         };
@@ -93,7 +138,22 @@ impl DeviceMatMul {
             n,
             out: out.clone(),
             engine,
+            fused,
+            apart,
         })
+    }
+
+    /// Whether the tiled kernel stores the epilogue offered to [`DeviceMatMul::new`]: then
+    /// [`DeviceMatMul::run`] takes the epilogue's other inputs after the two operands and
+    /// returns the epilogue's outputs.
+    pub fn fused(&self) -> bool {
+        self.fused
+    }
+
+    /// Why the epilogue offered to [`DeviceMatMul::new`] runs as a kernel of its own after the
+    /// product (`None`: none was offered, or the tiled kernel stores it).
+    pub fn epilogue_apart(&self) -> Option<&str> {
+        self.apart.as_deref()
     }
 
     /// The device it runs on.
@@ -117,8 +177,13 @@ impl DeviceMatMul {
         }
     }
 
-    /// `a @ b` for device tensors of the prepared types; a fresh C-contiguous result.
-    pub fn run(&self, a: &Tensor, b: &Tensor) -> Result<Tensor> {
+    /// `a @ b` for device tensors of the prepared types (`operands`: `a`, `b`, then, when the
+    /// epilogue is [`fused`](DeviceMatMul::fused), the epilogue's other inputs in order): the
+    /// product, or the epilogue's outputs; fresh C-contiguous tensors.
+    pub fn run(&self, operands: &[&Tensor]) -> Result<Vec<Tensor>> {
+        let [a, b, rest @ ..] = operands else {
+            return Err(EmberError::Backend("a matmul needs two operands".into()));
+        };
         let full = |r: usize, c: usize| -> Vec<usize> {
             self.batch.iter().copied().chain([r, c]).collect()
         };
@@ -126,11 +191,11 @@ impl DeviceMatMul {
         let a = crate::eager::movement::broadcast(a, &full(self.m, self.k))?;
         let b = crate::eager::movement::broadcast(b, &full(self.k, self.n))?;
         match &self.engine {
-            Engine::Tiled(k, _) => k
-                .run(&[&a, &b])?
-                .pop()
-                .ok_or_else(|| EmberError::Backend("the matmul kernel wrote nothing".into())),
-            Engine::Blas => self.run_blas(&a, &b),
+            Engine::Tiled(k, _) => {
+                let ins: Vec<&Tensor> = [&a, &b].into_iter().chain(rest.iter().copied()).collect();
+                k.run(&ins)
+            }
+            Engine::Blas => Ok(vec![self.run_blas(&a, &b)?]),
         }
     }
 
@@ -192,6 +257,16 @@ impl DeviceMatMul {
         };
         (s, ok.is_some())
     }
+}
+
+/// The input arguments of epilogue `e` bound to the matmul's result `out`.
+pub fn product_args(e: &KernelStep, out: NodeId) -> Vec<ArgId> {
+    let inputs = e.kernel.args.iter().enumerate().filter(|(_, a)| !a.output);
+    inputs
+        .zip(&e.inputs)
+        .filter(|(_, &v)| v == out)
+        .map(|((i, _), _)| i as ArgId)
+        .collect()
 }
 
 /// A device tensor as an argument of a library call (its memory and element offset).
