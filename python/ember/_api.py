@@ -134,14 +134,20 @@ def dot(a, b):
     return _C.matmul(ta, tb)
 
 
+def _in_dtype(r, dtype):
+    # The extension casts the input to ``dtype`` and reduces in NumPy's default accumulator
+    # (int64 for int32); casting back wraps exactly as an int32 accumulation does.
+    return r if dtype is None or r.dtype == dtype else _C.astype(r, dtype)
+
+
 def sum(a, axis=None, dtype=None, keepdims=False):
     """``numpy.sum``."""
-    return _C.reduce("sum", a, axis, dtype, keepdims)
+    return _in_dtype(_C.reduce("sum", a, axis, dtype, keepdims), dtype)
 
 
 def prod(a, axis=None, dtype=None, keepdims=False):
     """``numpy.prod``."""
-    return _C.reduce("prod", a, axis, dtype, keepdims)
+    return _in_dtype(_C.reduce("prod", a, axis, dtype, keepdims), dtype)
 
 
 def mean(a, axis=None, dtype=None, keepdims=False):
