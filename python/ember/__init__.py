@@ -18,9 +18,10 @@ to eager execution, with the reason recorded in ``f.cache_info()`` and warned on
 
 import os as _os
 
-from . import _ember, testing
+from . import _ember, _indexing, linalg, testing
 from ._api import *
 from ._api import __all__ as _api_all
+from ._einsum import einsum
 from ._ember import (
     BackendError,
     DeviceError,
@@ -30,6 +31,8 @@ from ._ember import (
     TraceError,
     TransferError,
 )
+from ._functions import *
+from ._functions import __all__ as _functions_all
 from ._jit import (
     CacheInfo,
     EmberWarning,
@@ -45,6 +48,7 @@ from ._profile import Profile, profile
 from ._transfers import set_transfer_guard, transfer_guard, transfer_ledger
 
 _ember._set_package_dir(_os.path.dirname(_os.path.abspath(__file__)))
+_indexing.install()
 
 bool_ = "bool"
 int32 = "int32"
@@ -80,7 +84,9 @@ def describe_device(device):
     return _ember.describe_device(device)
 
 
-__all__ = list(_api_all) + [
+__all__ = list(dict.fromkeys(list(_api_all) + list(_functions_all))) + [
+    "einsum",
+    "linalg",
     "Tensor",
     "jit",
     "JitFunction",

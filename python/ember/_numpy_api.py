@@ -14,8 +14,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from . import _api
+from . import _api, _functions, _indexing
+from ._einsum import einsum as _einsum
 from ._ember import Tensor, TraceError
+from ._functions import Unsupported as _Unsupported
 
 _UFUNC_ALIASES = {"rint": "round", "fabs": "absolute", "true_divide": "divide"}
 _REDUCE_METHODS = {
@@ -27,10 +29,6 @@ _REDUCE_METHODS = {
     "logical_and": "all",
 }
 _SUPPORTED_DTYPES = {"b", "i4", "i8", "f4", "f8"}
-
-
-class _Unsupported(Exception):
-    """An argument combination Ember does not implement (falls back to NumPy)."""
 
 
 def _is_traced(x):
@@ -67,10 +65,12 @@ def _from_numpy(r):
     return r
 
 
-def _fallback(what, call, args, kwargs):
+def _fallback(what, call, args, kwargs, why=None):
     if _is_traced(args) or _is_traced(kwargs):
+        because = f" ({why})" if why else ""
         raise TraceError(
-            f"{what} is not supported by Ember while tracing; Ember runs this call eagerly instead"
+            f"{what} is not supported by Ember while tracing{because}; "
+            "Ember runs this call eagerly instead"
         )
     return _from_numpy(call(*_to_numpy(args), **_to_numpy(kwargs)))
 
@@ -157,9 +157,9 @@ def _argred(name):
 
 
 def _round(a, decimals=0, out=None):
-    if decimals != 0 or out is not None:
-        raise _Unsupported("decimals/out")
-    return _api.round(a)
+    if out is not None:
+        raise _Unsupported("out=")
+    return _functions.around(a, decimals)
 
 
 def _where(condition, x=None, y=None):
@@ -218,6 +218,95 @@ def _like(name):
     return impl
 
 
+def _reject(**given):
+    """Raises for the first argument NumPy got that Ember does not implement."""
+    for name, value in given.items():
+        if value is not None and value is not np._NoValue:
+            raise _Unsupported(f"{name}=")
+
+
+def _outer(a, b, out=None):
+    _reject(out=out)
+    return _functions.outer(a, b)
+
+
+def _nan_sum_like(f):
+    def impl(
+        a,
+        axis=None,
+        dtype=None,
+        out=None,
+        keepdims=np._NoValue,
+        initial=np._NoValue,
+        where=np._NoValue,
+    ):
+        _reject(out=out, initial=initial, where=where)
+        return f(a, axis=axis, dtype=dtype, keepdims=keepdims)
+
+    return impl
+
+
+def _nanmean(a, axis=None, dtype=None, out=None, keepdims=np._NoValue, *, where=np._NoValue):
+    _reject(out=out, where=where)
+    return _functions.nanmean(a, axis=axis, dtype=dtype, keepdims=keepdims)
+
+
+def _nan_extremum(f):
+    def impl(a, axis=None, out=None, keepdims=np._NoValue, initial=np._NoValue, where=np._NoValue):
+        _reject(out=out, initial=initial, where=where)
+        return f(a, axis=axis, keepdims=keepdims)
+
+    return impl
+
+
+def _nan_moment(f):
+    def impl(
+        a,
+        axis=None,
+        dtype=None,
+        out=None,
+        ddof=0,
+        keepdims=np._NoValue,
+        *,
+        where=np._NoValue,
+        mean=np._NoValue,
+        correction=np._NoValue,
+    ):
+        _reject(out=out, where=where, mean=mean)
+        if correction is not np._NoValue:
+            if ddof != 0:
+                raise ValueError("ddof and correction can't be provided simultaneously.")
+            ddof = correction
+        return f(a, axis=axis, dtype=dtype, ddof=ddof, keepdims=keepdims)
+
+    return impl
+
+
+def _take(a, indices, axis=None, out=None, mode="raise"):
+    _reject(out=out)
+    if mode != "raise":
+        raise _Unsupported(f"mode={mode!r}")
+    return _indexing.take(a, indices, axis)
+
+
+#: NumPy functions Ember cannot record, with the reason the fallback gives. A scan built from
+#: shifted slices would be exact only for integers and does O(n log n) work (measured 4x slower
+#: than this fallback for 10**6 elements), so scans wait for a scan primitive.
+_REASONS = {
+    **dict.fromkeys(
+        ["cumsum", "cumprod", "nancumsum", "nancumprod", "cumulative_sum", "cumulative_prod"],
+        "Ember has no scan primitive",
+    ),
+    **dict.fromkeys(
+        ["sort", "argsort", "partition", "argpartition", "median", "percentile", "quantile"],
+        "Ember has no sort primitive",
+    ),
+    **dict.fromkeys(
+        ["nonzero", "flatnonzero", "argwhere", "unique", "extract", "compress"],
+        "the result's shape depends on the data",
+    ),
+}
+
 _FUNCTIONS = {
     "sum": _reduction("sum"),
     "prod": _reduction("prod"),
@@ -252,20 +341,52 @@ _FUNCTIONS = {
     "zeros_like": _like("zeros_like"),
     "ones_like": _like("ones_like"),
     "full_like": _like("full_like"),
+    "outer": _outer,
+    "flip": lambda m, axis=None: _functions.flip(m, axis),
+    "fliplr": lambda m: _functions.fliplr(m),
+    "flipud": lambda m: _functions.flipud(m),
+    "tile": lambda A, reps: _functions.tile(A, reps),
+    "triu": lambda m, k=0: _functions.triu(m, k),
+    "tril": lambda m, k=0: _functions.tril(m, k),
+    "tensordot": lambda a, b, axes=2: _functions.tensordot(a, b, axes),
+    "einsum": _einsum,
+    "take": _take,
+    "linalg.norm": lambda x, ord=None, axis=None, keepdims=False: _functions.norm(
+        x, ord, axis, keepdims
+    ),
+    "nansum": _nan_sum_like(_functions.nansum),
+    "nanprod": _nan_sum_like(_functions.nanprod),
+    "nanmean": _nanmean,
+    "nanmax": _nan_extremum(_functions.nanmax),
+    "nanmin": _nan_extremum(_functions.nanmin),
+    "nanvar": _nan_moment(_functions.nanvar),
+    "nanstd": _nan_moment(_functions.nanstd),
     "shape": lambda a: a.shape,
     "ndim": lambda a: a.ndim,
     "size": lambda a, axis=None: a.size if axis is None else a.shape[axis],
 }
 
 
+def _qualified_name(func):
+    """``"sum"`` for ``np.sum``, ``"linalg.norm"`` for ``np.linalg.norm``; ``None`` outside
+    NumPy."""
+    module = getattr(func, "__module__", None) or ""
+    if module == "numpy":
+        return func.__name__
+    if module.startswith("numpy."):
+        return f"{module[len('numpy.') :]}.{func.__name__}"
+    return None
+
+
 def array_function(func, types, args, kwargs):
     """Implements ``Tensor.__array_function__``."""
-    impl = _FUNCTIONS.get(func.__name__)
-    if impl is not None and func.__module__ == "numpy":
+    name = _qualified_name(func)
+    impl = _FUNCTIONS.get(name)
+    why = _REASONS.get(name)
+    if impl is not None:
         try:
             return impl(*args, **kwargs)
-        except _Unsupported:
-            pass
-        except NotImplementedError:
-            pass
-    return _fallback(f"np.{func.__name__}", func, args, kwargs)
+        except NotImplementedError as e:  # _Unsupported included
+            why = str(e) or None
+    what = f"np.{name}" if name is not None else f"{func.__module__}.{func.__name__}"
+    return _fallback(what, func, args, kwargs, why)
