@@ -1,7 +1,8 @@
 //! Accuracy of compiled float sums against exact references: row sums (vector loops fold the
-//! unrolled vectors pairwise into one TwoSum-compensated accumulator per lane) and column sums
-//! (one compensated accumulator per lane), well- and ill-conditioned, with overflow and
-//! infinities. Inputs are integers times a power of two, so the exact sum is an integer sum.
+//! unrolled vectors pairwise into one TwoSum-compensated accumulator per lane), column sums
+//! (one compensated accumulator per lane) and sums of all elements split over the pool,
+//! well- and ill-conditioned, with overflow and infinities. Inputs are integers times a power
+//! of two, so the exact sum is an integer sum.
 
 mod common;
 
@@ -191,6 +192,56 @@ fn tall_column_sums_at_every_tail() {
                 ms[(r - 1) * c + col] = -(1 << (bits + 6));
             }
             check_sums(dt, r, c, true, &ms, 3.0, 3.0);
+        }
+    }
+}
+
+/// Sums of all elements split over the pool (`cpu::lower::split`): each part's compensated
+/// sum, folded in part order with compensated adds: same bounds as one loop.
+#[test]
+fn split_full_sums_keep_the_bounds() {
+    let mut rng = Rng(75);
+    for dt in [DType::F32, DType::F64] {
+        let bits = if dt == DType::F32 { 24 } else { 53 };
+        for n in [(1 << 17) + 3, 1_000_003] {
+            for positive in [true, false] {
+                let mut ms = ints(&mut rng, n, bits, positive);
+                if !positive {
+                    ms[5] = 1 << (bits + 6);
+                    ms[n / 2] = -(1 << (bits + 6));
+                    ms[n - 1] = 1 << (bits + 3);
+                }
+                // One row of `n`, reduced whole: no parallel loop.
+                let mut b = Builder::new("full_sum");
+                let a = b.arg(dt, &[n], false);
+                let out = b.arg(dt, &[], true);
+                let s = b.acc(ReduceOp::Sum, dt);
+                let i = b.open_loop(n, false);
+                let x = b.load(a, &[i]);
+                b.update(s, x);
+                b.close_loop();
+                b.store(out, &[], s);
+                let k = b.finish();
+                let scale = (-20f64).exp2();
+                let vals: Vec<f64> = ms.iter().map(|&m| m as f64 * scale).collect();
+                let mut bufs = vec![Buffer::from_f64s(dt, &[n], &vals), Buffer::zeros(dt, &[])];
+                backend()
+                    .compile(&k)
+                    .expect("compile")
+                    .run_buffers(&mut bufs)
+                    .expect("run");
+                let got = bufs[1].to_f64s()[0];
+                let exact: i128 = ms.iter().map(|&m| m as i128).sum();
+                let abs: i128 = ms.iter().map(|&m| (m as i128).abs()).sum();
+                let (exact, abs) = (exact as f64 * scale, abs as f64 * scale);
+                let (k_abs, k_rel) = if positive { (0.0, 6.0) } else { (3.0, 3.0) };
+                let bound = eps(dt) * (k_abs * abs + k_rel * exact.abs());
+                assert!(
+                    (got - exact).abs() <= bound,
+                    "{dt} n={n}: got {got:e}, exact {exact:e}, error {:e} > {bound:e}",
+                    (got - exact).abs()
+                );
+            }
         }
     }
 }

@@ -32,11 +32,14 @@ fn worth_compiling(op: &Op, inputs: &[&Tensor], out: &ValueType) -> bool {
         .unwrap_or(0)
         >= MIN_ELEMENTS;
     let host = inputs.iter().all(|t| t.device() == Device::Cpu);
-    // Full reductions stay on the reference kernels: a compiled one runs its single output on
-    // one thread, slower than the pairwise ndarray sum.
-    let reduce_rows = op.is_reduce() && out.numel() >= 64;
+    // A full reduction compiles when it is large enough for its kernel to split the
+    // reduction over the pool (`ember_codegen::cpu::lower::split`); smaller ones, and
+    // reductions to a few outputs (one thread each), stay on the reference kernels.
+    let n = inputs.iter().map(|t| t.numel()).max().unwrap_or(0);
+    let full = out.numel() == 1 && n >= ember_codegen::cpu::lower::split::SPLIT_MIN_WORK;
+    let reduce = op.is_reduce() && (out.numel() >= 64 || full);
     let kernel_op =
-        op.is_elementwise() || reduce_rows || (matches!(op, Op::MatMul) && out.dtype.is_float());
+        op.is_elementwise() || reduce || (matches!(op, Op::MatMul) && out.dtype.is_float());
     big && host && kernel_op
 }
 

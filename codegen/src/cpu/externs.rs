@@ -2,6 +2,9 @@
 //! `arcsin`, float `floor_divide`, integer `power`, ...). They call the kernel IR's own scalar
 //! semantics ([`ember_ir::kernel::eval`]), so these ops agree with the interpreter bit for bit.
 //! Each takes the op as its index in `UnaryOp::ALL` / `BinaryOp::ALL`.
+//!
+//! Kernels that split themselves over the thread pool ([`super::lower::split`]) call
+//! [`ember_cpu_split`] to run a helper function of theirs on the pool.
 
 use ember_ir::kernel::eval;
 use ember_ir::{BinaryOp, Scalar, UnaryOp};
@@ -108,6 +111,45 @@ pub unsafe extern "C" fn ember_sincos_fix_f64(x: *const f64, r: *mut f64, n: u32
     }
 }
 
+/// A kernel function (or a helper with the same signature): `args`, `strides`, `start`, `end`.
+pub type KernelFn = unsafe extern "C" fn(*const *mut u8, *const i64, i64, i64);
+
+/// Runs `f` once per part `c` in `0..parts` on the pool, over `c * chunk .. (c + 1) * chunk`
+/// (clipped to `extent`), with the `nargs` argument pointers of `args` followed by
+/// `partials + c * slot`: where part `c` leaves its partial results. Parts and their ranges
+/// depend only on the arguments, never on the thread that runs them, so the caller's
+/// combine of the partials in part order is deterministic.
+///
+/// # Safety
+/// `f` must be safe to call with these arguments for every part, concurrently; `args` holds
+/// `nargs` pointers, and `partials` has `parts * slot` writable bytes.
+#[allow(clippy::too_many_arguments)]
+pub unsafe extern "C" fn ember_cpu_split(
+    f: KernelFn,
+    args: *const usize,
+    nargs: u64,
+    strides: *const i64,
+    parts: u64,
+    extent: i64,
+    chunk: i64,
+    partials: *mut u8,
+    slot: u64,
+) {
+    // SAFETY: the caller passes `nargs` pointers.
+    let base: smallvec::SmallVec<[usize; 12]> =
+        unsafe { std::slice::from_raw_parts(args, nargs as usize) }.into();
+    let (strides, partials) = (strides as usize, partials as usize);
+    let part = |c: usize| {
+        let mut a = base.clone();
+        a.push(partials + c * slot as usize);
+        let lo = c as i64 * chunk;
+        let hi = (lo + chunk).min(extent);
+        // SAFETY: the caller's contract; parts write disjoint partials.
+        unsafe { f(a.as_ptr() as *const *mut u8, strides as *const i64, lo, hi) }
+    };
+    super::pool::Pool::global().run(parts as usize, &part);
+}
+
 /// Every symbol the JIT resolves, with its address.
 pub fn symbols() -> Vec<(&'static str, *const u8)> {
     vec![
@@ -120,5 +162,6 @@ pub fn symbols() -> Vec<(&'static str, *const u8)> {
         ("ember_binary_i32", ember_binary_i32 as *const u8),
         ("ember_sincos_fix_f32", ember_sincos_fix_f32 as *const u8),
         ("ember_sincos_fix_f64", ember_sincos_fix_f64 as *const u8),
+        ("ember_cpu_split", ember_cpu_split as *const u8),
     ]
 }

@@ -10,6 +10,7 @@
 //! then finishes the tail (or does all the work for strided views).
 
 pub mod rows;
+pub mod split;
 
 pub use rows::nonpositive_differences;
 
@@ -56,6 +57,9 @@ pub struct Lower<'a, 'b> {
     pub module: &'a mut JITModule,
     pub ptrs: Vec<Value>,
     pub strides: Vec<Vec<Value>>,
+    /// The function's `args` and `strides` parameters (helpers called with them, [`split`]).
+    pub argp: Value,
+    pub stp: Value,
     pub start: Value,
     pub end: Value,
     pub vals: HashMap<Var, Value>,
@@ -137,6 +141,8 @@ impl<'a, 'b> Lower<'a, 'b> {
             module,
             ptrs,
             strides,
+            argp,
+            stp,
             start,
             end,
             vals: HashMap::new(),
@@ -214,18 +220,31 @@ impl<'a, 'b> Lower<'a, 'b> {
             .unwrap_or(DType::Bool)
     }
 
-    /// Emits the whole body and finishes the function.
-    /// Emits the kernel; returns [`Self::granule`].
+    /// Emits the kernel and finishes the function; returns [`Self::granule`]. Large single
+    /// reductions split themselves over the pool ([`split`]).
     pub fn finish(mut self) -> Result<usize> {
+        let granule = self.emit_kernel()?;
+        self.b.ins().return_(&[]);
+        self.b.seal_all_blocks();
+        let cfg = self.module.isa().frontend_config();
+        self.b.finalize(cfg);
+        Ok(granule)
+    }
+
+    /// Emits the whole body (in split form when [`split`] applies); returns the granule of
+    /// the parallel loop.
+    pub fn emit_kernel(&mut self) -> Result<usize> {
+        if self.pipeline.is_none() {
+            if let Some(s) = split::full_split(&self.k) {
+                self.emit_full_split(&s)?;
+                return Ok(1);
+            }
+        }
         let len = self
             .pipeline
             .as_ref()
             .map_or(self.k.body.len(), |p| p.body_len);
         self.emit_range(0, len)?;
-        self.b.ins().return_(&[]);
-        self.b.seal_all_blocks();
-        let cfg = self.module.isa().frontend_config();
-        self.b.finalize(cfg);
         Ok(self.granule)
     }
 

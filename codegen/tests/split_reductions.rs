@@ -1,0 +1,205 @@
+//! Reductions large enough to split themselves over the thread pool (`cpu::lower::split`):
+//! full reductions run in parts whose partial states fold in part order. Every reduction and
+//! dtype against the interpreter, at sizes with a short last part, strided views, NaN and
+//! infinities, ties of argmax across parts, and the same bits on every run.
+
+mod common;
+
+use common::{backend, buffer, check, values, Rng};
+use ember_codegen::cpu::lower::split::full_split;
+use ember_ir::kernel::build::Builder;
+use ember_ir::kernel::interp::Buffer;
+use ember_ir::kernel::Kernel;
+use ember_ir::{BinaryOp, DType, ReduceOp, Scalar, UnaryOp};
+
+/// The dtype `op` folds for inputs of `dt`.
+fn value_dtype(op: ReduceOp, dt: DType) -> DType {
+    match op {
+        ReduceOp::Any | ReduceOp::All => DType::Bool,
+        ReduceOp::Sum | ReduceOp::Prod => dt.sum_result(),
+        _ => dt,
+    }
+}
+
+/// `out[] = reduce_i x[i]`: one reduction loop, no parallel loop.
+fn full_kernel(op: ReduceOp, dt: DType, n: usize) -> Kernel {
+    let mut b = Builder::new("full");
+    let a = b.arg(dt, &[n], false);
+    let vdt = value_dtype(op, dt);
+    let out = b.arg(ember_ir::kernel::acc_result(op, vdt), &[], true);
+    let acc = b.acc(op, vdt);
+    let i = b.open_loop(n, false);
+    let x = b.load(a, &[i]);
+    let x = if vdt != dt { b.cast(vdt, x) } else { x };
+    if matches!(op, ReduceOp::ArgMax | ReduceOp::ArgMin) {
+        b.update_arg(acc, x, i);
+    } else {
+        b.update(acc, x);
+    }
+    b.close_loop();
+    b.store(out, &[], acc);
+    b.finish()
+}
+
+/// The tolerance (relative to `1 + |result|`) of a float reduction of `n` values of
+/// magnitude at most `max`: sums within 4 eps of `sum |x|` (the documented bound; the
+/// interpreter's sum is nearly exact), products within `sqrt(n)`-ish roundings (any order of
+/// `n` products rounds differently), exact otherwise.
+fn tol(op: ReduceOp, dt: DType, n: usize, max: f64) -> f64 {
+    let eps = if dt == DType::F32 {
+        f32::EPSILON as f64
+    } else {
+        f64::EPSILON
+    };
+    match op {
+        ReduceOp::Sum if dt.is_float() => 4.0 * eps * n as f64 * max,
+        ReduceOp::Prod if dt.is_float() => eps * 4.0 * (n as f64).sqrt(),
+        _ => 0.0,
+    }
+}
+
+fn range(op: ReduceOp) -> (f64, f64) {
+    if op == ReduceOp::Prod {
+        (0.999, 1.001)
+    } else {
+        (-10.0, 10.0)
+    }
+}
+
+/// Every reduction of every dtype over lengths that split into parts with a short last part.
+#[test]
+fn full_reductions_match_the_interpreter() {
+    let mut rng = Rng(81);
+    for dt in DType::ALL {
+        for &op in ReduceOp::ALL {
+            for n in [(1 << 17) + 7, 300_001] {
+                let k = full_kernel(op, dt, n);
+                assert!(full_split(&k).is_some(), "{op:?} {dt} {n} does not split");
+                let (lo, hi) = range(op);
+                let vals = values(&mut rng, dt, n, lo, hi);
+                let t = tol(op, dt, n, 10.0);
+                check(&k, &[buffer(dt, &[n], &vals, false)], 4.0, t);
+                check(&k, &[buffer(dt, &[n], &vals, true)], 4.0, t);
+            }
+        }
+    }
+}
+
+/// NaN anywhere (the last part, the first element), infinities of both signs, and argmax /
+/// argmin ties in different parts (the first one wins).
+#[test]
+fn full_reductions_nan_inf_and_ties() {
+    let n = 400_003;
+    for dt in [DType::F32, DType::F64] {
+        for op in [
+            ReduceOp::Sum,
+            ReduceOp::Max,
+            ReduceOp::Min,
+            ReduceOp::ArgMax,
+            ReduceOp::ArgMin,
+        ] {
+            let k = full_kernel(op, dt, n);
+            let mut vals = vec![1.0; n];
+            // Ties: the extreme values twice, in different parts.
+            vals[7_000] = 5.0;
+            vals[350_000] = 5.0;
+            vals[9_000] = -5.0;
+            vals[390_000] = -5.0;
+            check(&k, &[Buffer::from_f64s(dt, &[n], &vals)], 0.0, 0.0);
+            for at in [0, n - 1, n / 2] {
+                let mut v = vals.clone();
+                v[at] = f64::NAN;
+                check(&k, &[Buffer::from_f64s(dt, &[n], &v)], 0.0, 0.0);
+            }
+            let mut v = vals.clone();
+            v[11] = f64::INFINITY;
+            check(&k, &[Buffer::from_f64s(dt, &[n], &v)], 0.0, 0.0);
+            v[n - 2] = f64::NEG_INFINITY;
+            check(&k, &[Buffer::from_f64s(dt, &[n], &v)], 0.0, 0.0);
+        }
+    }
+}
+
+/// A fused full reduction over a 2-d domain (`sum(exp(x + b[j])) * 0.5` and the max of the
+/// same values, one kernel): the outer of two reduction loops splits.
+#[test]
+fn fused_two_level_full_reduction() {
+    let mut rng = Rng(82);
+    for dt in [DType::F32, DType::F64] {
+        for (r, c) in [(1001, 257), (70_001, 3)] {
+            let mut b = Builder::new("fused_full");
+            let x = b.arg(dt, &[r, c], false);
+            let bias = b.arg(dt, &[c], false);
+            let out = b.arg(dt, &[], true);
+            let out2 = b.arg(dt, &[], true);
+            let s = b.acc(ReduceOp::Sum, dt);
+            let m = b.acc(ReduceOp::Max, dt);
+            let i = b.open_loop(r, false);
+            let j = b.open_loop(c, false);
+            let v = b.load(x, &[i, j]);
+            let w = b.load(bias, &[j]);
+            let v = b.binary(BinaryOp::Add, v, w);
+            let e = b.unary(UnaryOp::Exp, v);
+            b.update(s, e);
+            b.update(m, e);
+            b.close_loop();
+            b.close_loop();
+            let half = b.konst(if dt == DType::F32 {
+                Scalar::F32(0.5)
+            } else {
+                Scalar::F64(0.5)
+            });
+            let h = b.binary(BinaryOp::Mul, s, half);
+            b.store(out, &[], h);
+            b.store(out2, &[], m);
+            let k = b.finish();
+            assert!(full_split(&k).is_some());
+            let xv = values(&mut rng, dt, r * c, -2.0, 2.0);
+            let bv = values(&mut rng, dt, c, -1.0, 1.0);
+            let inputs = [
+                buffer(dt, &[r, c], &xv, false),
+                buffer(dt, &[c], &bv, false),
+            ];
+            check(&k, &inputs, 8.0, tol(ReduceOp::Sum, dt, r * c, 20.0));
+        }
+    }
+}
+
+/// The parts of a split reduction fold in a fixed order: the same bits on every run.
+#[test]
+fn split_reductions_are_deterministic() {
+    let mut rng = Rng(83);
+    let n = 1 << 20;
+    let k = full_kernel(ReduceOp::Sum, DType::F32, n);
+    let vals = values(&mut rng, DType::F32, n, -1e4, 1e4);
+    let compiled = backend().compile(&k).expect("compile");
+    let mut first: Option<u64> = None;
+    for _ in 0..8 {
+        let mut bufs = vec![
+            Buffer::from_f64s(DType::F32, &[n], &vals),
+            Buffer::zeros(DType::F32, &[]),
+        ];
+        compiled.run_buffers(&mut bufs).expect("run");
+        let got = bufs[1].to_f64s()[0].to_bits();
+        assert_eq!(*first.get_or_insert(got), got);
+    }
+}
+
+/// A float32 sum whose parts are finite but whose fold overflows: infinite, not NaN (the
+/// compensation of an infinite sum is dropped).
+#[test]
+fn sums_that_overflow_only_when_parts_fold() {
+    let dt = DType::F32;
+    let n = 1_000_003;
+    let k = full_kernel(ReduceOp::Sum, dt, n);
+    let mut bufs = vec![
+        Buffer::from_f64s(dt, &[n], &vec![1e33; n]),
+        Buffer::zeros(dt, &[]),
+    ];
+    backend()
+        .compile(&k)
+        .expect("compile")
+        .run_buffers(&mut bufs)
+        .expect("run");
+    assert_eq!(bufs[1].to_f64s()[0], f64::INFINITY);
+}
