@@ -1,7 +1,9 @@
 //! Reductions large enough to split themselves over the thread pool (`cpu::lower::split`):
-//! full reductions run in parts whose partial states fold in part order. Every reduction and
-//! dtype against the interpreter, at sizes with a short last part, strided views, NaN and
-//! infinities, ties of argmax across parts, and the same bits on every run.
+//! full reductions run in parts whose partial states fold in part order, and column
+//! reductions run interchanged (rows outer) over blocks of rows. Every reduction and dtype
+//! against the interpreter, at sizes with odd tails (rows, columns, parts), strided views
+//! (which take the ordinary lowering), NaN and infinities, ties of argmax across parts, and
+//! the same bits on every run.
 
 mod common;
 
@@ -172,21 +174,145 @@ fn split_reductions_are_deterministic() {
     let n = 1 << 20;
     let k = full_kernel(ReduceOp::Sum, DType::F32, n);
     let vals = values(&mut rng, DType::F32, n, -1e4, 1e4);
+    let c = column_kernel(ReduceOp::Sum, DType::F32, 4099, 300, false);
+    let cv = values(&mut rng, DType::F32, 4099 * 300, -1e4, 1e4);
     let compiled = backend().compile(&k).expect("compile");
-    let mut first: Option<u64> = None;
+    let compiled_c = backend().compile(&c).expect("compile");
+    let mut first: Option<(Vec<f64>, Vec<f64>)> = None;
     for _ in 0..8 {
         let mut bufs = vec![
             Buffer::from_f64s(DType::F32, &[n], &vals),
             Buffer::zeros(DType::F32, &[]),
         ];
         compiled.run_buffers(&mut bufs).expect("run");
-        let got = bufs[1].to_f64s()[0].to_bits();
-        assert_eq!(*first.get_or_insert(got), got);
+        let mut cb = vec![
+            Buffer::from_f64s(DType::F32, &[4099, 300], &cv),
+            Buffer::zeros(DType::F32, &[300]),
+        ];
+        compiled_c.run_buffers(&mut cb).expect("run");
+        let got = (bufs[1].to_f64s(), cb[1].to_f64s());
+        let bits = |v: &[f64]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+        match &first {
+            None => first = Some(got),
+            Some(f) => {
+                assert_eq!(bits(&f.0), bits(&got.0));
+                assert_eq!(bits(&f.1), bits(&got.1));
+            }
+        }
     }
 }
 
-/// A float32 sum whose parts are finite but whose fold overflows: infinite, not NaN (the
-/// compensation of an infinite sum is dropped).
+/// `out[j] = reduce_i (x[i, j]^2 - x[i, j])`, then `* 2` (`post`), over an `r x c` array.
+fn column_kernel(op: ReduceOp, dt: DType, r: usize, c: usize, post: bool) -> Kernel {
+    let mut b = Builder::new("colsplit");
+    let x = b.arg(dt, &[r, c], false);
+    let out = b.arg(dt, &[c], true);
+    let j = b.open_loop(c, true);
+    let acc = b.acc(op, dt);
+    let i = b.open_loop(r, false);
+    let v = b.load(x, &[i, j]);
+    let v = if post {
+        let sq = b.binary(BinaryOp::Mul, v, v);
+        b.binary(BinaryOp::Sub, sq, v)
+    } else {
+        v
+    };
+    b.update(acc, v);
+    b.close_loop();
+    let res = if post {
+        let two = b.konst(match dt {
+            DType::F32 => Scalar::F32(2.0),
+            DType::F64 => Scalar::F64(2.0),
+            _ => Scalar::I32(2),
+        });
+        b.binary(BinaryOp::Mul, acc, two)
+    } else {
+        acc
+    };
+    b.store(out, &[j], res);
+    b.finish()
+}
+
+/// Column reductions at widths around the vector width (scalar columns after the whole
+/// vectors), heights that leave a partial block of rows in a part, contiguous (the split
+/// form) and strided (the ordinary lowering over the pool), with NaN and infinities.
+#[test]
+fn column_reductions_match_the_interpreter() {
+    let mut rng = Rng(84);
+    let shapes = [
+        (4099, 64),
+        (2053, 127),
+        (520, 1025),
+        (20_003, 9),
+        (44_001, 3),
+    ];
+    for dt in [DType::F32, DType::F64, DType::I32] {
+        for op in [ReduceOp::Sum, ReduceOp::Max, ReduceOp::Min, ReduceOp::Prod] {
+            for (n, &(r, c)) in shapes.iter().enumerate() {
+                // The fused body and the scaled result on alternate shapes.
+                let post = n % 2 == 1 && op != ReduceOp::Prod;
+                let k = column_kernel(op, dt, r, c, post);
+                let (lo, hi) = match (op, dt) {
+                    (ReduceOp::Prod, DType::I32) => (0.0, 1.4),
+                    (ReduceOp::Prod, _) => (0.999, 1.001),
+                    _ => (-4.0, 4.0),
+                };
+                let mut vals = values(&mut rng, dt, r * c, lo, hi);
+                if dt.is_float() && op != ReduceOp::Prod {
+                    vals[c + c / 2] = f64::NAN;
+                    vals[(r - 1) * c + c - 1] = f64::NAN;
+                    vals[3 * c] = f64::INFINITY;
+                    vals[(r / 2) * c] = f64::NEG_INFINITY;
+                }
+                let t = tol(op, dt, r, 16.0);
+                for strided in [false, true] {
+                    check(&k, &[buffer(dt, &[r, c], &vals, strided)], 8.0, t);
+                }
+            }
+        }
+    }
+}
+
+/// Several accumulators in one column kernel (sum and max of the same values, the shape of a
+/// horizontal merge) and a transposed view (unit stride along the rows: the ordinary form).
+#[test]
+fn column_reductions_with_two_accumulators_and_a_transposed_view() {
+    let mut rng = Rng(85);
+    for dt in [DType::F32, DType::F64] {
+        let (r, c) = (3001, 130);
+        let mut b = Builder::new("two");
+        let x = b.arg(dt, &[r, c], false);
+        let o1 = b.arg(dt, &[c], true);
+        let o2 = b.arg(dt, &[c], true);
+        let j = b.open_loop(c, true);
+        let s = b.acc(ReduceOp::Sum, dt);
+        let m = b.acc(ReduceOp::Min, dt);
+        let i = b.open_loop(r, false);
+        let v = b.load(x, &[i, j]);
+        b.update(s, v);
+        b.update(m, v);
+        b.close_loop();
+        b.store(o1, &[j], s);
+        b.store(o2, &[j], m);
+        let k = b.finish();
+        let vals = values(&mut rng, dt, r * c, -3.0, 3.0);
+        let tl = tol(ReduceOp::Sum, dt, r, 3.0);
+        check(&k, &[buffer(dt, &[r, c], &vals, false)], 8.0, tl);
+        // The same view over a column-major buffer.
+        let mut t = vec![0.0; r * c];
+        for a in 0..r {
+            for bb in 0..c {
+                t[bb * r + a] = vals[a * c + bb];
+            }
+        }
+        let mut buf = Buffer::from_f64s(dt, &[c, r], &t);
+        buf.strides = vec![1, r as isize];
+        check(&k, &[buf], 8.0, tl);
+    }
+}
+
+/// Float32 sums whose parts are finite but whose fold overflows: infinite, not NaN (the
+/// compensation of an infinite sum is dropped), for both split forms.
 #[test]
 fn sums_that_overflow_only_when_parts_fold() {
     let dt = DType::F32;
@@ -202,4 +328,24 @@ fn sums_that_overflow_only_when_parts_fold() {
         .run_buffers(&mut bufs)
         .expect("run");
     assert_eq!(bufs[1].to_f64s()[0], f64::INFINITY);
+    let (r, c) = (4099, 67);
+    let k = column_kernel(ReduceOp::Sum, dt, r, c, false);
+    let mut vals = vec![1.0; r * c];
+    for row in 0..r {
+        vals[row * c + 5] = 1e35; // a vector column
+        vals[row * c + 66] = -1e35; // a scalar column
+    }
+    let mut bufs = vec![
+        Buffer::from_f64s(dt, &[r, c], &vals),
+        Buffer::zeros(dt, &[c]),
+    ];
+    backend()
+        .compile(&k)
+        .expect("compile")
+        .run_buffers(&mut bufs)
+        .expect("run");
+    let got = bufs[1].to_f64s();
+    assert_eq!(got[5], f64::INFINITY);
+    assert_eq!(got[66], f64::NEG_INFINITY);
+    assert_eq!(got[0], r as f64);
 }

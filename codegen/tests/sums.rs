@@ -1,6 +1,7 @@
 //! Accuracy of compiled float sums against exact references: row sums (vector loops fold the
 //! unrolled vectors pairwise into one TwoSum-compensated accumulator per lane), column sums
-//! (one compensated accumulator per lane) and sums of all elements split over the pool,
+//! (one compensated accumulator per lane; large ones interchanged, four rows added pairwise
+//! into a compensated state per column) and sums of all elements split over the pool,
 //! well- and ill-conditioned, with overflow and infinities. Inputs are integers times a power
 //! of two, so the exact sum is an integer sum.
 
@@ -189,6 +190,28 @@ fn tall_column_sums_at_every_tail() {
             let mut ms = ints(&mut rng, r * c, bits, false);
             for col in [0, c / 2, c - 1] {
                 ms[col] = 1 << (bits + 6);
+                ms[(r - 1) * c + col] = -(1 << (bits + 6));
+            }
+            check_sums(dt, r, c, true, &ms, 3.0, 3.0);
+        }
+    }
+}
+
+/// Column sums large enough to run interchanged over blocks of rows (`cpu::vector`'s
+/// interchange: four rows added pairwise, then one compensated add per column; parts folded
+/// with TwoSum), at widths with scalar columns after the whole vectors: same bounds.
+#[test]
+fn interchanged_column_sums_keep_the_bounds() {
+    let mut rng = Rng(74);
+    for dt in [DType::F32, DType::F64] {
+        let bits = if dt == DType::F32 { 24 } else { 53 };
+        for (r, c) in [(4099, 64), (2051, 127), (600, 1027), (50_003, 3)] {
+            let ms = ints(&mut rng, r * c, bits, true);
+            check_sums(dt, r, c, true, &ms, 0.0, 6.0);
+            let mut ms = ints(&mut rng, r * c, bits, false);
+            for col in [0, c / 2, c - 1] {
+                ms[col] = 1 << (bits + 6);
+                ms[(r / 2) * c + col] = 1 << (bits + 3);
                 ms[(r - 1) * c + col] = -(1 << (bits + 6));
             }
             check_sums(dt, r, c, true, &ms, 3.0, 3.0);

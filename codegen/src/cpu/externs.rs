@@ -4,7 +4,8 @@
 //! Each takes the op as its index in `UnaryOp::ALL` / `BinaryOp::ALL`.
 //!
 //! Kernels that split themselves over the thread pool ([`super::lower::split`]) call
-//! [`ember_cpu_split`] to run a helper function of theirs on the pool.
+//! [`ember_cpu_split`] / [`ember_cpu_chunks`] to run a helper function of theirs on the pool,
+//! and take their partial results' memory from [`ember_cpu_scratch_take`].
 
 use ember_ir::kernel::eval;
 use ember_ir::{BinaryOp, Scalar, UnaryOp};
@@ -150,6 +151,83 @@ pub unsafe extern "C" fn ember_cpu_split(
     super::pool::Pool::global().run(parts as usize, &part);
 }
 
+/// Runs kernel function `f` over `lo..hi` of its parallel loop, split over the pool in chunks
+/// at multiples of `granule` (as [`super::CompiledKernel::run`] splits a launch): the path of
+/// a self-splitting kernel that cannot take its split form.
+///
+/// # Safety
+/// `f` must be safe to call with `args` and `strides` on disjoint ranges concurrently.
+pub unsafe extern "C" fn ember_cpu_chunks(
+    f: KernelFn,
+    args: *const *mut u8,
+    strides: *const i64,
+    lo: i64,
+    hi: i64,
+    granule: u64,
+) {
+    let pool = super::pool::Pool::global();
+    let extent = (hi - lo).max(0) as usize;
+    let g = if extent >= 64 {
+        (granule as usize).max(16)
+    } else {
+        (granule as usize).max(1)
+    };
+    let per = extent.div_ceil(pool.threads() * 4).max(1).div_ceil(g) * g;
+    let (args, strides) = (args as usize, strides as usize);
+    let chunk = |c: usize| {
+        let a = lo + (c * per) as i64;
+        let b = (a + per as i64).min(hi);
+        // SAFETY: the caller's contract; chunks are disjoint.
+        unsafe { f(args as *const *mut u8, strides as *const i64, a, b) }
+    };
+    pool.run(extent.div_ceil(per), &chunk);
+}
+
+/// Scratch buffers lent to running kernels ([`ember_cpu_scratch_take`]): the ones lent out
+/// by address, and free ones kept for the next launch (page faults on fresh memory would cost
+/// a large share of a reduction's time).
+struct Scratch {
+    lent: Vec<Box<[u128]>>,
+    free: Vec<Box<[u128]>>,
+}
+
+static SCRATCH: std::sync::Mutex<Scratch> = std::sync::Mutex::new(Scratch {
+    lent: Vec::new(),
+    free: Vec::new(),
+});
+
+/// Free scratch buffers kept at most.
+const SCRATCH_KEEP: usize = 4;
+
+/// Lends a 16-byte aligned buffer of at least `bytes` bytes, until
+/// [`ember_cpu_scratch_give`] returns it.
+pub extern "C" fn ember_cpu_scratch_take(bytes: u64) -> *mut u8 {
+    let n = (bytes as usize).div_ceil(16).max(1);
+    let mut s = SCRATCH.lock().unwrap_or_else(|e| e.into_inner());
+    let mut buf = match s.free.iter().position(|b| b.len() >= n) {
+        Some(i) => s.free.swap_remove(i),
+        None => vec![0u128; n].into_boxed_slice(),
+    };
+    let p = buf.as_mut_ptr() as *mut u8;
+    s.lent.push(buf);
+    p
+}
+
+/// Returns a buffer lent by [`ember_cpu_scratch_take`].
+pub extern "C" fn ember_cpu_scratch_give(p: *mut u8) {
+    let mut s = SCRATCH.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some(i) = s.lent.iter().position(|b| b.as_ptr() as *mut u8 == p) {
+        let buf = s.lent.swap_remove(i);
+        s.free.push(buf);
+        if s.free.len() > SCRATCH_KEEP {
+            // Drop the smallest.
+            if let Some(j) = (0..s.free.len()).min_by_key(|&j| s.free[j].len()) {
+                s.free.swap_remove(j);
+            }
+        }
+    }
+}
+
 /// Every symbol the JIT resolves, with its address.
 pub fn symbols() -> Vec<(&'static str, *const u8)> {
     vec![
@@ -163,5 +241,14 @@ pub fn symbols() -> Vec<(&'static str, *const u8)> {
         ("ember_sincos_fix_f32", ember_sincos_fix_f32 as *const u8),
         ("ember_sincos_fix_f64", ember_sincos_fix_f64 as *const u8),
         ("ember_cpu_split", ember_cpu_split as *const u8),
+        ("ember_cpu_chunks", ember_cpu_chunks as *const u8),
+        (
+            "ember_cpu_scratch_take",
+            ember_cpu_scratch_take as *const u8,
+        ),
+        (
+            "ember_cpu_scratch_give",
+            ember_cpu_scratch_give as *const u8,
+        ),
     ]
 }

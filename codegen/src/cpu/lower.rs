@@ -239,6 +239,9 @@ impl<'a, 'b> Lower<'a, 'b> {
                 self.emit_full_split(&s)?;
                 return Ok(1);
             }
+            if let Some(c) = self.column_split() {
+                return self.emit_column_split(&c);
+            }
         }
         let len = self
             .pipeline

@@ -11,7 +11,8 @@
 //! *Outer loops.* A loop containing loops vectorizes across its own iterations when a load in
 //! it indexes the contiguous (last) dimension with its variable, e.g. `out[n] = sum_m x[m, n]`:
 //! nested loops run as scalar loops over lane-uniform variables and accumulators declared
-//! inside hold one reduction per lane.
+//! inside hold one reduction per lane. Large column reductions instead run with the loops
+//! interchanged, rows outer, over blocks of rows on the pool (`interchange`).
 //!
 //! At run time the vector loop runs only when every vectorized dimension's stride is 1; it
 //! processes 2 vectors per iteration (4 for light bodies: more independent accumulator
@@ -23,6 +24,7 @@
 //! max/min are one `maxps`/`minps` per vector plus a NaN mask.
 
 mod accs;
+mod interchange;
 
 use super::lower::{Lower, Mode};
 use super::ops::{binary_vectorizes, cl_type, unary_vectorizes};

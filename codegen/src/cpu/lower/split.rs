@@ -1,14 +1,19 @@
 //! Reductions that split themselves over the thread pool.
 //!
 //! [`super::super::CompiledKernel::run`] parallelizes a kernel over its parallel loop, the
-//! kept dimensions. A reduction of everything has none, so its function splits the *reduced*
-//! loop instead, in two stages:
+//! kept dimensions. Two kinds of reduction have too few of those to keep the pool busy, or
+//! walk memory badly when split that way, so their functions split the *reduced* loop
+//! instead, in two stages:
 //!
 //! * *Full reductions* (a kernel without a parallel loop, e.g. `np.exp(x).sum()`): a helper
 //!   function runs the reduction loop over one part of its range and leaves the state of each
 //!   accumulator (value, and compensation or index) in its slot of a partials array; the
 //!   kernel runs the parts on the pool ([`crate::cpu::externs::ember_cpu_split`]), folds the
 //!   partials in part order, and goes on with what follows the loop (stores, `mean`'s scale).
+//! * *Column reductions* (`x.sum(axis=0)`, see [`crate::cpu::vector`]'s interchange): parts
+//!   are blocks of rows, each folding its rows into a row of accumulator states in scratch
+//!   memory, the rows' contiguous memory streamed in order; the kernel then folds the parts'
+//!   rows column by column.
 //!
 //! The parts and their ranges depend only on the kernel's extents (never on the thread count
 //! or on timing), and partials are folded in part order, so results are deterministic. Float
@@ -25,7 +30,7 @@ use cranelift_codegen::ir::{
 use cranelift_frontend::{FunctionBuilder, FunctionBuilderContext};
 use cranelift_module::Module;
 use ember_ir::kernel::{Inst, Kernel, Var};
-use ember_ir::ReduceOp;
+use ember_ir::{DType, ReduceOp};
 
 /// Reductions over fewer elements than this run on one thread, unsplit: waking the pool and
 /// folding partials costs more than they save.
@@ -298,4 +303,9 @@ impl Lower<'_, '_> {
             _ => self.acc_fold_scalar(a, v),
         }
     }
+}
+
+/// True when `op` on `dtype` folds a float compensation alongside its value.
+pub fn compensated(op: ReduceOp, dtype: DType) -> bool {
+    op == ReduceOp::Sum && dtype.is_float()
 }

@@ -52,7 +52,7 @@ impl Lower<'_, '_> {
     /// into the next addend: four dependent operations per iteration). The result is as
     /// accurate as summing in twice the precision (Ogita, Rump and Oishi's Sum2). Infinities
     /// and NaN make `c` NaN; [`Self::compensated`] then returns `s`.
-    fn two_sum(&mut self, s: Value, c: Value, x: Value) -> (Value, Value) {
+    pub(super) fn two_sum(&mut self, s: Value, c: Value, x: Value) -> (Value, Value) {
         let t = self.b.ins().fadd(s, x);
         let bp = self.b.ins().fsub(t, s);
         let ap = self.b.ins().fsub(t, bp);
