@@ -564,3 +564,124 @@ fn max_min_relu_and_sign_of_signed_zeros_and_nan() {
         }
     }
 }
+
+/// int64 loops run as 2-lane vectors: wrapping arithmetic, signed comparisons, max/min, the
+/// integer unary ops and reductions at the extremes of the range (where a 32-bit lane or an
+/// unsigned compare would show), with tails and strides, against the interpreter.
+#[test]
+fn int64_vector_loops_at_the_extremes() {
+    let dt = DType::I64;
+    // f64 values the buffers convert to i64: the range's ends (saturated), values whose
+    // products and squares wrap, and small ones.
+    let edge = [
+        -9.3e18,
+        9.3e18,
+        4.6e18,
+        -4.6e18,
+        3037000500.0,
+        -3037000500.0,
+        1.0,
+        -1.0,
+        0.0,
+        2.0,
+        4294967296.0,
+        -4294967297.0,
+        123456789012.0,
+    ];
+    let n = 41;
+    let xs: Vec<f64> = (0..n).map(|i| edge[i % edge.len()]).collect();
+    let ys: Vec<f64> = (0..n).map(|i| edge[(i * 7 + 3) % edge.len()]).collect();
+    for &op in BinaryOp::ALL {
+        if !ember_codegen::cpu::ops::binary_vectorizes(op, dt) {
+            continue;
+        }
+        let rdt = ember_ir::kernel::binary_result(op, dt).unwrap();
+        let mut b = Builder::new("i64_binary");
+        let (a0, a1) = (b.arg(dt, &[n], false), b.arg(dt, &[n], false));
+        let o = b.arg(rdt, &[n], true);
+        let i = b.open_loop(n, true);
+        let (x, y) = (b.load(a0, &[i]), b.load(a1, &[i]));
+        let r = b.binary(op, x, y);
+        b.store(o, &[i], r);
+        b.close_loop();
+        let k = b.finish();
+        let step = common::backend().compile(&k).unwrap().vector_step();
+        assert!(step >= 2, "{op} on int64 did not vectorize");
+        for strided in [false, true] {
+            let ins = [
+                buffer(dt, &[n], &xs, strided),
+                buffer(dt, &[n], &ys, strided),
+            ];
+            check(&k, &ins, 0.0, 0.0);
+        }
+    }
+    for &op in UnaryOp::ALL {
+        if !ember_codegen::cpu::ops::unary_vectorizes(op, dt) {
+            continue;
+        }
+        let rdt = ember_ir::kernel::unary_result(op, dt).unwrap();
+        let mut b = Builder::new("i64_unary");
+        let a = b.arg(dt, &[n], false);
+        let o = b.arg(rdt, &[n], true);
+        let i = b.open_loop(n, true);
+        let x = b.load(a, &[i]);
+        let r = b.unary(op, x);
+        b.store(o, &[i], r);
+        b.close_loop();
+        let k = b.finish();
+        let step = common::backend().compile(&k).unwrap().vector_step();
+        assert!(step >= 2, "{op} on int64 did not vectorize");
+        check(&k, &[buffer(dt, &[n], &xs, false)], 0.0, 0.0);
+    }
+    for op in [ReduceOp::Sum, ReduceOp::Prod, ReduceOp::Max, ReduceOp::Min] {
+        let (r, c) = (3, 29);
+        let vals: Vec<f64> = (0..r * c).map(|i| edge[(i * 5 + 1) % edge.len()]).collect();
+        let mut b = Builder::new("i64_reduce");
+        let a = b.arg(dt, &[r, c], false);
+        let o = b.arg(dt, &[r], true);
+        let i = b.open_loop(r, true);
+        let acc = b.acc(op, dt);
+        let j = b.open_loop(c, false);
+        let x = b.load(a, &[i, j]);
+        b.update(acc, x);
+        b.close_loop();
+        b.store(o, &[i], acc);
+        b.close_loop();
+        let k = b.finish();
+        for strided in [false, true] {
+            check(&k, &[buffer(dt, &[r, c], &vals, strided)], 0.0, 0.0);
+        }
+    }
+}
+
+/// int64 -> float64 casts (NumPy's true division and mean of integers) in the vector loop:
+/// exact below 2^53, rounded to nearest above, at the range's ends.
+#[test]
+fn int64_to_float64_casts_vectorize() {
+    let n = 23;
+    let vals: Vec<f64> = (0..n)
+        .map(|i| match i % 6 {
+            0 => -9.3e18,
+            1 => 9.3e18,
+            2 => 9007199254740993.0,
+            3 => -(i as f64) * 1e15 - 1.0,
+            4 => 0.0,
+            _ => i as f64,
+        })
+        .collect();
+    let mut b = Builder::new("i64_to_f64");
+    let a = b.arg(DType::I64, &[n], false);
+    let o = b.arg(DType::F64, &[n], true);
+    let i = b.open_loop(n, true);
+    let x = b.load(a, &[i]);
+    let y = b.cast(DType::F64, x);
+    let two = b.konst(ember_ir::Scalar::F64(2.0));
+    let r = b.binary(BinaryOp::Div, y, two);
+    b.store(o, &[i], r);
+    b.close_loop();
+    let k = b.finish();
+    assert!(common::backend().compile(&k).unwrap().vector_step() >= 2);
+    for strided in [false, true] {
+        check(&k, &[buffer(DType::I64, &[n], &vals, strided)], 0.0, 0.0);
+    }
+}

@@ -277,6 +277,13 @@ impl CompiledKernel {
         &self.kernel
     }
 
+    /// Iterations of the parallel loop that one pass of its vector loop covers (lanes times
+    /// unrolled vectors); 1 when the parallel loop runs scalar. Tests use it to check that a
+    /// loop vectorized.
+    pub fn vector_step(&self) -> usize {
+        self.granule
+    }
+
     /// How long lowering and compiling took.
     pub fn compile_time(&self) -> Duration {
         self.compile_time

@@ -42,7 +42,7 @@ pub fn unary_vectorizes(op: UnaryOp, dt: DType) -> bool {
     use UnaryOp::*;
     match dt {
         DType::F32 | DType::F64 => !matches!(op, Tan | Sinh | Cosh | Asin | Acos | Atan),
-        DType::I32 => matches!(
+        DType::I32 | DType::I64 => matches!(
             op,
             Neg | Abs
                 | Reciprocal
@@ -61,7 +61,6 @@ pub fn unary_vectorizes(op: UnaryOp, dt: DType) -> bool {
             op,
             Abs | Relu | Floor | Ceil | Round | IsNan | IsInf | IsFinite | LogicalNot
         ),
-        DType::I64 => false,
     }
 }
 
@@ -70,12 +69,11 @@ pub fn binary_vectorizes(op: BinaryOp, dt: DType) -> bool {
     use BinaryOp::*;
     match dt {
         DType::F32 | DType::F64 => !matches!(op, FloorDiv | Rem | Pow | Atan2),
-        DType::I32 => matches!(
+        DType::I32 | DType::I64 => matches!(
             op,
             Add | Sub | Mul | Max | Min | Eq | Ne | Lt | Le | Gt | Ge | And | Or | Xor
         ),
         DType::Bool => matches!(op, Add | Mul | Max | Min | Eq | Ne | And | Or | Xor),
-        DType::I64 => false,
     }
 }
 
@@ -615,7 +613,7 @@ impl Lower<'_, '_> {
                     self.fsel(tt, x, one, z)
                 }
                 (Bool, _) => self.b.ins().ineg(x),
-                (I32, F32) => self.b.ins().fcvt_from_sint(tt, x),
+                (I32, F32) | (I64, F64) => self.b.ins().fcvt_from_sint(tt, x),
                 (F32, I32) => self.float_to_int(from, to, x, mode),
                 _ => {
                     return Err(CodegenError::Unsupported(format!(

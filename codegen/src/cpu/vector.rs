@@ -2,11 +2,12 @@
 //! supports on x86-64 today).
 //!
 //! *Inner loops.* A loop vectorizes across its iterations when it contains no loop, every
-//! value in it is float32/int32/bool (4 lanes of 32 bits) or float64/bool (2 lanes of 64 bits),
-//! every load and store indexes the loop variable in at most one dimension, and every op has a
-//! vector form (others, e.g. `tan` or integer `floor_divide`, call Rust per element, so such
-//! loops stay scalar). Bools are lane masks in registers and bytes in memory. Loads that do not
-//! use the loop variable are hoisted and splat.
+//! value in it is float32/int32/bool (4 lanes of 32 bits) or float64/int64/bool (2 lanes of 64
+//! bits), every load and store indexes the loop variable in at most one dimension, and every op
+//! has a vector form (others, e.g. `tan`, integer `floor_divide`, or int64 <-> float64 casts,
+//! call Rust per element or have no 128-bit x86 instruction, so such loops stay scalar). Bools
+//! are lane masks in registers and bytes in memory. Loads that do not use the loop variable are
+//! hoisted and splat.
 //!
 //! *Outer loops.* A loop containing loops vectorizes across its own iterations when a load in
 //! it indexes the contiguous (last) dimension with its variable, e.g. `out[n] = sum_m x[m, n]`:
@@ -87,7 +88,7 @@ impl Plan {
 fn class_ok(dt: DType, mode: Mode) -> bool {
     match mode {
         Mode::Vec32 => matches!(dt, DType::F32 | DType::I32 | DType::Bool),
-        Mode::Vec64 => matches!(dt, DType::F64 | DType::Bool),
+        Mode::Vec64 => matches!(dt, DType::F64 | DType::I64 | DType::Bool),
         Mode::Scalar => true,
     }
 }
@@ -168,7 +169,7 @@ pub fn plan(l: &Lower, pc: usize, end: usize, var: Var, outer: bool) -> Option<P
         Mode::Vec32
     } else if !dts.is_empty() && dts.iter().all(|d| matches!(d, DType::F32 | DType::I32)) {
         Mode::Vec32
-    } else if dts.len() == 1 && dts.contains(&DType::F64) {
+    } else if !dts.is_empty() && dts.iter().all(|d| matches!(d, DType::F64 | DType::I64)) {
         Mode::Vec64
     } else {
         return None;
@@ -224,7 +225,9 @@ pub fn plan(l: &Lower, pc: usize, end: usize, var: Var, outer: bool) -> Option<P
                     || from == DType::Bool
                     || matches!(
                         (from, *to),
-                        (DType::I32, DType::F32) | (DType::F32, DType::I32)
+                        (DType::I32, DType::F32)
+                            | (DType::F32, DType::I32)
+                            | (DType::I64, DType::F64)
                     );
                 if !ok || !class_ok(from, mode) || !class_ok(*to, mode) {
                     return None;
