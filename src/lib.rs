@@ -14,6 +14,7 @@ pub mod pool;
 pub mod profile;
 pub mod runtime;
 pub mod storage;
+pub mod strided_copy;
 pub mod tensor;
 pub mod trace;
 pub mod viz;

@@ -281,10 +281,7 @@ impl Tensor {
         if self.is_contiguous() {
             return Ok(self.clone());
         }
-        crate::with_dtype!(self.dtype(), T => {
-            let data: Vec<T> = self.view::<T>()?.iter().copied().collect();
-            Tensor::from_vec(data, self.shape())
-        })
+        self.deep_copy()
     }
 }
 
@@ -327,9 +324,24 @@ impl<T: Element> From<ArrayD<T>> for Tensor {
 impl Tensor {
     /// A C-contiguous copy of the data in fresh memory (never shares storage).
     pub fn deep_copy(&self) -> Result<Tensor> {
+        let strides = self.strides();
+        let src = self.data_ptr()?;
+        // Pooled memory: a fresh allocation of this size would page-fault on every copy.
+        let storage = Arc::new(crate::storage::Storage::for_overwrite(self.ty.nbytes())?);
         crate::with_dtype!(self.dtype(), T => {
-            let data: Vec<T> = self.view::<T>()?.iter().copied().collect();
-            Tensor::from_vec(data, self.shape())
-        })
+            self.check_element::<T>()?;
+            // SAFETY: `from_buffer` checked that the layout addresses only elements inside
+            // the storage, which holds `T`s (checked above) and outlives this call; the new
+            // storage holds exactly `numel` elements of `T` and is not shared yet.
+            unsafe {
+                crate::strided_copy::copy_to_c_order(
+                    src as *const T,
+                    self.shape(),
+                    &strides,
+                    storage.as_mut_ptr() as *mut T,
+                )
+            };
+        });
+        Tensor::from_storage(self.dtype(), self.shape(), storage)
     }
 }

@@ -70,3 +70,32 @@ def test_kernel_operand_copies_are_recorded():
     np.testing.assert_array_equal(f(x), x.T.reshape(-1) * 2)
     causes = [r["cause"] for r in ember.transfer_ledger()]
     assert any("copied to C order" in c for c in causes), causes
+
+
+@pytest.mark.parametrize(
+    "fn",
+    [
+        lambda x: x.T + 1,
+        lambda x: x[::-1] + 1,
+        lambda x: x[::2, 1:] * 2,
+        lambda x: x[:, ::-1] - x,
+        lambda x: np.exp(x.T[3:, ::3]).sum(axis=1),
+    ],
+    ids=["transpose", "reversed rows", "every second row", "reversed columns", "reduction"],
+)
+def test_kernels_read_transposed_and_sliced_views_without_copying(fn):
+    x = np.random.default_rng(3).standard_normal((37, 24)).astype(np.float32)
+    f = ember.jit(fn)
+    before = len(ember.transfer_ledger())
+    np.testing.assert_allclose(f(x), fn(x), rtol=1e-6)
+    copies = [r["cause"] for r in ember.transfer_ledger()[before:]]
+    assert not copies, copies
+
+
+def test_a_fortran_order_argument_is_copied_once_and_gives_the_same_answer():
+    x = np.asfortranarray(np.random.default_rng(4).standard_normal((33, 17)))
+    f = ember.jit(lambda x: x * 2 + 1)
+    before = len(ember.transfer_ledger())
+    np.testing.assert_array_equal(f(x), x * 2 + 1)
+    copies = [r["cause"] for r in ember.transfer_ledger()[before:]]
+    assert len(copies) == 1 and "copied to C order" in copies[0], copies

@@ -1,5 +1,6 @@
 //! Lowers one fused group to a kernel: collapses the domain's dimensions where every buffer
-//! allows it, opens the outer loops (the first one parallel), then one phase per reduction
+//! allows it (never in a kernel that reads a permuted or sliced view: those keep their own
+//! strides, which seldom collapse), opens the outer loops (the first one parallel), then one phase per reduction
 //! level, each an inner loop nest that folds reductions and stores elementwise results.
 //!
 //! A value over the whole domain that an earlier phase computes and a later phase needs again
@@ -468,8 +469,17 @@ pub(super) fn emit_group(
         .iter()
         .map(|&l| presence(&g.node(l).ty.shape, domain))
         .collect();
-    let sig = |d: usize| -> (bool, Vec<bool>) {
-        (view.axes.contains(&d), pres.iter().map(|p| p[d]).collect())
+    // A load of a permuted or sliced view has strides that rarely collapse: its dims stay
+    // apart so the runtime passes the view's own strides instead of copying it to C order.
+    let strided = loads
+        .iter()
+        .any(|&l| matches!(g.node(em.buffer(l)).op, Op::Permute(_) | Op::Slice(_)));
+    let sig = |d: usize| -> (bool, Vec<bool>, Option<usize>) {
+        (
+            view.axes.contains(&d),
+            pres.iter().map(|p| p[d]).collect(),
+            strided.then_some(d),
+        )
     };
     let mut groups: Vec<DimGroup> = Vec::new();
     let mut last_sig = None;

@@ -131,3 +131,35 @@ fn long_elementwise_chains_do_not_overflow_the_stack() {
         .expect("partition overflowed its stack");
     assert_eq!(s, 1);
 }
+
+/// The declared shapes of the first kernel's arguments.
+fn kernel_arg_shapes(s: &Schedule) -> Vec<Vec<usize>> {
+    s.kernels()[0]
+        .kernel
+        .args
+        .iter()
+        .map(|a| a.shape.to_vec())
+        .collect()
+}
+
+#[test]
+fn kernels_reading_permuted_or_sliced_views_keep_their_dimensions() {
+    // Plain inputs: the elementwise domain collapses to one loop.
+    let plain = "%0 = input 0 : f32[8,16]\n%1 = const f32[] 1.0\n%2 = add %0, %1\noutput 0 %2\n";
+    assert_eq!(kernel_arg_shapes(&schedule(plain).1), [vec![128], vec![128]]);
+    // A transposed view: its strides (1, 16) cannot be viewed as one loop, so the kernel keeps
+    // both dimensions and the runtime passes the view's strides instead of copying it.
+    let permuted = "%0 = input 0 : f32[16,8]\n%1 = permute{perm=[1,0]} %0\n\
+                    %2 = const f32[] 1.0\n%3 = add %1, %2\noutput 0 %3\n";
+    assert_eq!(
+        kernel_arg_shapes(&schedule(permuted).1),
+        [vec![8, 16], vec![8, 16]]
+    );
+    // Every second row: rows 2 apart, contiguous within a row.
+    let sliced = "%0 = input 0 : f32[16,16]\n%1 = slice{[0:8:2, 0:16:1]} %0\n\
+                  %2 = const f32[] 1.0\n%3 = add %1, %2\noutput 0 %3\n";
+    assert_eq!(
+        kernel_arg_shapes(&schedule(sliced).1),
+        [vec![8, 16], vec![8, 16]]
+    );
+}
