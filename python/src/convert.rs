@@ -189,8 +189,19 @@ pub fn to_tensor(obj: &Bound<'_, PyAny>, arg: &str) -> PyResult<Tensor> {
     tensor_from_numpy(arr, arg)
 }
 
+/// True for NumPy's scalar types. `np.float64` subclasses Python's `float`, but NEP 50 types
+/// it strongly: `float32_array * np.float64(2)` is float64, `* 2.0` float32.
+fn is_numpy_scalar(obj: &Bound<'_, PyAny>) -> bool {
+    if obj.is_exact_instance_of::<PyFloat>() {
+        return false;
+    }
+    obj.get_type()
+        .module()
+        .is_ok_and(|m| m.to_str().is_ok_and(|m| m == "numpy"))
+}
+
 /// Converts a Python object to an op operand: Python `bool`/`int`/`float` stay weak (NEP 50),
-/// everything else becomes a tensor.
+/// everything else (NumPy scalars included) becomes a tensor.
 pub fn to_operand(obj: &Bound<'_, PyAny>, arg: &str) -> PyResult<Operand> {
     if obj.is_instance_of::<PyBool>() {
         return Ok(Operand::Weak(
@@ -204,7 +215,7 @@ pub fn to_operand(obj: &Bound<'_, PyAny>, arg: &str) -> PyResult<Operand> {
         })?;
         return Ok(Operand::Weak(Scalar::I64(v), ember::ir::WeakKind::Int));
     }
-    if obj.is_instance_of::<PyFloat>() {
+    if obj.is_instance_of::<PyFloat>() && !is_numpy_scalar(obj) {
         return Ok(Operand::Weak(
             Scalar::F64(obj.extract()?),
             ember::ir::WeakKind::Float,

@@ -130,6 +130,23 @@ def test_weak_python_scalars_nep50(dtype, scalar, name, rng):
     run_both(lambda: getattr(ember, name)(scalar, a), lambda: getattr(np, name)(scalar, a))
 
 
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize(
+    "scalar",
+    [np.float64(2.5), np.float32(-0.5), np.int64(3), np.int32(-2), np.bool_(True)],
+    ids=lambda s: type(s).__name__,
+)
+@pytest.mark.parametrize("name", ["add", "multiply", "less", "maximum", "divide"])
+def test_numpy_scalars_are_strongly_typed_nep50(dtype, scalar, name, rng):
+    # np.float64 subclasses Python's float, yet NEP 50 gives it its own dtype:
+    # float32_array * np.float64(2.5) is float64, while * 2.5 stays float32.
+    a = rand(rng, (5,), dtype)
+    run_both(lambda: getattr(ember, name)(a, scalar), lambda: getattr(np, name)(a, scalar))
+    run_both(lambda: getattr(ember, name)(scalar, a), lambda: getattr(np, name)(scalar, a))
+    f = ember.jit(lambda x: getattr(np, name)(x, scalar))
+    run_both(lambda: f(a), lambda: getattr(np, name)(a, scalar))
+
+
 def test_int_overflow_of_python_scalar():
     a = np.arange(3, dtype=np.int32)
     with pytest.raises(OverflowError):
