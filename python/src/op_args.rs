@@ -61,8 +61,12 @@ pub fn reduce_impl(
     let py = x.py();
     reject_out(out, name)?;
     let mut t = to_tensor(x, "a")?;
-    if let Some(d) = dtype.filter(|d| !d.is_none()) {
-        t = ops::astype(&t, parse_dtype(d, "dtype")?).py()?;
+    let requested = match dtype.filter(|d| !d.is_none()) {
+        Some(d) => Some(parse_dtype(d, "dtype")?),
+        None => None,
+    };
+    if let Some(d) = requested {
+        t = ops::astype(&t, d).py()?;
     }
     let axes = parse_axes(axis)?;
     let traced = t.is_traced();
@@ -87,7 +91,14 @@ pub fn reduce_impl(
         _ => {
             let op = ember::ir::ReduceOp::from_name(name)
                 .ok_or_else(|| ember::EmberError::Value(format!("unknown reduction {name}")))?;
-            ops::reduce(op, &t, axes.as_deref(), keepdims)
+            let r = ops::reduce(op, &t, axes.as_deref(), keepdims)?;
+            // Sums and products of small ints and bools widen to int64 unless a dtype was
+            // given: then NumPy accumulates in it (wrapping; a bool sum is `any`, a bool
+            // product `all`), which is the int64 result narrowed.
+            match requested {
+                Some(d) if r.dtype() != d && matches!(name, "sum" | "prod") => ops::astype(&r, d),
+                _ => Ok(r),
+            }
         }
     })?;
     wrap(py, r)

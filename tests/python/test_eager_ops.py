@@ -348,3 +348,19 @@ def test_large_eager_ops_run_compiled_and_match_numpy(dtype, rng):
         )
         big = rand(rng, (300, 300), dtype)
         assert_same(ember.matmul(big, big), big @ big, rtol=1e-4 if dtype == "float32" else 1e-10, atol=1e-4)
+
+
+@pytest.mark.parametrize("name", ["sum", "prod"])
+@pytest.mark.parametrize("src", ["bool", "int32", "int64", "float32"])
+@pytest.mark.parametrize("dtype", ["bool", "int32", "int64", "float32", "float64"])
+@pytest.mark.parametrize("axis", [None, 0])
+def test_sum_and_prod_accumulate_in_the_requested_dtype(name, src, dtype, axis):
+    # int32 sums wrap, bool sums are `any` and bool products `all`, as in NumPy.
+    x = np.array([[2**31 - 1, 5, 0], [7, 2**30, 1]], dtype=np.int64).astype(src)
+    t = ember.asarray(x)
+    run_both(
+        lambda: getattr(t, name)(axis=axis, dtype=dtype),
+        lambda: getattr(x, name)(axis=axis, dtype=dtype),
+    )
+    f = ember.jit(lambda a: getattr(a, name)(axis=axis, dtype=dtype))
+    run_both(lambda: f(x), lambda: getattr(x, name)(axis=axis, dtype=dtype))

@@ -146,7 +146,10 @@ fn kernel_arg_shapes(s: &Schedule) -> Vec<Vec<usize>> {
 fn kernels_reading_permuted_or_sliced_views_keep_their_dimensions() {
     // Plain inputs: the elementwise domain collapses to one loop.
     let plain = "%0 = input 0 : f32[8,16]\n%1 = const f32[] 1.0\n%2 = add %0, %1\noutput 0 %2\n";
-    assert_eq!(kernel_arg_shapes(&schedule(plain).1), [vec![128], vec![128]]);
+    assert_eq!(
+        kernel_arg_shapes(&schedule(plain).1),
+        [vec![128], vec![128]]
+    );
     // A transposed view: its strides (1, 16) cannot be viewed as one loop, so the kernel keeps
     // both dimensions and the runtime passes the view's strides instead of copying it.
     let permuted = "%0 = input 0 : f32[16,8]\n%1 = permute{perm=[1,0]} %0\n\
