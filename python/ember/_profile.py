@@ -183,7 +183,3 @@ def eager_call(jitted, reason, start, args, kwargs):
     finally:
         span("host_call", f"{name} (eager)", t, reason=reason)
         span("call", name, start)
-
-
-
-
