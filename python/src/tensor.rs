@@ -466,38 +466,32 @@ impl PyTensor {
         unary(slf.py(), "absolute", slf.as_any())
     }
 
-    fn __invert__(slf: &Bound<'_, Self>) -> PyResult<Py<PyTensor>> {
+    fn __invert__(slf: &Bound<'_, Self>) -> PyResult<Py<PyAny>> {
         if slf.get().inner.dtype() != ember::DType::Bool {
-            return Err(PyTypeError::new_err(
-                "~ (bitwise invert) is only supported on bool tensors in Ember",
-            ));
+            // NumPy's bitwise invert: runs in NumPy eagerly, falls back under jit.
+            let invert = slf.py().import("numpy")?.getattr("invert")?;
+            return Ok(invert.call1((slf,))?.unbind());
         }
-        unary(slf.py(), "logical_not", slf.as_any())
+        Ok(unary(slf.py(), "logical_not", slf.as_any())?.into_any())
     }
 
     fn __and__(slf: &Bound<'_, Self>, o: &Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
-        bool_only(slf, o, "&")?;
-        Self::bin(slf, "logical_and", o, false)
+        bitwise(slf, o, "logical_and", "bitwise_and", false)
     }
     fn __rand__(slf: &Bound<'_, Self>, o: &Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
-        bool_only(slf, o, "&")?;
-        Self::bin(slf, "logical_and", o, true)
+        bitwise(slf, o, "logical_and", "bitwise_and", true)
     }
     fn __or__(slf: &Bound<'_, Self>, o: &Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
-        bool_only(slf, o, "|")?;
-        Self::bin(slf, "logical_or", o, false)
+        bitwise(slf, o, "logical_or", "bitwise_or", false)
     }
     fn __ror__(slf: &Bound<'_, Self>, o: &Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
-        bool_only(slf, o, "|")?;
-        Self::bin(slf, "logical_or", o, true)
+        bitwise(slf, o, "logical_or", "bitwise_or", true)
     }
     fn __xor__(slf: &Bound<'_, Self>, o: &Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
-        bool_only(slf, o, "^")?;
-        Self::bin(slf, "logical_xor", o, false)
+        bitwise(slf, o, "logical_xor", "bitwise_xor", false)
     }
     fn __rxor__(slf: &Bound<'_, Self>, o: &Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
-        bool_only(slf, o, "^")?;
-        Self::bin(slf, "logical_xor", o, true)
+        bitwise(slf, o, "logical_xor", "bitwise_xor", true)
     }
 
     fn __eq__(slf: &Bound<'_, Self>, o: &Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
@@ -762,7 +756,17 @@ fn reject_modulo(modulo: Option<&Bound<'_, PyAny>>) -> PyResult<()> {
     Ok(())
 }
 
-fn bool_only(slf: &Bound<'_, PyTensor>, o: &Bound<'_, PyAny>, sym: &str) -> PyResult<()> {
+/// `&`, `|`, `^`: Ember's logical functions when both operands are bool; otherwise NumPy's
+/// bitwise ufunc, which Ember does not implement, so the call goes through
+/// `Tensor.__array_ufunc__`: NumPy computes it on concrete tensors, and a traced call falls
+/// back to eager execution (with the ufunc named as the reason) instead of failing.
+fn bitwise(
+    slf: &Bound<'_, PyTensor>,
+    o: &Bound<'_, PyAny>,
+    logical: &str,
+    ufunc: &str,
+    reflected: bool,
+) -> PyResult<Py<PyAny>> {
     let other_bool = match o.cast::<PyTensor>() {
         Ok(t) => t.get().inner.dtype() == ember::DType::Bool,
         Err(_) => {
@@ -772,10 +776,14 @@ fn bool_only(slf: &Bound<'_, PyTensor>, o: &Bound<'_, PyAny>, sym: &str) -> PyRe
                     .unwrap_or(false)
         }
     };
-    if slf.get().inner.dtype() != ember::DType::Bool || !other_bool {
-        return Err(PyTypeError::new_err(format!(
-            "{sym}: bitwise operators are only supported on bool tensors in Ember (use ember.logical_and/or/xor)"
-        )));
+    if slf.get().inner.dtype() == ember::DType::Bool && other_bool {
+        return PyTensor::bin(slf, logical, o, reflected);
     }
-    Ok(())
+    let f = slf.py().import("numpy")?.getattr(ufunc)?;
+    let r = if reflected {
+        f.call1((o, slf))?
+    } else {
+        f.call1((slf, o))?
+    };
+    Ok(r.unbind())
 }

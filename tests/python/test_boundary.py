@@ -160,6 +160,21 @@ def test_operators_and_methods(rng):
         bool(t)
 
 
+def test_bitwise_operators_on_integers_run_in_numpy(rng):
+    # Ember's &, |, ^ and ~ are logical ops on bools; on integers they are NumPy's bitwise
+    # ufuncs, which Ember does not implement: NumPy computes them (they raised TypeError).
+    a = rand(rng, (3, 4), "int64")
+    b = rand(rng, (4,), "int32")
+    t, u = ember.asarray(a), ember.asarray(b)
+    assert_same(t & u, a & b)
+    assert_same(t | 6, a | 6)
+    assert_same(3 ^ t, 3 ^ a)
+    assert_same(~u, ~b)
+    assert_same(ember.asarray(a > 0) & 1, (a > 0) & 1)
+    with pytest.raises(TypeError):
+        ember.asarray(a.astype(np.float32)) & t
+
+
 def test_devices_and_missing_cuda_says_why():
     devs = ember.devices()
     assert devs[0] == "cpu"

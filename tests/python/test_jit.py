@@ -119,6 +119,8 @@ def test_closed_over_arrays_become_constants(rng):
         (lambda x: x[x > 0], "advanced indexing"),
         (lambda x: np.cumsum(x), "np.cumsum"),
         (lambda x: x * int(x.max()), "int"),
+        (lambda x: x.astype(np.int64) & 3, "np.bitwise_and"),
+        (lambda x: ~x.astype(np.int32), "np.invert"),
     ],
 )
 def test_fallback_runs_eagerly_with_a_reason(body, reason, rng):
