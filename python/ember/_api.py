@@ -92,8 +92,28 @@ for _n in _BINARY:
     globals()[_n] = _make_binary(_n)
 
 abs = globals()["absolute"]
-fabs = globals()["absolute"]
-rint = globals()["round"]
+
+
+def _float_loop(name, impl):
+    """NumPy's ``rint`` and ``fabs`` have float loops only: integers compute in float64 (and
+    bool in float16, which Ember refuses as it does for ``np.sqrt``)."""
+
+    def f(x):
+        t = _C.asarray(x)
+        if t.dtype.kind == "b":
+            raise TypeError(
+                f"{name}: unsupported dtype bool: NumPy computes this in float16, which Ember "
+                "does not support; cast first"
+            )
+        return impl(_C.astype(t, "float64") if t.dtype.kind in "iu" else t)
+
+    f.__name__ = name
+    f.__doc__ = f"Elementwise ``{name}`` like ``numpy.{name}`` (float64 for integers)."
+    return f
+
+
+fabs = _float_loop("fabs", globals()["absolute"])
+rint = _float_loop("rint", globals()["round"])
 true_divide = globals()["divide"]
 mod = globals()["remainder"]
 pow = globals()["power"]

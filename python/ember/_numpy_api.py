@@ -19,7 +19,9 @@ from ._einsum import einsum as _einsum
 from ._ember import Tensor, TraceError
 from ._functions import Unsupported as _Unsupported
 
-_UFUNC_ALIASES = {"rint": "round", "fabs": "absolute", "true_divide": "divide"}
+_UFUNC_ALIASES = {"true_divide": "divide"}
+#: Ufuncs that ``_api`` implements outside its table of primitive names (float loops only).
+_FLOAT_LOOP_UNARY = {"rint", "fabs"}
 _REDUCE_METHODS = {
     "add": "sum",
     "multiply": "prod",
@@ -87,7 +89,10 @@ def array_ufunc(ufunc, method, inputs, **kwargs):
             return _api.asarray(inputs[0])
         f = getattr(_api, name, None)
         if f is not None and (
-            name in _api._UNARY and len(inputs) == 1 or name in _api._BINARY and len(inputs) == 2
+            (name in _api._UNARY or name in _FLOAT_LOOP_UNARY)
+            and len(inputs) == 1
+            or name in _api._BINARY
+            and len(inputs) == 2
         ):
             return f(*inputs)
     if method == "reduce" and name in _REDUCE_METHODS and len(inputs) == 1:

@@ -35,6 +35,9 @@ UNARY = [
     "isinf",
     "isfinite",
     "logical_not",
+    # Float loops only in NumPy: integers give float64 (Ember returned integers).
+    "rint",
+    "fabs",
 ]
 BINARY = [
     "add",
