@@ -3,7 +3,7 @@
 use super::{apply, resolve, Operand};
 use crate::error::Result;
 use crate::tensor::Tensor;
-use ember_ir::{BinaryOp, DType, Op, UnaryOp};
+use ember_ir::{BinaryOp, DType, Op, Scalar, UnaryOp, WeakKind};
 
 /// Applies a unary elementwise function.
 #[track_caller]
@@ -58,9 +58,34 @@ pub fn where_(cond: &Tensor, a: impl Into<Operand>, b: impl Into<Operand>) -> Re
 }
 
 /// `np.clip(x, lo, hi)` = `minimum(maximum(x, lo), hi)`; `None` leaves that side open.
+///
+/// The three operands are promoted together, as NumPy does (NEP 50): `clip(bool_array, 0.5,
+/// np.float32(3))` is float32, where promoting pairwise would widen to float64 at `maximum`.
 #[track_caller]
 pub fn clip(x: &Tensor, lo: Option<Operand>, hi: Option<Operand>) -> Result<Tensor> {
-    let mut out = x.clone();
+    // NumPy drops a Python-int bound beyond an int32 array's range on the side that clips
+    // nothing (`clip(int32_array, 0, 2**40)`); on the other side it raises OverflowError.
+    let int32 = x.dtype() == DType::I32;
+    let keep = |o: &Operand, beyond: fn(i64) -> bool| {
+        !(int32 && matches!(o, Operand::Weak(Scalar::I64(v), WeakKind::Int) if beyond(*v)))
+    };
+    let lo = lo.filter(|o| keep(o, |v| v < i32::MIN.into()));
+    let hi = hi.filter(|o| keep(o, |v| v > i32::MAX.into()));
+    let mut operands = vec![Operand::Tensor(x.clone())];
+    operands.extend(lo.iter().cloned());
+    operands.extend(hi.iter().cloned());
+    let resolved = resolve(&operands)?;
+    let dtype = resolved
+        .iter()
+        .map(Tensor::dtype)
+        .reduce(ember_ir::promote)
+        .unwrap_or(x.dtype());
+    let mut out = astype(x, dtype)?;
+    let mut bounds = resolved.into_iter().skip(1);
+    let (lo, hi) = (
+        lo.and_then(|_| bounds.next()),
+        hi.and_then(|_| bounds.next()),
+    );
     if let Some(lo) = lo {
         out = maximum(&out, lo)?;
     }

@@ -254,6 +254,30 @@ def test_where_clip_astype(rng):
         assert_same(ember.astype(a * 3, d), (a * 3).astype(d))
 
 
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize(
+    "lo,hi",
+    [(0.5, np.float32(3.0)), (-2, np.float32(2.5)), (np.int64(-1), 2), (None, np.float32(0.5))]
+    + [(0, 2**40), (-(2**40), 3), (1, 2**40)],
+)
+def test_clip_promotes_its_three_operands_together(dtype, lo, hi, rng):
+    # NumPy promotes x, a_min and a_max at once (NEP 50): clip(bool_array, 0.5, np.float32(3))
+    # is float32, where promoting pairwise (maximum, then minimum) made it float64. A Python
+    # int beyond int32's range on the side that clips nothing is dropped (no OverflowError).
+    a = rand(rng, (7,), dtype)
+    run_both(lambda: ember.clip(a, lo, hi), lambda: np.clip(a, lo, hi))
+    run_both(lambda: ember.jit(lambda x: np.clip(x, lo, hi))(a), lambda: np.clip(a, lo, hi))
+
+
+def test_clip_bound_beyond_int32_on_the_clipping_side_overflows(rng):
+    a = rand(rng, (7,), "int32")
+    for lo, hi in [(2**40, None), (None, -(2**40))]:
+        with pytest.raises(OverflowError):
+            np.clip(a, lo, hi)
+        with pytest.raises(OverflowError):
+            ember.clip(a, lo, hi)
+
+
 def test_movement_ops(rng):
     x = rand(rng, (2, 3, 4), "float32")
     assert_same(ember.reshape(x, (4, -1)), x.reshape(4, -1))
