@@ -14,8 +14,26 @@ pub fn unary(op: UnaryOp, x: &Tensor) -> Result<Tensor> {
 /// Applies a binary elementwise function with broadcasting and NEP 50 promotion.
 #[track_caller]
 pub fn binary(op: BinaryOp, a: impl Into<Operand>, b: impl Into<Operand>) -> Result<Tensor> {
-    let t = resolve(&[a.into(), b.into()])?;
+    let mut operands = [a.into(), b.into()];
+    if op.is_predicate() && operands.iter().any(beyond_int32) {
+        // NumPy 2 compares an int32 array with a Python int beyond int32's range exactly
+        // (`int32_array < 2**40` is all True; logical ops too), where arithmetic raises
+        // OverflowError: the comparison runs in int64.
+        for o in operands.iter_mut() {
+            if let Operand::Tensor(t) = o {
+                if t.dtype() == DType::I32 {
+                    *o = Operand::Tensor(astype(t, DType::I64)?);
+                }
+            }
+        }
+    }
+    let t = resolve(&operands)?;
     apply(Op::Binary(op), &[&t[0], &t[1]])
+}
+
+/// A weak Python int that does not fit in int32.
+fn beyond_int32(o: &Operand) -> bool {
+    matches!(o, Operand::Weak(Scalar::I64(v), WeakKind::Int) if i32::try_from(*v).is_err())
 }
 
 macro_rules! unary_fns {

@@ -158,6 +158,20 @@ def test_int_overflow_of_python_scalar():
         ember.add(a, 2**40)
 
 
+@pytest.mark.parametrize("name", ["equal", "not_equal", "less", "greater_equal", "logical_and", "logical_xor"])
+@pytest.mark.parametrize("scalar", [2**40, -(2**40), 2**31])
+def test_int32_compared_with_a_python_int_beyond_its_range(name, scalar, rng):
+    # NumPy 2 compares exactly (int32_array < 2**40 is all True); Ember raised OverflowError.
+    a = rand(rng, (7,), "int32")
+    run_both(lambda: getattr(ember, name)(a, scalar), lambda: getattr(np, name)(a, scalar))
+    run_both(lambda: getattr(ember, name)(scalar, a), lambda: getattr(np, name)(scalar, a))
+    f = ember.jit(lambda x: getattr(np, name)(x, scalar))
+    run_both(lambda: f(a), lambda: getattr(np, name)(a, scalar))
+    t = ember.asarray(a)
+    assert_same(t < scalar, a < scalar)
+    assert_same(t == scalar, a == scalar)
+
+
 @pytest.mark.parametrize("a,b", [(7, 2), (-7, 2), (7, -2), (-7, -2), (5, 0), (0, 0)])
 @pytest.mark.parametrize("dtype", ["int32", "int64", "float64"])
 def test_floor_divide_and_remainder_signs(a, b, dtype):
