@@ -6,6 +6,7 @@ use crate::dispatch::{operands, run, wrap};
 use crate::errors::IntoPy;
 use crate::tensor::PyTensor;
 use ember::ops::{self, Operand};
+use ember::Tensor;
 use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
 
@@ -65,10 +66,21 @@ pub fn reduce_impl(
         Some(d) => Some(parse_dtype(d, "dtype")?),
         None => None,
     };
+    let axes = if name != "mean" && zero_d_axis(&t, axis) {
+        None
+    } else {
+        parse_axes(axis)?
+    };
+    let int_axis = axis.is_none_or(|a| a.is_none() || a.extract::<i64>().is_ok());
+    if matches!(name, "argmax" | "argmin") && !int_axis {
+        // NumPy takes no tuple here, even of one axis.
+        return Err(PyTypeError::new_err(format!(
+            "{name}: axis must be None or an int"
+        )));
+    }
     if let Some(d) = requested {
         t = ops::astype(&t, d).py()?;
     }
-    let axes = parse_axes(axis)?;
     let traced = t.is_traced();
     let r = run(py, traced, || match name {
         "argmax" | "argmin" => {
@@ -132,6 +144,15 @@ pub fn moment_impl(
         }
     })?;
     wrap(py, r)
+}
+
+/// NumPy's ufunc reductions (and argmax/argmin) take an int `axis` of 0 or -1 on a 0-d array
+/// and reduce nothing, a legacy allowance (`mean`, `var` and `std` raise AxisError).
+fn zero_d_axis(t: &Tensor, axis: Option<&Bound<'_, PyAny>>) -> bool {
+    t.ndim() == 0
+        && axis
+            .and_then(|a| a.extract::<i64>().ok())
+            .is_some_and(|a| a == 0 || a == -1)
 }
 
 /// Several operands converted at once (used by `where`).

@@ -202,6 +202,27 @@ def test_reductions(name, dtype, axis, keepdims, rng):
     )
 
 
+@pytest.mark.parametrize("name", REDUCTIONS + ["var", "std"])
+@pytest.mark.parametrize("axis", [0, -1, 1, (0,), ()])
+@pytest.mark.parametrize("keepdims", [False, True])
+def test_reductions_of_0d_take_axis_0_or_minus_1(name, axis, keepdims):
+    # NumPy's ufunc reductions and argmax/argmin accept an int axis of 0 or -1 on a 0-d array
+    # and reduce nothing (Ember raised AxisError); mean, var and std raise AxisError; argmax
+    # takes no tuple, not even (0,) (Ember took it).
+    x = np.array(2.5)
+    want = lambda: getattr(np, name)(x, axis=axis, keepdims=keepdims)
+    run_both(lambda: getattr(ember, name)(x, axis=axis, keepdims=keepdims), want)
+    run_both(lambda: getattr(np, name)(ember.asarray(x), axis=axis, keepdims=keepdims), want)
+    f = ember.jit(lambda v: getattr(np, name)(v, axis=axis, keepdims=keepdims))
+    run_both(lambda: f(x), lambda: getattr(np, name)(x, axis=axis, keepdims=keepdims))
+
+
+@pytest.mark.parametrize("name", ["argmax", "argmin"])
+def test_argmax_takes_no_tuple_axis(name, rng):
+    x = rand(rng, (3, 4), "float32")
+    run_both(lambda: getattr(ember, name)(x, axis=(1,)), lambda: getattr(np, name)(x, axis=(1,)))
+
+
 @pytest.mark.parametrize("name", ["var", "std"])
 @pytest.mark.parametrize("dtype", ["int32", "float32", "float64"])
 @pytest.mark.parametrize("ddof", [0, 1])
