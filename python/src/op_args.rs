@@ -5,8 +5,9 @@ use crate::convert::{parse_axes, parse_dtype, to_operand, to_tensor};
 use crate::dispatch::{operands, run, wrap};
 use crate::errors::IntoPy;
 use crate::tensor::PyTensor;
+use ember::ir::ReduceOp;
 use ember::ops::{self, Operand};
-use ember::Tensor;
+use ember::{DType, Tensor};
 use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
 
@@ -78,6 +79,12 @@ pub fn reduce_impl(
             "{name}: axis must be None or an int"
         )));
     }
+    if let Some(d) = requested.filter(|d| name == "mean" && !d.is_float()) {
+        let r = run(py, t.is_traced(), || {
+            int_moment(name, &t, axes.as_deref(), d, 0, keepdims)
+        })?;
+        return wrap(py, r);
+    }
     if let Some(d) = requested {
         t = ops::astype(&t, d).py()?;
     }
@@ -132,10 +139,17 @@ pub fn moment_impl(
     let py = x.py();
     reject_out(out, name)?;
     let mut t = to_tensor(x, "a")?;
-    if let Some(d) = dtype.filter(|d| !d.is_none()) {
-        t = ops::astype(&t, parse_dtype(d, "dtype")?).py()?;
-    }
     let axes = parse_axes(axis)?;
+    if let Some(d) = dtype.filter(|d| !d.is_none()) {
+        let d = parse_dtype(d, "dtype")?;
+        if !d.is_float() {
+            let r = run(py, t.is_traced(), || {
+                int_moment(name, &t, axes.as_deref(), d, ddof, keepdims)
+            })?;
+            return wrap(py, r);
+        }
+        t = ops::astype(&t, d).py()?;
+    }
     let r = run(py, t.is_traced(), || {
         if name == "var" {
             ops::var(&t, axes.as_deref(), ddof, keepdims)
@@ -153,6 +167,47 @@ fn zero_d_axis(t: &Tensor, axis: Option<&Bound<'_, PyAny>>) -> bool {
         && axis
             .and_then(|a| a.extract::<i64>().ok())
             .is_some_and(|a| a == 0 || a == -1)
+}
+
+/// `mean`, `var` and `std` with an integer or bool `dtype`, step by step as NumPy's
+/// `numpy/_core/_methods.py` computes them: sums accumulate in `dtype`, each quotient (a
+/// float64 division) is cast back to `dtype`, truncating, and `std` of an array result fails
+/// as NumPy's in-place `sqrt` into `dtype` does. (Casting the input and computing in float64
+/// gave float64 results, and other values.)
+fn int_moment(
+    name: &str,
+    x: &Tensor,
+    axes: Option<&[i64]>,
+    dtype: DType,
+    ddof: u32,
+    keepdims: bool,
+) -> ember::Result<Tensor> {
+    let reduced = ember::ir::shape::normalize_axes(name, axes, x.ndim())?;
+    let count: i64 = reduced.iter().map(|&a| x.shape()[a] as i64).product();
+    let mean_in = |t: &Tensor, keepdims: bool, n: i64| -> ember::Result<Tensor> {
+        // An int64 sum narrowed to `dtype` wraps exactly like an accumulation in `dtype`.
+        let sum = ops::reduce(ReduceOp::Sum, &ops::astype(t, dtype)?, axes, keepdims)?;
+        ops::astype(&ops::divide(&ops::astype(&sum, dtype)?, n)?, dtype)
+    };
+    if name == "mean" {
+        return mean_in(x, keepdims, count);
+    }
+    let dev = ops::subtract(x, &mean_in(x, true, count)?)?;
+    let var = mean_in(
+        &ops::multiply(&dev, &dev)?,
+        keepdims,
+        (count - i64::from(ddof)).max(0),
+    )?;
+    if name == "var" {
+        return Ok(var);
+    }
+    if var.ndim() > 0 {
+        return Err(ember::EmberError::Type(format!(
+            "std: NumPy's sqrt cannot write its float result into the {dtype} array that \
+             dtype={dtype} asks for (casting rule 'same_kind'); only a 0-d result works"
+        )));
+    }
+    ops::astype(&ops::sqrt(&ops::astype(&var, DType::F64)?)?, dtype)
 }
 
 /// Several operands converted at once (used by `where`).

@@ -234,6 +234,21 @@ def test_moments(name, dtype, ddof, rng):
         )
 
 
+@pytest.mark.parametrize("name,ddof", [("mean", 0), ("var", 0), ("var", 1), ("std", 0), ("std", 1)])
+@pytest.mark.parametrize("src", DTYPES)
+@pytest.mark.parametrize("dtype", ["int32", "int64", "bool"])
+def test_moments_with_an_integer_dtype_follow_numpy(name, ddof, src, dtype, rng):
+    # NumPy sums in dtype and casts each quotient back to it (truncating): an integer result,
+    # not Ember's float64 of the cast input; std of an array result raises TypeError.
+    x = (rng.standard_normal((3, 4)) * 5).astype(src)
+    for axis, keepdims in [(None, False), (None, True), (0, False), (1, True), ((0, 1), False)]:
+        kw = dict(axis=axis, dtype=dtype, keepdims=keepdims) | ({"ddof": ddof} if name != "mean" else {})
+        want = lambda: getattr(np, name)(x, **kw)
+        run_both(lambda: getattr(ember, name)(x, **kw), want)
+        f = ember.jit(lambda v: getattr(np, name)(v, **kw))
+        run_both(lambda: f(x), want)
+
+
 @pytest.mark.parametrize("name", ["sum", "prod", "any", "all", "mean"])
 def test_empty_reductions(name):
     x = np.zeros((0, 3), np.float32)
