@@ -434,6 +434,15 @@ impl PyTensor {
         modulo: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<Py<PyAny>> {
         reject_modulo(modulo)?;
+        let square = other.is_exact_instance_of::<pyo3::types::PyInt>()
+            && other.extract::<i64>().is_ok_and(|e| e == 2);
+        if square && slf.get().inner.dtype() == ember::DType::Bool {
+            // NumPy's `bool_array ** 2` is `np.square`, computed in int8 (np.power gives int64).
+            return Err(PyTypeError::new_err(
+                "**: NumPy computes bool_array ** 2 as np.square in int8, which Ember does not \
+                 support; cast first",
+            ));
+        }
         Self::bin(slf, "power", other, false)
     }
 

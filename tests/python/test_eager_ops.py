@@ -172,6 +172,15 @@ def test_int32_compared_with_a_python_int_beyond_its_range(name, scalar, rng):
     assert_same(t == scalar, a == scalar)
 
 
+@pytest.mark.parametrize("exponent", [2, 3, 2.0, np.int64(2), True])
+def test_bool_array_power_operator(exponent, rng):
+    # NumPy's ndarray.__pow__ turns ``** 2`` into np.square, int8 for bools (np.power gives
+    # int64): Ember refuses it as it does other int8 results instead of returning int64.
+    a = rand(rng, (5,), "bool")
+    run_both(lambda: ember.asarray(a) ** exponent, lambda: a**exponent)
+    run_both(lambda: ember.jit(lambda x: x**exponent)(a), lambda: a**exponent)
+
+
 @pytest.mark.parametrize("a,b", [(7, 2), (-7, 2), (7, -2), (-7, -2), (5, 0), (0, 0)])
 @pytest.mark.parametrize("dtype", ["int32", "int64", "float64"])
 def test_floor_divide_and_remainder_signs(a, b, dtype):
