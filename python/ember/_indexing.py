@@ -195,9 +195,10 @@ def _getitem(self, key):
 def take(a, indices, axis=None):
     """``numpy.take`` with constant ``indices`` (a scalar or a 1-d array)."""
     t = tensor(a)
-    if axis is None:
+    if axis is None or t.ndim == 0:
+        # NumPy takes a 0-d array as 1-d here whatever the axis (axis=0 or -1 work).
         t = _api.reshape(t, (-1,))
-        axis = 0
+        axis = 0 if axis is None else axis
     axis = operator.index(axis)
     if axis < -t.ndim or axis >= t.ndim:
         raise np.exceptions.AxisError(axis, t.ndim)

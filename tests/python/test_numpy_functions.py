@@ -442,6 +442,19 @@ def test_take(rng):
     traced(lambda v: np.take(v, [True, False], axis=0), x)
 
 
+@pytest.mark.parametrize("axis", [0, -1, 1, None])
+@pytest.mark.parametrize("indices", [[0, -1], 0, [0]])
+def test_take_of_0d_reads_it_as_1d(axis, indices):
+    # NumPy takes a 0-d array as 1-d whatever the axis (Ember raised AxisError for axis=0).
+    x = np.array(2.5, np.float32)
+    traced(lambda v: np.take(v, indices, axis=axis), x)
+    if axis == 1:
+        with pytest.raises(np.exceptions.AxisError):
+            np.take(ember.asarray(x), indices, axis=axis)
+    else:
+        assert_same(np.take(ember.asarray(x), indices, axis=axis), np.take(x, indices, axis=axis))
+
+
 # --- outside jit -----------------------------------------------------------------------------
 
 
