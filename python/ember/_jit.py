@@ -26,6 +26,12 @@ _SCALARS = (bool, int, float)
 _SUPPORTED = {"b1", "i4", "i8", "f4", "f8"}
 
 
+def _is_scalar(leaf):
+    """A Python scalar: static and weak under NEP 50. ``np.float64`` subclasses ``float`` but
+    is a NumPy scalar, strongly typed and passed like a 0-d array."""
+    return isinstance(leaf, _SCALARS) and not isinstance(leaf, np.generic)
+
+
 class EmberWarning(UserWarning):
     """Base class of Ember's warnings."""
 
@@ -55,7 +61,7 @@ def _leaf_signature(leaf, where):
         return ("a", leaf.dtype.str, leaf.shape)
     if isinstance(leaf, Tensor):
         return ("t", leaf.dtype.str, leaf.shape, leaf.device)
-    if isinstance(leaf, _SCALARS):
+    if _is_scalar(leaf):
         # Python scalars are static: their value is part of the key (NEP 50 keeps them weak).
         return ("s", type(leaf).__name__, leaf)
     if isinstance(leaf, np.generic):
@@ -325,7 +331,7 @@ class JitFunction:
                 self._fast.insert(args, entry.compiled, "*", entry.out_tensors)
             elif tree[0] in "LT" and all(t == "*" for t in tree[1]):
                 self._fast.insert(args, entry.compiled, tree[0], entry.out_tensors)
-        arrays = [leaf for leaf in leaves if not isinstance(leaf, _SCALARS)]
+        arrays = [leaf for leaf in leaves if not _is_scalar(leaf)]
         if self._transfer_guard is None:
             outs = entry.compiled.run(arrays)
         else:
@@ -375,7 +381,7 @@ class JitFunction:
         trace = _C.Trace()
         traced = []
         for leaf in leaves:
-            if isinstance(leaf, _SCALARS):
+            if _is_scalar(leaf):
                 traced.append(leaf)
             else:
                 arr = leaf if isinstance(leaf, Tensor) else np.asarray(leaf)

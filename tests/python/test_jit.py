@@ -103,6 +103,22 @@ def test_static_args_and_python_scalars(rng):
     assert_same(g(m, axis=1), m.sum(axis=1))
 
 
+def test_numpy_float64_arguments_are_traced_like_other_numpy_scalars(rng):
+    # np.float64 subclasses Python's float, but as an argument it is a NumPy scalar like
+    # np.float32: strongly typed and traced (it was taken as a static Python float, so each
+    # value retraced and methods on it ran in NumPy, making the call fall back).
+    f = ember.jit(lambda x, s: (x * s, s.clip(0.0, x)))
+    a = rand(rng, (4,), "float32")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ember.EmberWarning)
+        for v in (2.5, -1.5, 0.25):
+            got = f(a, np.float64(v))
+            assert_same(got[0], a * np.float64(v))
+            assert_same(got[1], np.float64(v).clip(0.0, a))
+    info = f.cache_info()
+    assert info.misses == 1 and info.fallbacks == []
+
+
 def test_closed_over_arrays_become_constants(rng):
     w = rand(rng, (3,), "float64")
     f = ember.jit(lambda x: x * w + w)
