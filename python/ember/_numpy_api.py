@@ -87,6 +87,9 @@ def array_ufunc(ufunc, method, inputs, **kwargs):
             return _api.matmul(*inputs)
         if name == "positive" and len(inputs) == 1:
             return _api.asarray(inputs[0])
+        if name == "clip" and len(inputs) == 3:
+            # The ufunc behind ndarray.clip: a NumPy array's or scalar's clip with tensor bounds.
+            return _api.clip(*inputs)
         f = getattr(_api, name, None)
         if f is not None and (
             (name in _api._UNARY or name in _FLOAT_LOOP_UNARY)

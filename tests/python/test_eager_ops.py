@@ -328,6 +328,21 @@ def test_clip_promotes_its_three_operands_together(dtype, lo, hi, rng):
     run_both(lambda: ember.jit(lambda x: np.clip(x, lo, hi))(a), lambda: np.clip(a, lo, hi))
 
 
+@pytest.mark.parametrize("bounds", [(0.5, 2.0), (-1, None), (np.float32(0.5), False)])
+def test_ndarray_clip_with_tensor_bounds(bounds, rng):
+    # A NumPy array's or scalar's .clip() calls the np.clip ufunc: with a tensor bound it
+    # reaches Tensor.__array_ufunc__, which ran it in NumPy (a traced call fell back).
+    x, b = rand(rng, (5,), "float64"), rand(rng, (5,), "float32")
+    for fn in [
+        lambda t: x.clip(t, bounds[1]),
+        lambda t: x.clip(bounds[0], t),
+        lambda t: np.float64(0.5).clip(bounds[0], t),
+    ]:
+        want = fn(b)
+        assert_same(fn(ember.asarray(b)), want)
+        assert_same(ember.jit(fn, fallback="error")(b), want)
+
+
 def test_clip_bound_beyond_int32_on_the_clipping_side_overflows(rng):
     a = rand(rng, (7,), "int32")
     for lo, hi in [(2**40, None), (None, -(2**40))]:
