@@ -465,3 +465,32 @@ def test_sum_and_prod_accumulate_in_the_requested_dtype(name, src, dtype, axis):
     )
     f = ember.jit(lambda a: getattr(a, name)(axis=axis, dtype=dtype))
     run_both(lambda: f(x), lambda: getattr(x, name)(axis=axis, dtype=dtype))
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64", "int32", "int64"])
+@pytest.mark.parametrize(
+    "exponent",
+    [0.5, 2, -1, 2.0, -1.0, np.float32(0.5), np.float64(2.0), np.array(0.5), np.array([-1.0])],
+    ids=repr,
+)
+@pytest.mark.parametrize("mode", ["eager", "jit", "ufunc"])
+def test_power_by_one_exponent_matches_numpy_bit_for_bit(dtype, exponent, mode):
+    # NumPy computes x ** 0.5 as sqrt (-0.0 stays -0.0, -inf gives NaN, unlike C's pow),
+    # x ** 2 as x * x and x ** -1 as 1 / x when one exponent applies to every element.
+    x = np.array([-0.0, -np.inf, np.nan, 3.0, -2.0, 1e30, 1.1, 0.0, 7.0, 2.5e-3])
+    x = x.astype(dtype) if dtype.startswith("float") else np.array([0, -3, 5, 7, 1, -1], dtype)
+    compute = {
+        "eager": lambda: ember.asarray(x) ** exponent,
+        "jit": lambda: ember.jit(lambda a: a**exponent)(x),
+        "ufunc": lambda: np.power(ember.asarray(x), exponent),
+    }[mode]
+    want = numpy_or_error(lambda: np.power(x, exponent))
+    if isinstance(want, type):
+        with pytest.raises(want):
+            compute()
+        return
+    with np.errstate(all="ignore"):
+        got = np.asarray(compute())
+    assert got.dtype == want.dtype and got.shape == want.shape
+    # Bit for bit: the sign of zero and NaN against inf are what differs from C's pow.
+    np.testing.assert_array_equal(got.view(np.uint8), want.view(np.uint8), err_msg=f"{got} vs {want}")
