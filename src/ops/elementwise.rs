@@ -15,10 +15,12 @@ pub fn unary(op: UnaryOp, x: &Tensor) -> Result<Tensor> {
 #[track_caller]
 pub fn binary(op: BinaryOp, a: impl Into<Operand>, b: impl Into<Operand>) -> Result<Tensor> {
     let mut operands = [a.into(), b.into()];
-    if op.is_predicate() && operands.iter().any(beyond_int32) {
+    let exact = op.is_predicate() || matches!(op, BinaryOp::Div | BinaryOp::Atan2);
+    if exact && operands.iter().any(beyond_int32) {
         // NumPy 2 compares an int32 array with a Python int beyond int32's range exactly
-        // (`int32_array < 2**40` is all True; logical ops too), where arithmetic raises
-        // OverflowError: the comparison runs in int64.
+        // (`int32_array < 2**40` is all True; logical ops too) and divides by it in float64,
+        // where integer arithmetic raises OverflowError: these run in int64, which gives the
+        // same results.
         for o in operands.iter_mut() {
             if let Operand::Tensor(t) = o {
                 if t.dtype() == DType::I32 {

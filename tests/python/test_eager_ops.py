@@ -158,10 +158,13 @@ def test_int_overflow_of_python_scalar():
         ember.add(a, 2**40)
 
 
-@pytest.mark.parametrize("name", ["equal", "not_equal", "less", "greater_equal", "logical_and", "logical_xor"])
+@pytest.mark.parametrize(
+    "name", ["equal", "not_equal", "less", "greater_equal", "logical_and", "logical_xor", "divide", "arctan2"]
+)
 @pytest.mark.parametrize("scalar", [2**40, -(2**40), 2**31])
-def test_int32_compared_with_a_python_int_beyond_its_range(name, scalar, rng):
-    # NumPy 2 compares exactly (int32_array < 2**40 is all True); Ember raised OverflowError.
+def test_int32_with_a_python_int_beyond_its_range_compares_and_divides(name, scalar, rng):
+    # NumPy 2 compares exactly (int32_array < 2**40 is all True) and divides in float64;
+    # Ember raised OverflowError.
     a = rand(rng, (7,), "int32")
     run_both(lambda: getattr(ember, name)(a, scalar), lambda: getattr(np, name)(a, scalar))
     run_both(lambda: getattr(ember, name)(scalar, a), lambda: getattr(np, name)(scalar, a))
@@ -170,6 +173,7 @@ def test_int32_compared_with_a_python_int_beyond_its_range(name, scalar, rng):
     t = ember.asarray(a)
     assert_same(t < scalar, a < scalar)
     assert_same(t == scalar, a == scalar)
+    assert_same(scalar / t, scalar / a)
 
 
 @pytest.mark.parametrize("exponent", [2, 3, 2.0, np.int64(2), True])
