@@ -191,6 +191,8 @@ mod tests {
 
     #[test]
     fn disallow_refuses_implicit_copies_only() {
+        // The copy below would show in a profile test's session running at the same time.
+        let _serial = crate::profile::test_serial();
         let prev = set_thread_guard(Some(Guard::Disallow));
         let r = copy(
             8,
