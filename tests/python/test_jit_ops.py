@@ -164,3 +164,16 @@ def test_composites_match_numpy_formulas(rng):
     mu = x.mean(axis=-1, keepdims=True)
     ln = (x - mu) / np.sqrt(x.var(axis=-1, keepdims=True) + 1e-5)
     assert_same(ember.jit(lambda v: ember.layer_norm(v), device=DEVICE)(x), ln, rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.parametrize("keepdims", [False, True])
+@pytest.mark.parametrize("n", [4, 64])
+def test_row_reduction_reused_with_its_operand(keepdims, n, rng):
+    # sum(e, axis=-1) + e on a square e: without kept dims the sums broadcast along the rows
+    # (out[i, j] = s[j] + e[i, j]); the row kernel that reduced e added s[i].
+    x = rand(rng, (n, n), "float64")
+    for f in [
+        lambda v: np.sum(np.exp(v), axis=-1, keepdims=keepdims) + np.exp(v),
+        lambda v: np.where(np.var(np.sqrt(abs(v)), axis=-1, keepdims=keepdims) > 0.5, np.sqrt(abs(v)), 0.0),
+    ]:
+        run_jit(f, f, x)

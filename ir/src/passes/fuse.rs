@@ -413,7 +413,14 @@ pub fn partition(g: &Graph) -> Result<Schedule> {
             let (Some(a), Some(b)) = (groups[gl].clone(), groups[gc].clone()) else {
                 continue;
             };
-            if let Some(merged) = try_merge(g, &a, &b, l) {
+            // Every value of `a` that `b` reads, not only `l`: all must be readable per row.
+            let reads: Vec<NodeId> = b
+                .roots
+                .iter()
+                .flat_map(|r| root_leaves[r].iter().copied())
+                .filter(|v| a.roots.contains(v))
+                .collect();
+            if let Some(merged) = try_merge(g, &a, &b, &reads) {
                 if views_own_output(&cx, &merged.roots, &root_leaves) {
                     continue;
                 }
@@ -440,6 +447,16 @@ pub fn partition(g: &Graph) -> Result<Schedule> {
             }
             let both: Vec<NodeId> = a.roots.iter().chain(&b.roots).copied().collect();
             if views_own_output(&cx, &both, &root_leaves) {
+                continue;
+            }
+            // A group that reads the other's results was a producer-consumer candidate above,
+            // where try_merge decided whether those reads work per row.
+            let reads_other = |x: &Group, y: &Group| {
+                x.roots
+                    .iter()
+                    .any(|r| root_leaves[r].iter().any(|l| y.roots.contains(l)))
+            };
+            if reads_other(&a, &b) || reads_other(&b, &a) {
                 continue;
             }
             let la: BTreeSet<NodeId> = a
@@ -509,8 +526,8 @@ fn inlined_into(cx: &Ctx, u: NodeId, gi: usize, group_of: &HashMap<NodeId, usize
         .all(|&w| group_of.get(&w) == Some(&gi) || inlined_into(cx, w, gi, group_of))
 }
 
-/// Merges producer group `a` (which computes reduce root or ew root `l`) with consumer `b`.
-fn try_merge(g: &Graph, a: &Group, b: &Group, l: NodeId) -> Option<Group> {
+/// Merges producer group `a` with consumer `b`, which reads the roots `reads` of `a`.
+fn try_merge(g: &Graph, a: &Group, b: &Group, reads: &[NodeId]) -> Option<Group> {
     if a.domain != b.domain || a.k == usize::MAX || b.k == usize::MAX {
         return None;
     }
@@ -523,22 +540,25 @@ fn try_merge(g: &Graph, a: &Group, b: &Group, l: NodeId) -> Option<Group> {
             return None;
         }
     }
-    // `l` must be readable per outer index: a reduce result (shape = domain[..k] + ones) or
-    // an elementwise root over the whole domain computed in the same row.
-    let ls = &g.node(l).ty.shape;
-    let is_reduce = is_reduction(g, l);
-    if is_reduce {
-        let mut want: Vec<usize> = a.domain[..k].to_vec();
-        want.extend(std::iter::repeat_n(1, n - k));
-        let pad = n.checked_sub(ls.len())?;
-        let mut have = vec![1; pad];
-        have.extend(ls.iter().copied());
-        // Leading padded dims of size 1 match only size-1 domain dims.
-        if have != want {
+    // Each value read must be readable per outer index: a reduce result (shape =
+    // domain[..k] + ones) or an elementwise root over the whole domain computed in the same
+    // row. (A reduce result without kept dims broadcasts along the trailing axes instead:
+    // `sum(x, axis=-1) + x` on a square `x` reads it per column, not per row.)
+    for &l in reads {
+        let ls = &g.node(l).ty.shape;
+        if is_reduction(g, l) {
+            let mut want: Vec<usize> = a.domain[..k].to_vec();
+            want.extend(std::iter::repeat_n(1, n - k));
+            let pad = n.checked_sub(ls.len())?;
+            let mut have = vec![1; pad];
+            have.extend(ls.iter().copied());
+            // Leading padded dims of size 1 match only size-1 domain dims.
+            if have != want {
+                return None;
+            }
+        } else if ls.as_slice() != a.domain.as_slice() {
             return None;
         }
-    } else if ls.as_slice() != a.domain.as_slice() {
-        return None;
     }
     let axes = if a.axes.is_empty() {
         b.axes.clone()

@@ -80,6 +80,18 @@ fn a_reduction_over_no_axes_is_elementwise() {
 }
 
 #[test]
+fn a_row_kernel_reads_a_reduction_per_row_only_with_kept_dims() {
+    // `sum(e, axis=1) + e` on a square `e` broadcasts the sums along the rows (out[i, j] =
+    // s[j] + e[i, j]): the consumer reads `e` per row, but the sums per column, so it must
+    // not join the row kernel that reduces (it did, through `e`, and added s[i]).
+    let text = "%0 = input 0 : f64[4,4]\n%1 = exp %0\n%2 = sum{axes=[1], keepdims=false} %1\n\
+                %3 = add %2, %1\noutput 0 %3\n";
+    assert_eq!(schedule(text).1.kernel_count(), 2);
+    let kept = text.replace("keepdims=false} %1", "keepdims=true} %1");
+    assert_eq!(schedule(&kept).1.kernel_count(), 1);
+}
+
+#[test]
 fn empty_elementwise_values_are_not_kernel_outputs() {
     let text = "%0 = input 0 : f32[2,0]\n%1 = exp %0\n%2 = prod{axes=[1], keepdims=false} %1\n\
                 output 0 %2\noutput 1 %1\n";
