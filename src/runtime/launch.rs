@@ -275,16 +275,21 @@ fn gemm_into<T: GemmScalar>(
 }
 
 /// The distance between consecutive matrices of a stack, when all batch dimensions collapse
-/// into one stride (`Some(0)` for a plain matrix).
+/// into one stride (`Some(0)` for a plain matrix or a stack of one). Size-1 dimensions are
+/// skipped: their strides are arbitrary (a C-contiguous NumPy array may have any there, and
+/// `contiguous()` keeps them), so the stride of a size-1 innermost batch dimension is not
+/// the batch stride.
 fn batch_stride(t: &Tensor) -> Option<isize> {
-    let nd = t.ndim();
-    if nd == 2 {
-        return Some(0);
-    }
     let (s, sh) = (t.strides(), t.shape());
-    (0..nd - 3)
-        .all(|d| sh[d] == 1 || s[d] == s[d + 1] * sh[d + 1] as isize)
-        .then(|| s[nd - 3])
+    let dims: Vec<usize> = (0..t.ndim().saturating_sub(2))
+        .filter(|&d| sh[d] != 1)
+        .collect();
+    let Some(&inner) = dims.last() else {
+        return Some(0);
+    };
+    dims.windows(2)
+        .all(|w| s[w[0]] == s[w[1]] * sh[w[1]] as isize)
+        .then(|| s[inner])
 }
 
 fn with_uniform_batches(t: &Tensor) -> Result<Tensor> {

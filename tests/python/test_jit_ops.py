@@ -177,3 +177,16 @@ def test_row_reduction_reused_with_its_operand(keepdims, n, rng):
         lambda v: np.where(np.var(np.sqrt(abs(v)), axis=-1, keepdims=keepdims) > 0.5, np.sqrt(abs(v)), 0.0),
     ]:
         run_jit(f, f, x)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_batched_matmul_of_a_stack_with_an_odd_stride_on_a_size_1_batch_axis(dtype, rng):
+    # NumPy calls (2, 1, 2, 3) with strides (24, 4, 12, 4) C-contiguous (a size-1 axis may
+    # have any stride), so Ember borrows it; the GEMM took that axis's stride as the batch
+    # stride, found it wrong, asked for a copy that contiguous() skipped, and then read the
+    # first matrix for every batch.
+    a = rand(rng, (2, 2, 3, 1), dtype).transpose((0, 3, 2, 1))
+    b = np.ascontiguousarray(np.swapaxes(a, -1, -2))
+    assert b.strides[1] != b.strides[0] and b.flags.c_contiguous
+    run_jit(lambda x, y: x @ y, lambda x, y: x @ y, a, b)
+    run_jit(lambda x: x @ np.swapaxes(x, -1, -2), lambda x: x @ np.swapaxes(x, -1, -2), a)
