@@ -105,12 +105,20 @@ pub fn weak_to_tensor(value: Scalar, dtype: DType) -> Result<Tensor> {
 }
 
 /// Resolves operands to tensors: weak scalars take the dtype NEP 50 gives them against the
-/// strong operands (all weak: each its default dtype).
+/// strong operands and the other weak scalars together (all weak: each its default dtype).
+/// With two weak scalars of different kinds, the higher kind decides for both:
+/// `clip(int32_array, 2**40, 0.5)` computes in float64, where 2**40 fits.
 pub fn resolve(operands: &[Operand]) -> Result<Vec<Tensor>> {
     let strong = operands
         .iter()
         .filter_map(Operand::strong_dtype)
-        .reduce(ember_ir::promote);
+        .reduce(ember_ir::promote)
+        .map(|s| {
+            operands.iter().fold(s, |d, o| match o {
+                Operand::Weak(_, kind) => promote_weak(d, *kind),
+                Operand::Tensor(_) => d,
+            })
+        });
     operands
         .iter()
         .map(|o| match o {
