@@ -16,7 +16,7 @@ import pytest
 from program_oracle import modes, run
 from random_programs import generate
 
-PROGRAMS = int(os.environ.get("EMBER_FUZZ_PROGRAMS", "3000"))
+PROGRAMS = int(os.environ.get("EMBER_FUZZ_PROGRAMS", "2500"))
 FIRST_SEED = int(os.environ.get("EMBER_FUZZ_SEED", "0"))
 #: Seeds beyond the range that found bugs, run every time (with this generator: a change to
 #: random_programs.py makes other programs of them, so look for new ones with long runs).
