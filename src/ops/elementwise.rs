@@ -48,11 +48,15 @@ fn power_by_scalar(x: &Tensor, e: &Tensor) -> Result<Option<Tensor>> {
     if !dtype.is_float() || e.numel() != 1 || e.ndim() > x.ndim() || e.is_traced() {
         return Ok(None);
     }
-    let op = match e.item()?.cast(dtype).to_f64() {
-        v if v == 0.5 => UnaryOp::Sqrt,
-        v if v == 2.0 => UnaryOp::Square,
-        v if v == -1.0 => UnaryOp::Reciprocal,
-        _ => return Ok(None),
+    let v = e.item()?.cast(dtype).to_f64();
+    let op = if v == 0.5 {
+        UnaryOp::Sqrt
+    } else if v == 2.0 {
+        UnaryOp::Square
+    } else if v == -1.0 {
+        UnaryOp::Reciprocal
+    } else {
+        return Ok(None);
     };
     unary(op, &astype(x, dtype)?).map(Some)
 }
