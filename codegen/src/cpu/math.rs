@@ -28,6 +28,28 @@ use cranelift_codegen::ir::condcodes::FloatCC;
 use cranelift_codegen::ir::{types, InstBuilder, MemFlagsData, Type, Value};
 use cranelift_frontend::FunctionBuilder;
 
+/// The float32 `exp` polynomial `p(r) = 1 + r + r^2 Q(r)` (see `Math::exp_f32_parts`), shared
+/// with the wide routines (`super::wide`) so both compute the same bits.
+pub(crate) const EXP_F32_P: [f64; 7] = [
+    1.0,
+    1.0,
+    0.4999999701976776,
+    0.1666652262210846,
+    0.04166710376739502,
+    0.008369198068976402,
+    0.0013902984792366624,
+];
+
+/// The float32 `tanh` polynomial `P` of `w = r + r^2 P(r)` (see `Math::tanh_f32`), shared with
+/// the wide routines.
+pub(crate) const TANH_F32_P: [f64; 5] = [
+    1.0,
+    0.6666617448282206,
+    0.33333759889911974,
+    0.13386432982114477,
+    0.04442406828461947,
+];
+
 /// Beyond this magnitude a float32 sin/cos lane is recomputed by libm.
 pub const SINCOS_FAST_LIMIT_F32: f64 = 8192.0;
 /// Beyond this magnitude a float64 sin/cos lane is recomputed by libm.
@@ -90,6 +112,37 @@ impl<'a, 'b> M<'a, 'b> {
             return vconst(self.b, it, bytes);
         }
         self.b.ins().iconst(it, v)
+    }
+
+    /// `|x|`. For vectors as one `and` with a constant mask: Cranelift's `fabs` rebuilds the
+    /// mask from an all-ones register on every use (two more instructions each time).
+    pub fn abs(&mut self, x: Value) -> Value {
+        if !self.ty.is_vector() {
+            return self.b.ins().fabs(x);
+        }
+        let m = self.ci(if self.is64() {
+            i64::MAX
+        } else {
+            i32::MAX as i64
+        });
+        let xb = self.bits(x);
+        let r = self.b.ins().band(xb, m);
+        self.from_bits(r)
+    }
+
+    /// `-x`: for vectors one `xor` with a constant sign mask (see [`Self::abs`]).
+    pub fn neg(&mut self, x: Value) -> Value {
+        if !self.ty.is_vector() {
+            return self.b.ins().fneg(x);
+        }
+        let m = self.ci(if self.is64() {
+            i64::MIN
+        } else {
+            i32::MIN as i64
+        });
+        let xb = self.bits(x);
+        let r = self.b.ins().bxor(xb, m);
+        self.from_bits(r)
     }
 
     fn flags(&self) -> MemFlagsData {
@@ -259,7 +312,7 @@ impl<'a, 'b> M<'a, 'b> {
                 let lim = self.c(-self.exp_fast_limit());
                 self.cmp(FloatCC::UnorderedOrLessThan, x, lim)
             } else {
-                let ax = self.b.ins().fabs(x);
+                let ax = self.abs(x);
                 let lim = self.c(self.exp_fast_limit());
                 self.cmp(FloatCC::UnorderedOrGreaterThan, ax, lim)
             };
@@ -323,15 +376,7 @@ impl<'a, 'b> M<'a, 'b> {
     /// on `|r| <= ln2/2 + 1e-5`, coefficients rounded to float32 one at a time with the rest
     /// refitted (6.6e-9, 0.11 ULP; the degree-7 Taylor polynomial it replaces was 5.3e-9).
     fn exp_f32_parts(&mut self, x: Value) -> (Value, Value) {
-        const P: [f64; 7] = [
-            1.0,
-            1.0,
-            0.4999999701976776,
-            0.1666652262210846,
-            0.04166710376739502,
-            0.008369198068976402,
-            0.0013902984792366624,
-        ];
+        const P: [f64; 7] = EXP_F32_P;
         let m = self.c(self.magic());
         let k = self.c(std::f64::consts::LOG2_E);
         let t = self.fma(x, k, m);
@@ -525,7 +570,7 @@ impl<'a, 'b> M<'a, 'b> {
         if !self.is64() {
             return self.tanh_f32(x);
         }
-        let ax = self.b.ins().fabs(x);
+        let ax = self.abs(x);
         let lim = self.c(19.5);
         let big = self.cmp(FloatCC::GreaterThan, ax, lim);
         let axc = self.sel(big, lim, ax);
@@ -551,14 +596,8 @@ impl<'a, 'b> M<'a, 'b> {
     /// in [-10, 10] (`examples/tanh_ulp.rs`): max 2 ULP against float64 `tanh` rounded to
     /// float32, as with the `expm1` formulation it replaces; 99.94% within 1 ULP.
     fn tanh_f32(&mut self, x: Value) -> Value {
-        const P: [f64; 5] = [
-            1.0,
-            0.6666617448282206,
-            0.33333759889911974,
-            0.13386432982114477,
-            0.04442406828461947,
-        ];
-        let ax = self.b.ins().fabs(x);
+        const P: [f64; 5] = TANH_F32_P;
+        let ax = self.abs(x);
         // `lim < |x| ? lim : |x|` lowers to one `minps`, which returns `|x|` when it is NaN.
         let lim = self.c(9.5);
         let big = self.cmp(FloatCC::LessThan, lim, ax);
@@ -588,8 +627,8 @@ impl<'a, 'b> M<'a, 'b> {
     /// `1 / (1 + e^-x)`, as `e^x / (1 + e^x)` for negative `x` so tiny results keep their
     /// precision instead of underflowing through an overflowed `e^-x`.
     pub fn sigmoid(&mut self, x: Value) -> Value {
-        let ax = self.b.ins().fabs(x);
-        let nx = self.b.ins().fneg(ax);
+        let ax = self.abs(x);
+        let nx = self.neg(ax);
         let e = self.exp_guarded(nx, true);
         let d = self.addc(e, 1.0);
         let one = self.c(1.0);
@@ -744,7 +783,7 @@ impl<'a, 'b> M<'a, 'b> {
             -2.24409524465858183362e+01,
         ];
         const ERX: f64 = 8.45062911510467529297e-01;
-        let ax = self.b.ins().fabs(x);
+        let ax = self.abs(x);
         // |x| < 0.84375: x + x * P(x^2) / Q(x^2).
         let z = self.mul(ax, ax);
         let p = self.poly(z, &PP);
@@ -780,7 +819,7 @@ impl<'a, 'b> M<'a, 'b> {
         let zb = self.b.ins().band(xb, trunc);
         let zt = self.from_bits(zb);
         let zz = self.mul(zt, zt);
-        let nzz = self.b.ins().fneg(zz);
+        let nzz = self.neg(zz);
         let e1a = self.addc(nzz, -0.5625);
         let e1 = self.exp(e1a);
         let zmx = self.sub(zt, xc);
@@ -802,7 +841,7 @@ impl<'a, 'b> M<'a, 'b> {
     /// `x ** y` for finite-precision types through this emitter's `log` and `exp` (call it on
     /// a float64 emitter for float32 inputs promoted to float64).
     pub fn pow(&mut self, x: Value, y: Value) -> Value {
-        let ax = self.b.ins().fabs(x);
+        let ax = self.abs(x);
         let l = self.log(ax);
         let t = self.mul(y, l);
         let r = self.exp(t);
@@ -822,7 +861,7 @@ impl<'a, 'b> M<'a, 'b> {
             zi,
         );
         let negate = self.b.ins().band(xneg, yodd);
-        let nr = self.b.ins().fneg(r);
+        let nr = self.neg(r);
         let r = self.sel(negate, nr, r);
         let xlt0 = self.cmp(FloatCC::LessThan, x, zero);
         let ninf = self.c(f64::NEG_INFINITY);
@@ -834,7 +873,7 @@ impl<'a, 'b> M<'a, 'b> {
         // pow(-1, ±inf) = 1, pow(1, y) = 1, pow(x, 0) = 1 (NaN included).
         let one = self.c(1.0);
         let inf = self.c(f64::INFINITY);
-        let ay = self.b.ins().fabs(y);
+        let ay = self.abs(y);
         let yinf = self.cmp(FloatCC::Equal, ay, inf);
         let ax1 = self.cmp(FloatCC::Equal, ax, one);
         let m1 = self.b.ins().band(yinf, ax1);

@@ -281,8 +281,8 @@ impl Lower<'_, '_> {
             }
             let mut m = M::new(&mut self.b, ty);
             return Ok(match op {
-                Neg => m.b.ins().fneg(x),
-                Abs => m.b.ins().fabs(x),
+                Neg => m.neg(x),
+                Abs => m.abs(x),
                 Sign => {
                     let z = m.c(0.0);
                     let one = m.c(1.0);
@@ -327,12 +327,12 @@ impl Lower<'_, '_> {
                 Round => m.b.ins().nearest(x),
                 IsNan => m.cmp(FloatCC::Unordered, x, x),
                 IsInf => {
-                    let a = m.b.ins().fabs(x);
+                    let a = m.abs(x);
                     let inf = m.c(f64::INFINITY);
                     m.cmp(FloatCC::Equal, a, inf)
                 }
                 IsFinite => {
-                    let a = m.b.ins().fabs(x);
+                    let a = m.abs(x);
                     let inf = m.c(f64::INFINITY);
                     m.cmp(FloatCC::LessThan, a, inf)
                 }
@@ -434,7 +434,7 @@ impl Lower<'_, '_> {
         };
         let (ax, limv) = {
             let mut m = M::new(&mut self.b, ty);
-            let ax = m.b.ins().fabs(x);
+            let ax = m.abs(x);
             (ax, m.c(lim))
         };
         // NaN lanes compare true here so the slow path keeps them exact too (cheap: rare).
