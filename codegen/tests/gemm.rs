@@ -150,3 +150,111 @@ fn batched_with_broadcast_weight() {
         close(&want, &c[i * m * n..(i + 1) * m * n], k, 1e-14);
     }
 }
+
+/// Thin products (`m == 1` or `n == 1`) run as dot / matrix-vector loops: every layout of
+/// the matrix (rows or columns contiguous, transposed B), k past a summation block, and the
+/// float32 error bounded by a few ulps of `sum |a| |b|` (block sums in float64), not by k.
+#[test]
+fn thin_products_match_naive() {
+    let mut rng = Rng(9);
+    for (m, k, n) in [
+        (1, 3000, 1),
+        (1, 2500, 37),
+        (45, 2500, 1),
+        (1, 0, 5),
+        (1, 7, 1),
+    ] {
+        let a: Vec<f64> = (0..m * k).map(|_| rng.uniform(-1.0, 1.0)).collect();
+        let b: Vec<f64> = (0..k * n).map(|_| rng.uniform(-1.0, 1.0)).collect();
+        let want = naive(m, k, n, &a, &b);
+        let af: Vec<f32> = a.iter().map(|&x| x as f32).collect();
+        let bf: Vec<f32> = b.iter().map(|&x| x as f32).collect();
+        let a64: Vec<f64> = af.iter().map(|&x| x.into()).collect();
+        let b64: Vec<f64> = bf.iter().map(|&x| x.into()).collect();
+        let want_f = naive(m, k, n, &a64, &b64);
+        let abs = |v: &[f64]| v.iter().map(|x| x.abs()).collect::<Vec<_>>();
+        let scale = naive(m, k, n, &abs(&a64), &abs(&b64));
+        // Row-major and column-major (transposed-buffer) B.
+        let mut bt = vec![0.0f32; k * n];
+        for t in 0..k {
+            for j in 0..n {
+                bt[j * k + t] = bf[t * n + j];
+            }
+        }
+        for (bv, rs, cs) in [(&bf, n as isize, 1), (&bt, 1, k as isize)] {
+            let mut c = vec![7.0f32; m * n];
+            // SAFETY: the views address the buffers' elements exactly.
+            unsafe {
+                gemm(
+                    m,
+                    k,
+                    n,
+                    Mat::row_major(af.as_ptr(), k),
+                    Mat {
+                        ptr: bv.as_ptr(),
+                        rs,
+                        cs,
+                    },
+                    MatMut::row_major(c.as_mut_ptr(), n),
+                )
+            };
+            for ((w, s), g) in want_f.iter().zip(&scale).zip(&c) {
+                let err = (w - f64::from(*g)).abs();
+                assert!(
+                    err <= 4.0 * f64::from(f32::EPSILON) * s + 1e-30,
+                    "{w} vs {g}"
+                );
+            }
+        }
+        let mut c = vec![7.0f64; m * n];
+        gemm_slices(m, k, n, &a, &b, &mut c).unwrap();
+        close(&want, &c, 1, 1e-14);
+    }
+}
+
+/// A stack of thin products split over threads, and a stack against one matrix folded into
+/// one taller product.
+#[test]
+fn batched_thin_and_folded() {
+    let mut rng = Rng(11);
+    for (batch, m, k, n, shared_b) in [
+        (1024, 1, 256, 1, false),
+        (300, 1, 40, 3, true),
+        (5, 4, 6, 1, true),
+        (7, 3, 5, 4, true),
+    ] {
+        let a: Vec<f64> = (0..batch * m * k).map(|_| rng.uniform(-1.0, 1.0)).collect();
+        let nb = if shared_b { 1 } else { batch };
+        let b: Vec<f64> = (0..nb * k * n).map(|_| rng.uniform(-1.0, 1.0)).collect();
+        let mut c = vec![0.0; batch * m * n];
+        let bs = if shared_b { 0 } else { (k * n) as isize };
+        // SAFETY: each batch's views lie inside the buffers.
+        unsafe {
+            batched_gemm(
+                batch,
+                m,
+                k,
+                n,
+                Mat::row_major(a.as_ptr(), k),
+                Mat::row_major(b.as_ptr(), n),
+                MatMut::row_major(c.as_mut_ptr(), n),
+                BatchStrides {
+                    a: (m * k) as isize,
+                    b: bs,
+                    c: (m * n) as isize,
+                },
+            )
+        };
+        for i in 0..batch {
+            let bi = if shared_b { 0 } else { i };
+            let want = naive(
+                m,
+                k,
+                n,
+                &a[i * m * k..(i + 1) * m * k],
+                &b[bi * k * n..(bi + 1) * k * n],
+            );
+            close(&want, &c[i * m * n..(i + 1) * m * n], k, 1e-14);
+        }
+    }
+}

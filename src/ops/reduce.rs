@@ -3,6 +3,7 @@
 use super::apply;
 use crate::error::Result;
 use crate::tensor::Tensor;
+use ember_ir::op::matmul_shape;
 use ember_ir::shape::{normalize_axes, normalize_axis};
 use ember_ir::{Op, ReduceOp};
 use smallvec::SmallVec;
@@ -71,7 +72,31 @@ fn arg_reduce(op: ReduceOp, x: &Tensor, axis: Option<i64>, keepdims: bool) -> Re
 }
 
 /// `np.matmul(a, b)` (`a @ b`).
+///
+/// A 1-d operand is promoted as NumPy does (`a` `[k]` to `[1, k]`, `b` `[k]` to `[k, 1]`)
+/// by a reshape, and the added axis is removed from the product by another: every matmul
+/// in a graph has operands of at least 2 dimensions, so dot products and matrix-vector
+/// products run on the GEMM step (its thin-product loops) instead of the eager kernel.
 #[track_caller]
 pub fn matmul(a: &Tensor, b: &Tensor) -> Result<Tensor> {
-    apply(Op::MatMul, &[a, b])
+    let (na, nb) = (a.ndim(), b.ndim());
+    let promote = (na == 1 || nb == 1) && na > 0 && nb > 0;
+    // Invalid shapes go to the op itself, which raises NumPy's error for them.
+    let Some(out) = promote
+        .then(|| matmul_shape(a.shape(), b.shape()).ok())
+        .flatten()
+    else {
+        return apply(Op::MatMul, &[a, b]);
+    };
+    let dims = |s: &[usize]| s.iter().map(|&d| d as i64).collect::<Vec<i64>>();
+    let a2 = match a.shape() {
+        &[k] => super::reshape(a, &[1, k as i64])?,
+        _ => a.clone(),
+    };
+    let b2 = match b.shape() {
+        &[k] => super::reshape(b, &[k as i64, 1])?,
+        _ => b.clone(),
+    };
+    let product = apply(Op::MatMul, &[&a2, &b2])?;
+    super::reshape(&product, &dims(&out))
 }

@@ -138,17 +138,18 @@ fn arg_error(k: &CpuKernel, i: usize, why: &str) -> EmberError {
     ))
 }
 
-/// Whether `a @ b` with result type `ty` runs on the GEMM: float matrices (and equal-batch
-/// stacks of them) of the result's dtype. Integer, broadcast-batch and 1-d products run on the
-/// eager kernel.
+/// Whether `a @ b` with result type `ty` runs on the GEMM: float matrices of the result's
+/// dtype, stacks of them with equal batch shapes, or a stack and one matrix that broadcasts
+/// over it. Integer, other broadcast-batch and 1-d products run on the eager kernel (tracing
+/// reshapes 1-d operands to matrices first).
 pub fn gemm_applies(a: &ValueType, b: &ValueType, ty: &ValueType) -> bool {
     let (na, nb) = (a.shape.len(), b.shape.len());
     a.dtype == ty.dtype
         && b.dtype == ty.dtype
         && ty.dtype.is_float()
         && na >= 2
-        && na == nb
-        && a.shape[..na - 2] == b.shape[..nb - 2]
+        && nb >= 2
+        && (na == 2 || nb == 2 || a.shape[..na - 2] == b.shape[..nb - 2])
 }
 
 /// `a @ b` with the result type `ty`: on the multithreaded GEMM when [`gemm_applies`], else
@@ -228,9 +229,10 @@ fn gemm_into<T: GemmScalar>(
     if out.numel() == 0 {
         return Ok(out);
     }
-    let nd = a.ndim();
-    let (m, k, n) = (a.shape()[nd - 2], a.shape()[nd - 1], b.shape()[nd - 1]);
-    let batch: usize = a.shape()[..nd - 2].iter().product();
+    let (na, nb) = (a.ndim(), b.ndim());
+    let (m, k, n) = (a.shape()[na - 2], a.shape()[na - 1], b.shape()[nb - 1]);
+    // A plain matrix broadcasts over the other operand's stack (batch stride 0).
+    let batch: usize = ty.shape[..ty.shape.len() - 2].iter().product();
     let epi = Epilogue {
         addend: addend.map(|d| addend_view(d, ty, m, n)).transpose()?,
         relu,
@@ -254,13 +256,13 @@ fn gemm_into<T: GemmScalar>(
             n,
             Mat {
                 ptr: a.data_ptr()? as *const T,
-                rs: sa[nd - 2],
-                cs: sa[nd - 1],
+                rs: sa[na - 2],
+                cs: sa[na - 1],
             },
             Mat {
                 ptr: b.data_ptr()? as *const T,
-                rs: sb[nd - 2],
-                cs: sb[nd - 1],
+                rs: sb[nb - 2],
+                cs: sb[nb - 1],
             },
             MatMut {
                 ptr: out.data_ptr()? as *mut T,

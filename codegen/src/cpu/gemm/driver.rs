@@ -444,17 +444,18 @@ unsafe fn pack_b<T: GemmScalar>(nr: usize, kb: usize, nb: usize, b: Mat<T>, out:
                     }
                 }
             } else if b.rs.unsigned_abs() < b.cs.unsigned_abs() {
-                // Columns are the contiguous direction: read down each column.
-                for j in 0..nr {
-                    if j < cols {
-                        let src = at(b, 0, j0 + j);
-                        for p in 0..kb {
-                            *dst.add(p * nr + j) = *src.wrapping_offset(p as isize * b.rs);
-                        }
-                    } else {
-                        for p in 0..kb {
-                            *dst.add(p * nr + j) = T::default();
-                        }
+                // Columns are the contiguous direction: read down each column. The padding
+                // is zeroed row by row (down a column each store is a new cache line).
+                if cols < nr {
+                    for p in 0..kb {
+                        std::slice::from_raw_parts_mut(dst.add(p * nr + cols), nr - cols)
+                            .fill(T::default());
+                    }
+                }
+                for j in 0..cols {
+                    let src = at(b, 0, j0 + j);
+                    for p in 0..kb {
+                        *dst.add(p * nr + j) = *src.wrapping_offset(p as isize * b.rs);
                     }
                 }
             } else {

@@ -12,7 +12,11 @@
 //! `MATMUL_NUM_THREADS` once; when it is unset, the first call here sets it to the machine's
 //! available parallelism (its own default counts physical cores only, 1 on a 2-vCPU machine).
 //!
-//! Layout: `driver` (loop nest, packing, threads, edge tiles), `x86` (micro-kernels).
+//! Thin products (`m == 1` or `n == 1`: dot, matrix-vector, vector-matrix, and batches of
+//! them) skip the packed driver and run as vectorized loops over the operands (`gemv`).
+//!
+//! Layout: `driver` (loop nest, packing, threads, edge tiles), `x86` (micro-kernels),
+//! `gemv` (thin products).
 //!
 //! Performance (2-core Sapphire Rapids, `codegen/examples/gemm_bench.rs`): float32 2048^3 about
 //! 345 GFLOP/s (OpenBLAS about the same), float64 about 160. Debug builds compile the
@@ -20,11 +24,12 @@
 //! release builds.
 
 mod driver;
+mod gemv;
 #[cfg(target_arch = "x86_64")]
 mod x86;
 
 use crate::error::{CodegenError, Result};
-use std::ops::Add;
+use std::ops::{Add, Mul};
 use std::sync::{Once, OnceLock};
 
 /// A strided matrix view (`rows x cols`, element `(i, j)` at `ptr + i * rs + j * cs`).
@@ -154,12 +159,24 @@ mod sealed {
             c: super::MatMut<Self>,
         ) where
             Self: Sized;
+        /// The value as float64 (exact).
+        fn to_f64(self) -> f64;
+        /// The float64 `x` rounded to this type.
+        fn from_f64(x: f64) -> Self;
     }
 }
 
 /// The element types GEMM supports (float32 and float64).
 pub trait GemmScalar:
-    sealed::Sealed + Copy + Default + PartialOrd + Add<Output = Self> + Send + Sync + 'static
+    sealed::Sealed
+    + Copy
+    + Default
+    + PartialOrd
+    + Add<Output = Self>
+    + Mul<Output = Self>
+    + Send
+    + Sync
+    + 'static
 {
     /// `maximum(self, 0)` with NumPy's signs: NaN stays NaN, -0.0 becomes +0.0.
     fn relu(self) -> Self {
@@ -229,6 +246,14 @@ macro_rules! scalar_impl {
                         m, k, n, 1.0, a.ptr, a.rs, a.cs, b.ptr, b.rs, b.cs, 0.0, c.ptr, c.rs, c.cs,
                     )
                 }
+            }
+
+            fn to_f64(self) -> f64 {
+                f64::from(self)
+            }
+
+            fn from_f64(x: f64) -> Self {
+                x as $t
             }
         }
     };
@@ -327,6 +352,11 @@ pub unsafe fn gemm_blocked<T: GemmScalar>(
     if m == 0 || n == 0 {
         return;
     }
+    if blocking.is_none() && gemv::applies(m, n) {
+        // SAFETY: forwarded contract.
+        unsafe { gemv::gemv(m, k, n, a, b, c, epi) };
+        return;
+    }
     let isa = if isa.is_available() { isa } else { Isa::best() };
     let spec = T::spec(isa).filter(|_| k > 0).map(|mut s| {
         if let Some(b) = blocking {
@@ -337,7 +367,6 @@ pub unsafe fn gemm_blocked<T: GemmScalar>(
         s
     });
     match spec {
-        // SAFETY: forwarded contract.
         // SAFETY: forwarded contract.
         Some(spec) => unsafe { driver::gemm(&spec, m, k, n, a, b, c, epi) },
         None => {
@@ -441,6 +470,30 @@ pub unsafe fn batched_gemm_with<T: GemmScalar>(
     strides: BatchStrides,
     epi: &Epilogue<T>,
 ) {
+    // A stack of A against one B whose rows (of A and of C) are evenly spaced across the
+    // batch is one taller product: `batch * m` rows, a single packed B. The addend must be
+    // the same for every row (a bias row) to survive the fold.
+    let mi = m as isize;
+    let fold = batch > 1
+        && strides.b == 0
+        && strides.a == mi * a.rs
+        && strides.c == mi * c.rs
+        && epi.addend.as_ref().is_none_or(|d| d.rs == 0 || m == 1);
+    if fold {
+        let epi = Epilogue {
+            addend: epi.addend.map(|d| Mat { rs: 0, ..d }),
+            relu: epi.relu,
+        };
+        // SAFETY: forwarded contract: rows `i * m + r` of the tall A and C are row `r` of
+        // batch `i`.
+        unsafe { gemm_with(Isa::best(), batch * m, k, n, a, b, c, &epi) };
+        return;
+    }
+    if gemv::applies(m, n) {
+        // SAFETY: forwarded contract.
+        unsafe { gemv::batched_gemv(batch, m, k, n, a, b, c, strides, epi) };
+        return;
+    }
     for i in 0..batch as isize {
         let ai = Mat {
             ptr: a.ptr.wrapping_offset(i * strides.a),
