@@ -17,6 +17,10 @@
 //! | sin,cos | 2 (1) | 2 (1) | [-1e4, 1e4] fast path; up to 1e7 and 1e30 (libm lanes) |
 //! | erf     | 3 (1) | 4 (1) | [-7, 7], tiny values |
 //! | pow     | 1 (0) | 1 (0, libm) | x in (0, 60], y in [-20, 20]; negative x with integral y; specials |
+//! | sinh,cosh | 2 (1) | 3 (2) | [-3, 3], [-92, 92] / [-712, 712], tiny values, overflow edges; every f32 in [0, 90] (2, 1) |
+//! | arctan  | 2 (2) | 2 (1) | [-4, 4], 2^-149 .. 2^128 both signs / 2^-1074 .. 2^1024, thresholds; every f32 >= 0 (2) |
+//! | arctan2 | 2 (1) | 2 (1) | (y, x) in [-10, 10]^2, magnitudes 2^±60 both signs, near the diagonal; specials bit for bit |
+//! | arcsin,arccos | 3 (2) | 2 (2) | [-1, 1], within 2^-40 of ±1, tiny values, \|x\| > 1; every f32 in range (3) |
 
 mod common;
 
@@ -96,6 +100,11 @@ fn reference(op: UnaryOp, x: f64) -> f64 {
         Sin => x.sin(),
         Cos => x.cos(),
         Erf => libm::erf(x),
+        Sinh => x.sinh(),
+        Cosh => x.cosh(),
+        Atan => x.atan(),
+        Asin => x.asin(),
+        Acos => x.acos(),
         _ => unreachable!(),
     }
 }
@@ -137,6 +146,76 @@ fn log_sample(rng: &mut Rng, dt: DType, n: usize) -> Vec<f64> {
     v.extend(specials(dt));
     v.extend([-1.0, -5.0]);
     v
+}
+
+/// ULP bounds `[float32, float64]` of the inverse and hyperbolic functions (see the table).
+const SINH_COSH_BOUND: [f64; 2] = [2.0, 3.0];
+const ATAN_BOUND: [f64; 2] = [2.0, 2.0];
+const ATAN2_BOUND: [f64; 2] = [2.0, 2.0];
+const ASIN_ACOS_BOUND: [f64; 2] = [3.0, 2.0];
+
+/// Around sinh/cosh's switch to the series (1), exp's own overflow (88.72 / 709.78), the
+/// float32 / float64 overflow of sinh and cosh (89.4160 / 710.4759) and the clamp
+/// (89.5 / 710.5).
+fn hyperbolic_edges(dt: DType) -> Vec<f64> {
+    let v: Vec<f64> = if dt == DType::F32 {
+        vec![
+            1.0, 0.99999994, 1.0000001, 88.72283, 88.72284, 89.0, 89.41598, 89.415985, 89.41599,
+            89.5, 89.50001, 100.0,
+        ]
+    } else {
+        vec![
+            1.0,
+            0.9999999999999999,
+            1.0000000000000002,
+            709.782712893384,
+            709.7827128933841,
+            710.4758600739439,
+            710.475860073944,
+            710.4758600739441,
+            710.5,
+            710.5000000000001,
+            1000.0,
+        ]
+    };
+    v.iter().flat_map(|&x| [x, -x]).collect()
+}
+
+/// Around atan's reduction thresholds (tan(pi/8), 0.66, 1, tan(3pi/8)) and huge arguments.
+fn atan_edges() -> Vec<f64> {
+    let v = [
+        0.41421354,
+        0.41421357,
+        0.414213562373095,
+        0.4142135623730951,
+        0.66,
+        0.6600000000000001,
+        0.6599999999999999,
+        1.0,
+        2.4142134,
+        2.4142137,
+        2.414213562373095,
+        2.4142135623730954,
+        1e10,
+        1e20,
+        3e38,
+        1e300,
+    ];
+    v.iter().flat_map(|&x| [x, -x]).collect()
+}
+
+/// Next to ±1 from inside (where asin/acos have their square-root singularity).
+fn near_one(rng: &mut Rng) -> Vec<f64> {
+    (0..400)
+        .map(|_| {
+            let d = rng.uniform(-40.0, -1.0).exp2();
+            if rng.next() & 1 == 0 {
+                1.0 - d
+            } else {
+                d - 1.0
+            }
+        })
+        .collect()
 }
 
 #[test]
@@ -256,6 +335,77 @@ fn accuracy_table() {
                 UnaryOp::Erf,
                 [sample(&mut rng, dt, -7.0, 7.0, n), tiny(&mut rng)].concat(),
                 if f32_ { 3.0 } else { 4.0 },
+            ),
+            (
+                UnaryOp::Sinh,
+                [
+                    sample(&mut rng, dt, -3.0, 3.0, n),
+                    sample(
+                        &mut rng,
+                        dt,
+                        if f32_ { -92.0 } else { -712.0 },
+                        if f32_ { 92.0 } else { 712.0 },
+                        n,
+                    ),
+                    tiny(&mut rng),
+                    hyperbolic_edges(dt),
+                ]
+                .concat(),
+                SINH_COSH_BOUND[!f32_ as usize],
+            ),
+            (
+                UnaryOp::Cosh,
+                [
+                    sample(&mut rng, dt, -3.0, 3.0, n),
+                    sample(
+                        &mut rng,
+                        dt,
+                        if f32_ { -92.0 } else { -712.0 },
+                        if f32_ { 92.0 } else { 712.0 },
+                        n,
+                    ),
+                    tiny(&mut rng),
+                    hyperbolic_edges(dt),
+                ]
+                .concat(),
+                SINH_COSH_BOUND[!f32_ as usize],
+            ),
+            (
+                UnaryOp::Atan,
+                [
+                    sample(&mut rng, dt, -4.0, 4.0, n),
+                    log_sample(&mut rng, dt, n),
+                    log_sample(&mut rng, dt, n / 4)
+                        .into_iter()
+                        .map(|v| -v)
+                        .collect(),
+                    tiny(&mut rng),
+                    atan_edges(),
+                ]
+                .concat(),
+                ATAN_BOUND[!f32_ as usize],
+            ),
+            (
+                UnaryOp::Asin,
+                [
+                    sample(&mut rng, dt, -1.0, 1.0, n),
+                    near_one(&mut rng),
+                    tiny(&mut rng),
+                    vec![1.0000001, -1.0000001, 1.5, -3.0],
+                ]
+                .concat(),
+                ASIN_ACOS_BOUND[!f32_ as usize],
+            ),
+            (
+                UnaryOp::Acos,
+                [
+                    sample(&mut rng, dt, -1.0, 1.0, n),
+                    near_one(&mut rng),
+                    tiny(&mut rng),
+                    vec![1.0000001, -1.0000001, 1.5, -3.0],
+                ]
+                .concat(),
+                ASIN_ACOS_BOUND[!f32_ as usize],
             ),
         ];
         for (op, xs, bound) in cases {
@@ -427,4 +577,190 @@ fn signed_zeros_match_the_interpreter() {
         }
     }
     assert!(bad.is_empty(), "{}", bad.join("\n"));
+}
+
+/// Runs `out = op(a, b)` on contiguous and strided copies; returns both results.
+fn run_binary(op: BinaryOp, dt: DType, xs: &[f64], ys: &[f64]) -> [Vec<f64>; 2] {
+    let n = xs.len();
+    let mut b = Builder::new(format!("acc_{op}"));
+    let (a0, a1) = (b.arg(dt, &[n], false), b.arg(dt, &[n], false));
+    let o = b.arg(dt, &[n], true);
+    let i = b.open_loop(n, true);
+    let (x, y) = (b.load(a0, &[i]), b.load(a1, &[i]));
+    let r = b.binary(op, x, y);
+    b.store(o, &[i], r);
+    let k = backend().compile(&b.finish()).expect("compile");
+    let mut out = [Vec::new(), Vec::new()];
+    for (s, res) in out.iter_mut().enumerate() {
+        let mut bufs = vec![
+            common::buffer(dt, &[n], xs, s == 1),
+            common::buffer(dt, &[n], ys, s == 1),
+            Buffer::zeros(dt, &[n]),
+        ];
+        k.run_buffers(&mut bufs).expect("run");
+        *res = bufs[2].to_f64s();
+    }
+    out
+}
+
+/// `arctan2(y, x)` against float64 `atan2` (float32) / libm (float64) on random pairs of
+/// every magnitude and sign, and every pair of special values (±0, ±inf, NaN, ±1, tiny,
+/// huge): the pairs with a zero, an infinity or a NaN compared bit for bit (sign of zero
+/// included) with the platform's `atan2`, as NumPy gives them.
+#[test]
+fn atan2_accuracy_and_specials() {
+    let mut rng = Rng(0xa7a2);
+    let mut ys = Vec::new();
+    let mut xs = Vec::new();
+    for _ in 0..4000 {
+        ys.push(rng.uniform(-10.0, 10.0));
+        xs.push(rng.uniform(-10.0, 10.0));
+    }
+    for _ in 0..3000 {
+        let s = |rng: &mut Rng| if rng.next() & 1 == 0 { 1.0 } else { -1.0 };
+        ys.push(s(&mut rng) * rng.uniform(-60.0, 60.0).exp2());
+        xs.push(s(&mut rng) * rng.uniform(-60.0, 60.0).exp2());
+    }
+    // Near the diagonal (ratio next to 1) and the thresholds of the reduction.
+    for _ in 0..1000 {
+        let x = rng.uniform(0.1, 100.0);
+        ys.push(x * rng.uniform(0.99, 1.01));
+        xs.push(if rng.next() & 1 == 0 { x } else { -x });
+    }
+    let sp = [
+        f64::NAN,
+        f64::INFINITY,
+        f64::NEG_INFINITY,
+        0.0,
+        -0.0,
+        1.0,
+        -1.0,
+        2.5,
+        -0.3,
+        1e-30,
+        -1e30,
+    ];
+    let mut specials = Vec::new();
+    for &y in &sp {
+        for &x in &sp {
+            specials.push((y, x));
+        }
+    }
+    ys.extend(specials.iter().map(|p| p.0));
+    xs.extend(specials.iter().map(|p| p.1));
+    let n_random = ys.len() - specials.len();
+    for dt in [DType::F32, DType::F64] {
+        let bound = ATAN2_BOUND[(dt == DType::F64) as usize];
+        let mut worst = (0.0, 0.0, 0.0);
+        for (path, got) in
+            ["vector", "scalar"]
+                .iter()
+                .zip(run_binary(BinaryOp::Atan2, dt, &ys, &xs))
+        {
+            for j in 0..ys.len() {
+                let (y, x) = if dt == DType::F32 {
+                    (ys[j] as f32 as f64, xs[j] as f32 as f64)
+                } else {
+                    (ys[j], xs[j])
+                };
+                let want = if dt == DType::F32 {
+                    (y.atan2(x) as f32 as f64, (y as f32).atan2(x as f32) as f64)
+                } else {
+                    (y.atan2(x), y.atan2(x))
+                };
+                let exceptional = !(y.is_finite() && x.is_finite() && y != 0.0 && x != 0.0);
+                if j >= n_random && exceptional {
+                    let same = (want.1.is_nan() && got[j].is_nan())
+                        || want.1.to_bits() == got[j].to_bits();
+                    assert!(
+                        same,
+                        "{path} atan2({y:?}, {x:?}) {dt}: got {:?}, want {:?}",
+                        got[j], want.1
+                    );
+                }
+                let u = ulps(dt, want.0, got[j]);
+                if u > worst.0 {
+                    worst = (u, y, x);
+                }
+            }
+        }
+        println!(
+            "arctan2 {dt}: max {} ulp (at y = {:e}, x = {:e}), bound {bound}",
+            worst.0, worst.1, worst.2
+        );
+        assert!(
+            worst.0 <= bound,
+            "atan2 {dt}: {} ulp at ({:e}, {:e}) exceeds {bound}",
+            worst.0,
+            worst.1,
+            worst.2
+        );
+    }
+}
+
+/// Loops containing sinh, cosh, arctan, arcsin, arccos and arctan2 vectorize (no per-element
+/// call), and agree with the interpreter (the platform's libm) within the bounds above plus
+/// the libm's own ULP, contiguous and strided, with odd lengths (scalar tails).
+#[test]
+fn inverse_and_hyperbolic_loops_vectorize() {
+    let mut rng = Rng(7);
+    let n = 103;
+    for dt in [DType::F32, DType::F64] {
+        let f = (dt == DType::F64) as usize;
+        let unary = [
+            (UnaryOp::Sinh, -12.0, 12.0, SINH_COSH_BOUND[f]),
+            (UnaryOp::Cosh, -12.0, 12.0, SINH_COSH_BOUND[f]),
+            (UnaryOp::Atan, -8.0, 8.0, ATAN_BOUND[f]),
+            (UnaryOp::Asin, -1.0, 1.0, ASIN_ACOS_BOUND[f]),
+            (UnaryOp::Acos, -1.0, 1.0, ASIN_ACOS_BOUND[f]),
+        ];
+        for (op, lo, hi, bound) in unary {
+            let mut b = Builder::new(format!("vec_{op}"));
+            let a = b.arg(dt, &[n], false);
+            let o = b.arg(dt, &[n], true);
+            let i = b.open_loop(n, true);
+            let x = b.load(a, &[i]);
+            let y = b.unary(op, x);
+            let two = b.konst(if dt == DType::F32 {
+                ember_ir::Scalar::F32(2.0)
+            } else {
+                ember_ir::Scalar::F64(2.0)
+            });
+            let y = b.binary(BinaryOp::Mul, y, two);
+            b.store(o, &[i], y);
+            b.close_loop();
+            let k = b.finish();
+            let step = backend().compile(&k).unwrap().vector_step();
+            assert!(step > 1, "{op} {dt} did not vectorize (step {step})");
+            let vals = common::values(&mut rng, dt, n, lo, hi);
+            for strided in [false, true] {
+                common::check(
+                    &k,
+                    &[common::buffer(dt, &[n], &vals, strided)],
+                    bound + 1.0,
+                    0.0,
+                );
+            }
+        }
+        let mut b = Builder::new("vec_atan2");
+        let (a0, a1) = (b.arg(dt, &[n], false), b.arg(dt, &[n], false));
+        let o = b.arg(dt, &[n], true);
+        let i = b.open_loop(n, true);
+        let (y, x) = (b.load(a0, &[i]), b.load(a1, &[i]));
+        let r = b.binary(BinaryOp::Atan2, y, x);
+        b.store(o, &[i], r);
+        b.close_loop();
+        let k = b.finish();
+        let step = backend().compile(&k).unwrap().vector_step();
+        assert!(step > 1, "arctan2 {dt} did not vectorize (step {step})");
+        let ys = common::values(&mut rng, dt, n, -5.0, 5.0);
+        let xs = common::values(&mut rng, dt, n, -5.0, 5.0);
+        for strided in [false, true] {
+            let ins = [
+                common::buffer(dt, &[n], &ys, strided),
+                common::buffer(dt, &[n], &xs, strided),
+            ];
+            common::check(&k, &ins, ATAN2_BOUND[f] + 1.0, 0.0);
+        }
+    }
 }

@@ -9,13 +9,24 @@
 //! `exp` over every input in [-104, 89] and `sigmoid` in [-110, 110]
 //! (`codegen/examples/exp_ulp.rs`): 1 ULP and 3 ULP (268 inputs near -1.1 at 3, before and
 //! after the float32 `exp` fast path was rewritten).
+//! `sinh`, `cosh`, `arctan`, `arctan2`, `arcsin`, `arccos` (sampled, specials included):
+//! float32 1, 1, 2, 1, 2, 2 ULP; float64 2, 2, 1, 1, 2, 2 ULP. Every float32 input
+//! (`codegen/examples/trig_ulp.rs`: `sinh`/`cosh` on [0, 90], `arctan` on [0, inf],
+//! `arcsin` on [0, 1], `arccos` on [-1, 1]): 2, 1, 2, 3, 3 ULP (the 3s: 124 of 2.1e9 inputs,
+//! next to `sin(pi/8)` and `cos(pi/8)`, where the reduction's `(t-1)/(t+1)` rounds).
+//! `sinh`/`cosh` scale `e^|x|/4` so they stay finite up to their own overflow thresholds;
+//! `arctan` is Cephes' reduction plus its polynomial (float32) / rational (float64), with
+//! `arctan2` folding its octant into one multiple of `pi/4` added in two parts, and
+//! `arcsin`/`arccos` go through `arctan2` with `sqrt(1 - x^2)`.
 //! sin/cos reduce with a 3-part Cody-Waite constant; lanes with `|x|` above
 //! [`SINCOS_FAST_LIMIT_F32`] / [`SINCOS_FAST_LIMIT_F64`] (rare) are recomputed by the
 //! platform's libm, so huge arguments stay exact. `erf` evaluates fdlibm's rational
 //! approximations branch-free.
 //!
 //! Special values follow NumPy: NaN propagates, `exp(-inf) = 0`, `exp(inf) = inf`,
-//! `log(0) = -inf`, `log(x<0) = nan`, `tanh(±inf) = ±1`, `sin(inf) = nan`, results in the
+//! `log(0) = -inf`, `log(x<0) = nan`, `tanh(±inf) = ±1`, `sin(inf) = nan`, `cosh(±inf) =
+//! inf`, `arctan(±inf) = ±pi/2`, `arcsin(|x| > 1) = nan`, `arctan2` as C's `atan2` for every
+//! combination of ±0, ±inf and NaN, results in the
 //! denormal range are produced (not flushed): `exp` scales by two powers of two so the last
 //! multiply rounds once into the denormal range, and `log` rescales denormal inputs.
 
@@ -882,6 +893,232 @@ impl<'a, 'b> M<'a, 'b> {
         let r = self.sel(x1, one, r);
         let y0 = self.cmp(FloatCC::Equal, y, zero);
         self.sel(y0, one, r)
+    }
+}
+
+impl M<'_, '_> {
+    /// `e^a = 4 p s` for `0 <= a` up to the clamp of [`Self::sinh_cosh`] (NaN passes): `p`
+    /// the reduced polynomial (float32 the one of [`Self::exp`], float64 degree-13 Taylor on
+    /// `|r| <= ln2/2`) and `s = 2^(n-2)`, normal for every `n` up to 129 (float32) / 1025
+    /// (float64), so `p s` is `e^a / 4` rounded once, finite even where `e^a` overflows.
+    fn exp_quarter_parts(&mut self, a: Value) -> (Value, Value) {
+        let (p, t) = if self.is64() {
+            let (r, n) = self.reduce_ln2(a);
+            let coeffs: Vec<f64> = (0..=13).map(|k| 1.0 / factorial(k)).collect();
+            let p = self.poly(r, &coeffs);
+            let m = self.c(self.magic());
+            (p, self.add(n, m))
+        } else {
+            self.exp_f32_parts(a)
+        };
+        // t = n + 1.5 * 2^mant holds n in its low mantissa bits: adding bias - 2 and shifting
+        // them into the exponent field gives 2^(n-2) (the magic's own bits fall off the top).
+        let (bias, shift) = if self.is64() {
+            (1023.0, 52)
+        } else {
+            (127.0, 23)
+        };
+        let tb = self.addc(t, bias - 2.0);
+        let tb = self.bits(tb);
+        let sb = self.b.ins().ishl_imm_u(tb, shift);
+        (p, self.from_bits(sb))
+    }
+
+    /// Hyperbolic sine (`cosh = false`) or cosine of `x`, from `e^|x| / 2` and `e^-|x| / 2`:
+    /// `|x|` is clamped to 89.5 (float32) / 710.5 (float64), where both already overflow (NaN
+    /// kept), and `e^|x| / 4 = p s` ([`Self::exp_quarter_parts`]) stays finite, so the results
+    /// near the overflow thresholds (89.416 / 710.476, beyond `exp`'s own) round once, at the
+    /// last operation. `cosh = 2 (p s) + 1/(8 p s)` (no cancellation; near 0 the errors of
+    /// the two terms cancel). `sinh` for `|x| < 1` is the odd Taylor series `a + a z P(z)`,
+    /// `z = a^2` (the exponential difference cancels there), and keeps the sign of `x`, `-0.0`
+    /// included.
+    pub fn sinh_cosh(&mut self, x: Value, cosh: bool) -> Value {
+        let a = self.abs(x);
+        let lim = self.c(if self.is64() { 710.5 } else { 89.5 });
+        // `lim < a ? lim : a` is one `minps` that keeps a NaN `a`.
+        let big = self.cmp(FloatCC::LessThan, lim, a);
+        let ac = self.sel(big, lim, a);
+        let (p, s) = self.exp_quarter_parts(ac);
+        let ps = self.mul(p, s);
+        let eighth = self.c(0.125);
+        let q = self.div(eighth, ps);
+        let two = self.c(2.0);
+        if cosh {
+            return self.fma(ps, two, q);
+        }
+        let nq = self.neg(q);
+        let large = self.fma(ps, two, nq);
+        let terms = if self.is64() { 10 } else { 5 };
+        let coeffs: Vec<f64> = (1..=terms).map(|k| 1.0 / factorial(2 * k + 1)).collect();
+        let z = self.mul(a, a);
+        let pz = self.poly(z, &coeffs);
+        let az = self.mul(a, z);
+        let small = self.fma(az, pz, a);
+        let lt1 = self.cmpc(FloatCC::LessThan, a, 1.0);
+        let r = self.sel(lt1, small, large);
+        self.with_sign_of(r, x)
+    }
+
+    /// `pi/4` as `hi + lo` in the emitter's precision.
+    fn pio4_parts(&self) -> (f64, f64) {
+        let pio4 = std::f64::consts::FRAC_PI_4;
+        if self.is64() {
+            (pio4, 3.061616997868382943e-17)
+        } else {
+            let hi = pio4 as f32 as f64;
+            (hi, pio4 - hi)
+        }
+    }
+
+    /// `atan(t) = m pi/4 + u` for `t = num / den >= 0` (`den` absent: 1; NaN passes into `u`):
+    /// Cephes' reduction, `t` above `tan(3pi/8)` to `-1/t` (`m = 2`), above `tan(pi/8)`
+    /// (float32) / 0.66 (float64) to `(t-1)/(t+1) = (num-den)/(num+den)` (`m = 1`; `num - den`
+    /// exact where `num >= den/2`), selected per lane and divided once; then `u = v + v z R(z)`,
+    /// `z = v^2`, with Cephes' `atanf` polynomial (float32) or `atan` rational `P(z)/Q(z)`
+    /// (float64). `le1` promises `t <= 1` (atan2's ratio), dropping the `-1/t` branch.
+    fn atan_reduce(&mut self, num: Value, den: Option<Value>, le1: bool) -> (Value, Value) {
+        let t1 = if self.is64() {
+            0.66
+        } else {
+            0.41421356237309503
+        };
+        let one = self.c(1.0);
+        let (d, thr) = match den {
+            Some(d) => (d, self.mulc(d, t1)),
+            None => (one, self.c(t1)),
+        };
+        let mid = self.cmp(FloatCC::GreaterThan, num, thr);
+        let nm = self.sub(num, d);
+        let np = self.add(num, d);
+        let zero = self.c(0.0);
+        let mut n = self.sel(mid, nm, num);
+        let mut dd = self.sel(mid, np, d);
+        let mut m = self.sel(mid, one, zero);
+        if !le1 {
+            let big = self.cmpc(FloatCC::GreaterThan, num, 2.414213562373095);
+            let mone = self.c(-1.0);
+            let two = self.c(2.0);
+            n = self.sel(big, mone, n);
+            dd = self.sel(big, num, dd);
+            m = self.sel(big, two, m);
+        }
+        let v = self.div(n, dd);
+        let z = self.mul(v, v);
+        let vz = self.mul(v, z);
+        let r = if self.is64() {
+            const P: [f64; 5] = [
+                -6.485021904942025371773E1,
+                -1.228866684490136173410E2,
+                -7.500855792314704667340E1,
+                -1.615753718733365076637E1,
+                -8.750608600031904122785E-1,
+            ];
+            const Q: [f64; 6] = [
+                1.945506571482613964425E2,
+                4.853903996359136964868E2,
+                4.328810604912902668951E2,
+                1.650270098316988542046E2,
+                2.485846490142306297962E1,
+                1.0,
+            ];
+            let p = self.poly(z, &P);
+            let q = self.poly(z, &Q);
+            self.div(p, q)
+        } else {
+            const P: [f64; 4] = [
+                -3.33329491539E-1,
+                1.99777106478E-1,
+                -1.38776856032E-1,
+                8.05374449538E-2,
+            ];
+            self.poly(z, &P)
+        };
+        (m, self.fma(vz, r, v))
+    }
+
+    /// `m pi/4 + u` rounded once (`m` a small integer as a float).
+    fn add_pio4s(&mut self, m: Value, u: Value) -> Value {
+        let (hi, lo) = self.pio4_parts();
+        let loc = self.c(lo);
+        let w = self.fma(m, loc, u);
+        let hic = self.c(hi);
+        self.fma(m, hic, w)
+    }
+
+    /// Inverse tangent ([`Self::atan_reduce`] on `|x|`, the sign of `x` put back: `atan(-0.0)`
+    /// is `-0.0`, `atan(±inf) = ±pi/2`).
+    pub fn atan(&mut self, x: Value) -> Value {
+        let a = self.abs(x);
+        let (m, u) = self.atan_reduce(a, None, false);
+        let r = self.add_pio4s(m, u);
+        self.with_sign_of(r, x)
+    }
+
+    /// `atan2(y, x)` with C's special values (as NumPy): the ratio `t <= 1` of the smaller to
+    /// the larger of `|y|`, `|x|` (never divided on its own: [`Self::atan_reduce`] takes both),
+    /// `atan(t) = m pi/4 + u`, and the octant folded into one multiple of `pi/4`:
+    /// `r = (k ± m) pi/4 ± u` with `k = 2` when `|y| > |x|`, else 4 when `x` has its sign bit
+    /// set (`-0.0` included), else 0, rounded once; the sign of `y` put back. `0/0` reads as
+    /// `t = 0` (`atan2(±0, ±0)` is ±0 or ±pi), `inf/inf` as `t = 1` (±pi/4, ±3pi/4); NaN in
+    /// either gives NaN.
+    pub fn atan2(&mut self, y: Value, x: Value) -> Value {
+        let ay = self.abs(y);
+        let ax = self.abs(x);
+        let swap = self.cmp(FloatCC::GreaterThan, ay, ax);
+        let num = self.sel(swap, ax, ay);
+        let den = self.sel(swap, ay, ax);
+        let (m, u) = self.atan_reduce(num, Some(den), true);
+        // 0/0 is t = 0 (m = 0 already), inf/inf is t = 1 (m = 1, u = 0).
+        let zero = self.c(0.0);
+        let is0 = self.cmp(FloatCC::Equal, num, zero);
+        let u = self.sel(is0, zero, u);
+        let inf = self.c(f64::INFINITY);
+        let isinf = self.cmp(FloatCC::Equal, num, inf);
+        let u = self.sel(isinf, zero, u);
+        let one = self.c(1.0);
+        let m = self.sel(isinf, one, m);
+        let xb = self.bits(x);
+        let zi = self.ci(0);
+        let xneg = self.b.ins().icmp(
+            cranelift_codegen::ir::condcodes::IntCC::SignedLessThan,
+            xb,
+            zi,
+        );
+        let two = self.c(2.0);
+        let four = self.c(4.0);
+        let k = self.sel(xneg, four, zero);
+        let k = self.sel(swap, two, k);
+        let flip = self.b.ins().bxor(swap, xneg);
+        let nm = self.neg(m);
+        let m = self.sel(flip, nm, m);
+        let nu = self.neg(u);
+        let u = self.sel(flip, nu, u);
+        let mk = self.add(k, m);
+        let r = self.add_pio4s(mk, u);
+        let r = self.with_sign_of(r, y);
+        let nan = self.cmp(FloatCC::Unordered, x, y);
+        let xy = self.add(x, y);
+        self.sel(nan, xy, r)
+    }
+
+    /// `asin(x) = atan2(x, sqrt(1 - x^2))` (`1 - x^2` by one fused multiply-add: within half
+    /// an ULP next to `|x| = 1`); `|x| > 1` gives NaN through the square root.
+    pub fn asin(&mut self, x: Value) -> Value {
+        let w = self.one_minus_sq_sqrt(x);
+        self.atan2(x, w)
+    }
+
+    /// `acos(x) = atan2(sqrt(1 - x^2), x)` (see [`Self::asin`]).
+    pub fn acos(&mut self, x: Value) -> Value {
+        let w = self.one_minus_sq_sqrt(x);
+        self.atan2(w, x)
+    }
+
+    fn one_minus_sq_sqrt(&mut self, x: Value) -> Value {
+        let nx = self.neg(x);
+        let one = self.c(1.0);
+        let d = self.fma(nx, x, one);
+        self.b.ins().sqrt(d)
     }
 }
 

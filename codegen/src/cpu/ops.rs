@@ -41,7 +41,7 @@ pub fn cl_type(dt: DType, mode: Mode) -> Type {
 pub fn unary_vectorizes(op: UnaryOp, dt: DType) -> bool {
     use UnaryOp::*;
     match dt {
-        DType::F32 | DType::F64 => !matches!(op, Tan | Sinh | Cosh | Asin | Acos | Atan),
+        DType::F32 | DType::F64 => op != Tan,
         DType::I32 | DType::I64 => matches!(
             op,
             Neg | Abs
@@ -68,7 +68,7 @@ pub fn unary_vectorizes(op: UnaryOp, dt: DType) -> bool {
 pub fn binary_vectorizes(op: BinaryOp, dt: DType) -> bool {
     use BinaryOp::*;
     match dt {
-        DType::F32 | DType::F64 => !matches!(op, FloorDiv | Rem | Pow | Atan2),
+        DType::F32 | DType::F64 => !matches!(op, FloorDiv | Rem | Pow),
         DType::I32 | DType::I64 => matches!(
             op,
             Add | Sub | Mul | Max | Min | Eq | Ne | Lt | Le | Gt | Ge | And | Or | Xor
@@ -340,9 +340,11 @@ impl Lower<'_, '_> {
                     let z = m.c(0.0);
                     m.cmp(FloatCC::Equal, x, z)
                 }
-                Tan | Sinh | Cosh | Asin | Acos | Atan => {
-                    return Err(CodegenError::Unsupported(format!("vector {op} on {dt}")))
-                }
+                Sinh | Cosh => m.sinh_cosh(x, op == Cosh),
+                Atan => m.atan(x),
+                Asin => m.asin(x),
+                Acos => m.acos(x),
+                Tan => return Err(CodegenError::Unsupported(format!("vector {op} on {dt}"))),
             });
         }
         // Integers and bools.
@@ -515,6 +517,7 @@ impl Lower<'_, '_> {
                 Mul => self.b.ins().fmul(a, b),
                 Div => self.b.ins().fdiv(a, b),
                 Max | Min => self.float_max_min(op == Max, a, b, cl_type(dt, mode)),
+                Atan2 => M::new(&mut self.b, cl_type(dt, mode)).atan2(a, b),
                 Pow if dt == DType::F32 && mode == Mode::Scalar => {
                     // Through float64 log/exp: the float32 result is then within 1 ULP.
                     let a64 = self.b.ins().fpromote(types::F64, a);
