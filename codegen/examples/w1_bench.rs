@@ -7,20 +7,37 @@
 //!
 //! Prints compile time (cold, then cached), run time (median of several runs over fresh
 //! outputs reused across runs) and the effective bandwidth (bytes read + written / time).
+//! `W1_VS_FMA=1` times only W1 and `a*b+c` (the same memory traffic, next to no compute) at
+//! full size; `W1_COST_ONLY=1` only the in-cache costs.
 
 use ember_codegen::cpu::{CpuBackend, KernelArg};
 use ember_ir::passes::fuse::partition;
 use ember_ir::{BinaryOp, DType, Device, Graph, Literal, Op, ReduceOp, Scalar, UnaryOp, ValueType};
 use std::time::Instant;
 
-fn w1_graph(n: usize) -> Graph {
+/// A graph with three float32 inputs of `[n]`.
+fn three_inputs(n: usize) -> (Graph, [ember_ir::NodeId; 3]) {
     let mut g = Graph::new();
     let ty = ValueType::new(DType::F32, &[n]);
-    let (a, b, c) = (
+    let ins = [
         g.input(ty.clone(), Device::Cpu),
         g.input(ty.clone(), Device::Cpu),
         g.input(ty, Device::Cpu),
-    );
+    ];
+    (g, ins)
+}
+
+/// `a * b + c`: W1's memory traffic with next to no compute.
+fn fma_graph(n: usize) -> Graph {
+    let (mut g, [a, b, c]) = three_inputs(n);
+    let ab = g.add(Op::Binary(BinaryOp::Mul), &[a, b], None).unwrap();
+    let r = g.add(Op::Binary(BinaryOp::Add), &[ab, c], None).unwrap();
+    g.output(r).unwrap();
+    g
+}
+
+fn w1_graph(n: usize) -> Graph {
+    let (mut g, [a, b, c]) = three_inputs(n);
     let k = |g: &mut Graph, v: f32| {
         g.add(Op::Const(Literal::scalar(Scalar::F32(v))), &[], None)
             .unwrap()
@@ -298,6 +315,17 @@ fn main() {
     );
     cpu_cost("softmax f32 64x256", &backend, &softmax_graph(64, 256));
     if std::env::var_os("W1_COST_ONLY").is_some() {
+        return;
+    }
+    if std::env::var_os("W1_VS_FMA").is_some() {
+        let g = fma_graph(n);
+        bench("a*b+c", &backend, &g, (n * 16) as f64);
+        bench(
+            &format!("W1 f32 n={n}"),
+            &backend,
+            &w1_graph(n),
+            (n * 16) as f64,
+        );
         return;
     }
     for ops in [10, 100, 1000] {

@@ -4,8 +4,7 @@
 
 mod common;
 
-use common::{buffer, check, values, Rng};
-use ember_ir::passes::fuse::partition;
+use common::{buffer, check, check_schedule, Rng};
 use ember_ir::{
     BinaryOp, DType, Device, Graph, Literal, NodeId, Op, ReduceOp, Scalar, UnaryOp, ValueType,
 };
@@ -28,28 +27,7 @@ fn red(op: ReduceOp, axes: &[usize], keepdims: bool) -> Op {
 
 /// Compiles every kernel of the graph's schedule and checks it on random inputs.
 fn check_graph(g: &Graph, rng: &mut Rng) -> usize {
-    let s = partition(g).unwrap();
-    for ks in s.kernels() {
-        for strided in [false, true] {
-            let ins: Vec<_> = ks
-                .kernel
-                .args
-                .iter()
-                .filter(|a| !a.output)
-                .map(|a| {
-                    let n: usize = a.shape.iter().product();
-                    buffer(
-                        a.dtype,
-                        &a.shape,
-                        &values(rng, a.dtype, n, -3.0, 3.0),
-                        strided,
-                    )
-                })
-                .collect();
-            check(&ks.kernel, &ins, 8.0, 1e-5);
-        }
-    }
-    s.kernel_count()
+    check_schedule(g, rng, (-3.0, 3.0), 8.0, 1e-5)
 }
 
 fn shape(rng: &mut Rng) -> Vec<usize> {

@@ -13,6 +13,9 @@
 //! * Kernels with many heavy math ops (a fused chain of hundreds of `tanh`) call shared
 //!   out-of-line subroutines instead of inlining each polynomial ([`outline`]): compile time
 //!   stays roughly linear in the kernel's op count.
+//! * On AVX-512 hosts, elementwise loops with float32 `exp` / `tanh` / `sigmoid` run in blocks
+//!   whose math is one 512-bit call per block ([`wide`], `vector::staged`): Cranelift's
+//!   vectors stop at 128 bits, and the inline polynomials made W1 compute-bound.
 //! * [`CompiledKernel::run`] splits the outermost parallel loop over the process-wide
 //!   [`pool::Pool`] (started once, `available_parallelism` threads); kernels with less than
 //!   [`PARALLEL_THRESHOLD`] elements of work run on the calling thread.
@@ -28,6 +31,7 @@ pub mod ops;
 pub mod outline;
 pub mod pool;
 pub mod vector;
+pub mod wide;
 
 use crate::error::{CodegenError, Result};
 use cranelift_codegen::settings::{self, Configurable};
@@ -154,7 +158,7 @@ impl CpuBackend {
             .finish(settings::Flags::new(flags))
             .map_err(|e| CodegenError::Isa(e.to_string()))?;
         let mut jb = JITBuilder::with_isa(isa, cranelift_module::default_libcall_names());
-        for (name, ptr) in externs::symbols() {
+        for (name, ptr) in externs::symbols().into_iter().chain(wide::symbols()) {
             jb.symbol(name, ptr);
         }
         let module = JITModule::new(jb);

@@ -23,9 +23,14 @@
 //! lanes pairwise at the end: within about 3 eps of `sum |x|` (NumPy's pairwise summation:
 //! about `log2(n)` eps), a few ulp for same-sign terms (`codegen/tests/sums.rs`). Float
 //! max/min are one `maxps`/`minps` per vector plus a NaN mask.
+//!
+//! *Staged loops* (`staged`): on AVX-512 hosts a flat elementwise loop with float32 `exp`,
+//! `tanh` or `sigmoid` first runs whole blocks whose math is one 512-bit call per block
+//! ([`super::wide`]); the vector and scalar loops take what is left.
 
 mod accs;
 mod interchange;
+mod staged;
 
 use super::lower::{Lower, Mode};
 use super::ops::{binary_vectorizes, cl_type, unary_vectorizes};
@@ -492,6 +497,39 @@ impl Lower<'_, '_> {
             self.b.def_var(pv, p0);
             streams.insert(key, pv);
             steps.push((pv, step * dt.size() as i64));
+        }
+
+        // Float32 math on AVX-512 hosts: whole blocks first, in stages around block calls.
+        if !plan.outer && mode == Mode::Vec32 {
+            let streamed: HashSet<Var> = body
+                .iter()
+                .filter_map(|i| match i {
+                    Inst::Load { dst, arg, index }
+                        if streams.contains_key(&(*arg, index.to_vec())) =>
+                    {
+                        Some(*dst)
+                    }
+                    _ => None,
+                })
+                .collect();
+            if let Some(st) = staged::Staging::plan(self, &body, &vv, &invariant, &streamed) {
+                let bytes: HashMap<(u32, Vec<Var>), i64> = streams
+                    .keys()
+                    .map(|k| (k.clone(), self.k.args[k.0 as usize].dtype.size() as i64))
+                    .collect();
+                let cx = VCtx {
+                    var,
+                    i: lo,
+                    mode,
+                    lanes,
+                    vv: vv.clone(),
+                    lane: HashSet::new(),
+                    vaccs: HashMap::new(),
+                    streams: HashMap::new(),
+                    invariant: invariant.clone(),
+                };
+                self.emit_staged(&st, &body, &cx, iv, vend, &streams, &bytes)?;
+            }
         }
 
         let header = self.b.create_block();

@@ -5,7 +5,8 @@
 use ember_codegen::cpu::CpuBackend;
 use ember_ir::kernel::interp::{self, Buffer};
 use ember_ir::kernel::Kernel;
-use ember_ir::DType;
+use ember_ir::passes::fuse::partition;
+use ember_ir::{DType, Graph};
 use std::sync::OnceLock;
 
 /// One backend for the whole test binary (compiles are cached across tests).
@@ -165,4 +166,33 @@ pub fn check(kernel: &Kernel, inputs: &[Buffer], max_ulps: f64, abs_tol: f64) {
             );
         }
     }
+}
+
+/// Compiles every kernel of `g`'s schedule and checks it against the interpreter on random
+/// inputs in `[lo, hi)`, contiguous and strided (see [`check`] for the tolerances). Returns
+/// the schedule's kernel count.
+pub fn check_schedule(
+    g: &Graph,
+    rng: &mut Rng,
+    (lo, hi): (f64, f64),
+    max_ulps: f64,
+    abs_tol: f64,
+) -> usize {
+    let s = partition(g).unwrap();
+    for ks in s.kernels() {
+        for strided in [false, true] {
+            let ins: Vec<_> = ks
+                .kernel
+                .args
+                .iter()
+                .filter(|a| !a.output)
+                .map(|a| {
+                    let n: usize = a.shape.iter().product();
+                    buffer(a.dtype, &a.shape, &values(rng, a.dtype, n, lo, hi), strided)
+                })
+                .collect();
+            check(&ks.kernel, &ins, max_ulps, abs_tol);
+        }
+    }
+    s.kernel_count()
 }

@@ -1,0 +1,348 @@
+//! Staged vector loops: elementwise loops whose float32 `exp` / `tanh` / `sigmoid` run as
+//! 512-bit block calls ([`crate::cpu::wide`]) on AVX-512 hosts.
+//!
+//! The loop runs over blocks of [`wide::BLOCK`] elements. Each block runs in stages: stage 0
+//! is the part of the body that needs no math result; each math op whose argument is ready
+//! after stage `s` is one call on the whole block between stages `s` and `s + 1`; stage
+//! `s + 1` is the part that needs those results. Values that cross a stage boundary go
+//! through a scratch block on the stack (in L1); loads of the kernel's inputs are re-emitted in
+//! every stage that needs them (they hit L1 too) instead of being kept. Every store runs in
+//! the last stage, in body order, so a store never precedes a load of the same position:
+//! outputs may alias inputs exactly as in the unstaged loop (see `CompiledKernel::run`).
+//! What is left after the last whole block, and strided views, run in the ordinary vector and
+//! scalar loops.
+
+use super::super::lower::Lower;
+use super::super::wide;
+use super::VCtx;
+use crate::error::Result;
+use cranelift_codegen::ir::condcodes::IntCC;
+use cranelift_codegen::ir::{types, InstBuilder, MemFlagsData, StackSlotData, StackSlotKind};
+use cranelift_codegen::ir::{Type, Value};
+use cranelift_frontend::Variable;
+use ember_ir::kernel::{Inst, Var};
+use ember_ir::{DType, UnaryOp};
+use std::collections::{HashMap, HashSet};
+
+/// One block call: `dst = op(x)` after stage `after`.
+struct Call {
+    op: UnaryOp,
+    x: Var,
+    dst: Var,
+    after: usize,
+}
+
+/// The stage of every value and what lives in scratch.
+pub(super) struct Staging {
+    /// Stage of each value the body defines (loads: re-emitted where used, not listed).
+    stage: HashMap<Var, usize>,
+    calls: Vec<Call>,
+    /// The last stage (where every store runs).
+    last: usize,
+    /// Values kept in scratch, by buffer index: values used in a later stage than their own,
+    /// call arguments (unless read straight from an input) and call results.
+    bufs: HashMap<Var, usize>,
+    /// Loads re-emitted per stage: the stages that use each.
+    loads: HashMap<Var, HashSet<usize>>,
+}
+
+impl Staging {
+    /// The staging of a flat vector loop body, or `None` when the loop should not be staged:
+    /// wide math unavailable, nested loops or reductions in the body, or no float32 math op
+    /// with a wide routine whose argument varies with the loop.
+    pub(super) fn plan(
+        l: &Lower,
+        body: &[Inst],
+        hoisted: &HashMap<Var, Vec<Value>>,
+        invariant: &HashSet<Var>,
+        streamed: &HashSet<Var>,
+    ) -> Option<Staging> {
+        if !wide::available() {
+            return None;
+        }
+        let mut stage: HashMap<Var, usize> = HashMap::new();
+        let mut calls = Vec::new();
+        let mut loads: HashMap<Var, HashSet<usize>> = HashMap::new();
+        let fixed = |v: &Var| hoisted.contains_key(v) || invariant.contains(v);
+        for inst in body {
+            match inst {
+                // Reductions stay unstaged: their accumulators would live across the calls,
+                // and Cranelift's register allocator then keeps them in memory inside the
+                // stage loops (softmax's exp-and-sum loop got slower: W2 10.2 -> 11.2-12 ms).
+                Inst::Loop { .. }
+                | Inst::EndLoop
+                | Inst::Acc { .. }
+                | Inst::Update { .. }
+                | Inst::UpdateArg { .. } => return None,
+                Inst::Const { .. } | Inst::Store { .. } => {}
+                Inst::Load { dst, .. } => {
+                    if !fixed(dst) {
+                        loads.insert(*dst, HashSet::new());
+                    }
+                }
+                _ => {
+                    let Some(dst) = inst.def() else { continue };
+                    if fixed(&dst) {
+                        continue;
+                    }
+                    let at = |v: &Var| stage.get(v).copied().unwrap_or(0);
+                    match inst {
+                        Inst::Unary { op, x, .. }
+                            if wide::symbol(*op).is_some() && l.ty(*x) == DType::F32 =>
+                        {
+                            calls.push(Call {
+                                op: *op,
+                                x: *x,
+                                dst,
+                                after: at(x),
+                            });
+                            stage.insert(dst, at(x) + 1);
+                        }
+                        _ => {
+                            let s = inst.uses().iter().map(at).max().unwrap_or(0);
+                            stage.insert(dst, s);
+                        }
+                    }
+                }
+            }
+        }
+        if calls.is_empty() {
+            return None;
+        }
+        let last = stage.values().copied().max().unwrap_or(0);
+        let mut bufs: HashMap<Var, usize> = HashMap::new();
+        let need_buf = |v: Var, bufs: &mut HashMap<Var, usize>| {
+            let n = bufs.len();
+            bufs.entry(v).or_insert(n);
+        };
+        let call_dsts: HashSet<Var> = calls.iter().map(|c| c.dst).collect();
+        for c in &calls {
+            need_buf(c.dst, &mut bufs);
+            if loads.contains_key(&c.x) && streamed.contains(&c.x) {
+                continue; // the call reads the input itself
+            }
+            if loads.contains_key(&c.x) {
+                loads.get_mut(&c.x).map(|s| s.insert(c.after));
+            }
+            if !call_dsts.contains(&c.x) {
+                need_buf(c.x, &mut bufs);
+            }
+        }
+        let mut st = Staging {
+            stage,
+            calls,
+            last,
+            bufs: HashMap::new(),
+            loads,
+        };
+        for inst in body {
+            let Some(at) = st.inst_stage(inst) else {
+                continue;
+            };
+            for u in inst.uses() {
+                if let Some(s) = st.loads.get_mut(&u) {
+                    s.insert(at);
+                } else if st.stage.get(&u).is_some_and(|&su| su < at) {
+                    need_buf(u, &mut bufs);
+                }
+            }
+        }
+        st.bufs = bufs;
+        Some(st)
+    }
+
+    /// The stage that emits `inst`, or `None` for what no stage emits as such: constants and
+    /// loop-invariant values (the preheader has them), loads (re-emitted where used) and the
+    /// math ops that run as calls.
+    fn inst_stage(&self, inst: &Inst) -> Option<usize> {
+        match inst {
+            Inst::Store { .. } => Some(self.last),
+            Inst::Const { .. } | Inst::Load { .. } => None,
+            _ => {
+                let d = inst.def()?;
+                if self.calls.iter().any(|c| c.dst == d) {
+                    return None;
+                }
+                self.stage.get(&d).copied()
+            }
+        }
+    }
+}
+
+impl Lower<'_, '_> {
+    /// Emits the block loop of a staged vector loop: from `iv` (advanced by whole blocks, as
+    /// are the `streams` pointers, `bytes` each per element) while a whole block fits before
+    /// `vend`. `hoisted` holds the preheader's vector values.
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn emit_staged(
+        &mut self,
+        st: &Staging,
+        body: &[Inst],
+        cx: &VCtx,
+        iv: Variable,
+        vend: Value,
+        streams: &HashMap<(u32, Vec<Var>), Variable>,
+        bytes: &HashMap<(u32, Vec<Var>), i64>,
+    ) -> Result<()> {
+        let blk = wide::BLOCK as i64;
+        let vbytes = 16i64;
+        let step = (cx.lanes * self.unroll) as i64;
+        let i0 = self.b.use_var(iv);
+        let n = self.b.ins().isub(vend, i0);
+        let nb = self.b.ins().band_imm_s(n, !(blk - 1));
+        let bend = self.b.ins().iadd(i0, nb);
+        let slot = self.b.create_sized_stack_slot(StackSlotData::new(
+            StackSlotKind::ExplicitSlot,
+            (st.bufs.len().max(1) as i64 * blk * 4) as u32,
+            6,
+        ));
+        let bheader = self.b.create_block();
+        let bbody = self.b.create_block();
+        let bexit = self.b.create_block();
+        self.b.ins().jump(bheader, &[]);
+        self.b.switch_to_block(bheader);
+        let i = self.b.use_var(iv);
+        let more = self.b.ins().icmp(IntCC::SignedLessThan, i, bend);
+        self.b.ins().brif(more, bbody, &[], bexit, &[]);
+        self.b.switch_to_block(bbody);
+        let base = self.b.ins().stack_addr(types::I64, slot, 0);
+        let mut tys: HashMap<Var, Type> = HashMap::new();
+        let f32x4 = types::F32X4;
+        for c in &st.calls {
+            tys.insert(c.dst, f32x4);
+        }
+        let flags = MemFlagsData::trusted();
+        for s in 0..=st.last {
+            // The stage's loop over the block: its own pointers into the inputs and scratch.
+            let jv = self.b.declare_var(types::I64);
+            let zero = self.b.ins().iconst(types::I64, 0);
+            self.b.def_var(jv, zero);
+            let sp = self.b.declare_var(types::I64);
+            self.b.def_var(sp, base);
+            let mut inner: HashMap<(u32, Vec<Var>), Variable> = HashMap::new();
+            for (k, &pv) in streams {
+                let v = self.b.declare_var(types::I64);
+                let p = self.b.use_var(pv);
+                self.b.def_var(v, p);
+                inner.insert(k.clone(), v);
+            }
+            let jheader = self.b.create_block();
+            let jbody = self.b.create_block();
+            let jexit = self.b.create_block();
+            self.b.ins().jump(jheader, &[]);
+            self.b.switch_to_block(jheader);
+            let j = self.b.use_var(jv);
+            let more = self.b.ins().icmp_imm_s(IntCC::SignedLessThan, j, blk);
+            self.b.ins().brif(more, jbody, &[], jexit, &[]);
+            self.b.switch_to_block(jbody);
+            let ij = self.b.ins().iadd(i, j);
+            let spv = self.b.use_var(sp);
+            let mut sx = VCtx {
+                var: cx.var,
+                i: ij,
+                mode: cx.mode,
+                lanes: cx.lanes,
+                vv: cx.vv.clone(),
+                lane: HashSet::new(),
+                vaccs: HashMap::new(),
+                streams: inner.clone(),
+                invariant: cx.invariant.clone(),
+            };
+            // Values from earlier stages, read back from scratch.
+            for (&v, &k) in &st.bufs {
+                // A call's result is there from its own stage on; other values after theirs.
+                let ready = match st.stage.get(&v) {
+                    Some(&d) if st.calls.iter().any(|c| c.dst == v) => d <= s,
+                    Some(&d) => d < s,
+                    None => false,
+                };
+                if ready && !st.loads.contains_key(&v) && self.staged_uses_at(st, body, v, s) {
+                    let ty = tys.get(&v).copied().unwrap_or(f32x4);
+                    let vs = (0..self.unroll)
+                        .map(|u| {
+                            let off = (k as i64 * blk * 4 + u as i64 * vbytes) as i32;
+                            self.b.ins().load(ty, flags, spv, off)
+                        })
+                        .collect();
+                    sx.vv.insert(v, vs);
+                }
+            }
+            for inst in body {
+                let emit = match inst {
+                    Inst::Load { dst, .. } => st.loads.get(dst).is_some_and(|u| u.contains(&s)),
+                    _ => st.inst_stage(inst) == Some(s),
+                };
+                if !emit {
+                    continue;
+                }
+                self.emit_vector_inst(inst, &mut sx)?;
+                let Some(d) = inst.def() else { continue };
+                let own = st.stage.get(&d).copied().unwrap_or(0) == s;
+                if let (Some(&k), true) = (st.bufs.get(&d), own) {
+                    let vs = sx.vv[&d].clone();
+                    tys.insert(d, self.b.func.dfg.value_type(vs[0]));
+                    for (u, v) in vs.into_iter().enumerate() {
+                        let off = (k as i64 * blk * 4 + u as i64 * vbytes) as i32;
+                        self.b.ins().store(flags, v, spv, off);
+                    }
+                }
+            }
+            let j2 = self.b.ins().iadd_imm_s(j, step);
+            self.b.def_var(jv, j2);
+            let sp2 = self.b.ins().iadd_imm_s(spv, step * 4);
+            self.b.def_var(sp, sp2);
+            for (k, &v) in &inner {
+                let p = self.b.use_var(v);
+                let p2 = self.b.ins().iadd_imm_s(p, step * bytes[k]);
+                self.b.def_var(v, p2);
+            }
+            self.b.ins().jump(jheader, &[]);
+            self.b.switch_to_block(jexit);
+            // The calls whose arguments this stage completed.
+            for c in st.calls.iter().filter(|c| c.after == s) {
+                let x = match st.bufs.get(&c.x) {
+                    Some(&k) => self.b.ins().iadd_imm_s(base, k as i64 * blk * 4),
+                    None => {
+                        let key = body.iter().find_map(|i| match i {
+                            Inst::Load { dst, arg, index } if *dst == c.x => {
+                                Some((*arg, index.to_vec()))
+                            }
+                            _ => None,
+                        });
+                        match key.and_then(|k| streams.get(&k)) {
+                            Some(&pv) => self.b.use_var(pv),
+                            None => {
+                                return Err(crate::error::CodegenError::Internal(
+                                    "staged call argument has no buffer".into(),
+                                ))
+                            }
+                        }
+                    }
+                };
+                let y = self
+                    .b
+                    .ins()
+                    .iadd_imm_s(base, st.bufs[&c.dst] as i64 * blk * 4);
+                let nv = self.b.ins().iconst(types::I64, blk);
+                let name = wide::symbol(c.op).unwrap_or("ember_wide_exp_f32");
+                self.call_ext_void(name, &[types::I64; 3], &[x, y, nv])?;
+            }
+        }
+        let i2 = self.b.ins().iadd_imm_s(i, blk);
+        self.b.def_var(iv, i2);
+        for (k, &pv) in streams {
+            let p = self.b.use_var(pv);
+            let p2 = self.b.ins().iadd_imm_s(p, blk * bytes[k]);
+            self.b.def_var(pv, p2);
+        }
+        self.b.ins().jump(bheader, &[]);
+        self.b.switch_to_block(bexit);
+        Ok(())
+    }
+
+    /// True when something emitted in stage `s` reads `v`.
+    fn staged_uses_at(&self, st: &Staging, body: &[Inst], v: Var, s: usize) -> bool {
+        body.iter()
+            .any(|inst| st.inst_stage(inst) == Some(s) && inst.uses().contains(&v))
+    }
+}
