@@ -66,9 +66,13 @@ impl Staging {
         let fixed = |v: &Var| hoisted.contains_key(v) || invariant.contains(v);
         for inst in body {
             match inst {
-                // Reductions stay unstaged: their accumulators would live across the calls,
-                // and Cranelift's register allocator then keeps them in memory inside the
-                // stage loops (softmax's exp-and-sum loop got slower: W2 10.2 -> 11.2-12 ms).
+                // Reductions stay unstaged. Softmax's exp-and-sum loop staged was slower at
+                // full size: W2 10.6-11.4 -> 11.2-12.5 ms, with the accumulators kept in
+                // variables across the calls (Cranelift's register allocator then left them in
+                // memory inside the stage loops) and also with them moved through a stack slot
+                // around each stage loop (0.735 -> 0.71 ns per element in cache, but the
+                // output row's stores come in bursts after each call instead of between the
+                // inline exp's instructions).
                 Inst::Loop { .. }
                 | Inst::EndLoop
                 | Inst::Acc { .. }
