@@ -9,6 +9,7 @@
 //! unrolled twice, that runs when the strides it relies on are 1 at run time; the scalar loop
 //! then finishes the tail (or does all the work for strided views).
 
+pub mod row_calls;
 pub mod rows;
 pub mod split;
 
@@ -81,6 +82,10 @@ pub struct Lower<'a, 'b> {
     pipeline: Option<rows::Pipeline>,
     /// The stack slot [`Self::anchor`] stores to.
     anchor_slot: Option<cranelift_codegen::ir::StackSlot>,
+    /// Row loops that run as calls ([`row_calls`]).
+    pub row_calls: row_calls::RowPlan,
+    /// The scratch row of a redirected exp row ([`row_calls`]).
+    row_scratch: Option<cranelift_codegen::ir::StackSlot>,
 }
 
 /// The pointer-sized signature every kernel function has.
@@ -156,6 +161,8 @@ impl<'a, 'b> Lower<'a, 'b> {
             nonpositive,
             pipeline,
             anchor_slot: None,
+            row_calls: row_calls::RowPlan::default(),
+            row_scratch: None,
         }
     }
 
@@ -247,6 +254,7 @@ impl<'a, 'b> Lower<'a, 'b> {
             .pipeline
             .as_ref()
             .map_or(self.k.body.len(), |p| p.body_len);
+        self.row_calls = row_calls::RowPlan::of(&self.k, len, &self.types);
         self.emit_range(0, len)?;
         Ok(self.granule)
     }
@@ -375,7 +383,7 @@ impl<'a, 'b> Lower<'a, 'b> {
         Ok(())
     }
 
-    fn emit_scalar_inst(&mut self, pc: usize) -> Result<()> {
+    pub(super) fn emit_scalar_inst(&mut self, pc: usize) -> Result<()> {
         let inst = self.k.body[pc].clone();
         let m = Mode::Scalar;
         match &inst {
@@ -580,8 +588,16 @@ impl<'a, 'b> Lower<'a, 'b> {
         (i, header, exit)
     }
 
-    /// A loop: the vector copy when its body allows, then the scalar loop (tail or all).
+    /// A loop: a row call ([`row_calls`]) when it is one, else [`Self::emit_plain_loop`].
     fn emit_loop(&mut self, pc: usize, end: usize) -> Result<()> {
+        if self.emit_row_call(pc, end)? {
+            return Ok(());
+        }
+        self.emit_plain_loop(pc, end)
+    }
+
+    /// A loop: the vector copy when its body allows, then the scalar loop (tail or all).
+    fn emit_plain_loop(&mut self, pc: usize, end: usize) -> Result<()> {
         let Inst::Loop {
             var,
             extent,
@@ -590,7 +606,13 @@ impl<'a, 'b> Lower<'a, 'b> {
         else {
             return Err(CodegenError::Internal("loop expected".into()));
         };
-        if let Some(p) = self.pipeline.clone().filter(|p| parallel && p.outer == pc) {
+        // Row calls leave nothing to overlap: no pipelining then.
+        let pipelined = self.row_calls.calls.is_empty();
+        if let Some(p) = self
+            .pipeline
+            .clone()
+            .filter(|p| pipelined && parallel && p.outer == pc)
+        {
             if self.fused_loop_vectorizes(&p) {
                 return self.emit_pipelined(&p, var);
             }

@@ -32,6 +32,7 @@ pub mod outline;
 pub mod pool;
 pub mod vector;
 pub mod wide;
+pub mod wide_rows;
 
 use crate::error::{CodegenError, Result};
 use cranelift_codegen::settings::{self, Configurable};
@@ -158,7 +159,11 @@ impl CpuBackend {
             .finish(settings::Flags::new(flags))
             .map_err(|e| CodegenError::Isa(e.to_string()))?;
         let mut jb = JITBuilder::with_isa(isa, cranelift_module::default_libcall_names());
-        for (name, ptr) in externs::symbols().into_iter().chain(wide::symbols()) {
+        for (name, ptr) in externs::symbols()
+            .into_iter()
+            .chain(wide::symbols())
+            .chain(wide_rows::symbols())
+        {
             jb.symbol(name, ptr);
         }
         let module = JITModule::new(jb);

@@ -148,7 +148,7 @@ pub fn symbols() -> [(&'static str, *const u8); 4] {
 }
 
 #[cfg(target_arch = "x86_64")]
-mod avx512 {
+pub(super) mod avx512 {
     //! The AVX-512 bodies: each mirrors the inline sequence of the same name in
     //! `super::super::math` operation for operation.
     use super::{factorial, EXP_F32_P, TANH_F32_P};
@@ -274,7 +274,7 @@ mod avx512 {
     ///
     #[inline]
     #[target_feature(enable = "avx512f")]
-    fn exp_v(x: __m512) -> __m512 {
+    pub(in crate::cpu) fn exp_v(x: __m512) -> __m512 {
         let fast = exp_fast(x);
         let big = _mm512_cmp_ps_mask::<_CMP_NLE_UQ>(abs(x), _mm512_set1_ps(EXP_FAST_LIMIT));
         if big == 0 {
