@@ -624,6 +624,19 @@ impl Executable {
                 last_use.insert(o, i);
             }
         }
+        // A kernel whose results only the caller reads writes them in its operands' memory
+        // order, as NumPy does; one whose results later steps read keeps C order for them.
+        for (i, step) in self.steps.iter_mut().enumerate() {
+            if let Action::Kernel(k) = &mut step.action {
+                let only_returned = step
+                    .outs
+                    .iter()
+                    .all(|o| self.outputs.contains(o) && last_use.get(o) == Some(&i));
+                if only_returned {
+                    k.keep_operand_order();
+                }
+            }
+        }
         for (slot, step) in last_use {
             let kept = self.outputs.contains(&slot) || self.constants.iter().any(|c| c.0 == slot);
             if !kept {

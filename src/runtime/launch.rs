@@ -9,27 +9,71 @@ use ember_codegen::cpu::gemm::{
     batched_gemm_with, BatchStrides, Epilogue, GemmScalar, Mat, MatMut,
 };
 use ember_codegen::cpu::{CompiledKernel, KernelArg};
-use ember_ir::kernel::reshape_strides;
+use ember_ir::kernel::{reshape_strides, ElementwiseLoops};
 use ember_ir::shape::contiguous_strides;
 use ember_ir::{DType, ValueType};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
+
+/// Re-looped compilations of one elementwise kernel (see [`super::layout`]), by loops.
+type Variants = Mutex<Vec<(ElementwiseLoops, Arc<CompiledKernel>)>>;
+
+/// At most this many re-looped compilations are kept per kernel (layouts seldom vary).
+const MAX_VARIANTS: usize = 8;
 
 /// A compiled kernel and the types of the values it writes.
 #[derive(Debug, Clone)]
 pub struct CpuKernel {
     compiled: Arc<CompiledKernel>,
     outs: Vec<ValueType>,
+    /// The kernel's loops when it is elementwise and its outputs may take the operands'
+    /// memory order (NumPy's `order='K'`): set for kernels whose results nothing else in the
+    /// plan reads, so no later kernel sees a layout it would have to copy.
+    keep_order: Option<ElementwiseLoops>,
+    variants: Arc<Variants>,
 }
 
 impl CpuKernel {
     /// Wraps a compiled kernel whose output arguments produce values of types `outs`.
     pub fn new(compiled: Arc<CompiledKernel>, outs: Vec<ValueType>) -> Self {
-        CpuKernel { compiled, outs }
+        CpuKernel {
+            compiled,
+            outs,
+            keep_order: None,
+            variants: Arc::default(),
+        }
     }
 
     /// The compiled kernel.
     pub fn compiled(&self) -> &CompiledKernel {
         &self.compiled
+    }
+
+    /// Lets an elementwise kernel write its outputs in its operands' memory order (as NumPy
+    /// does) instead of C order; the caller promises that only the plan's caller reads them.
+    pub(crate) fn keep_operand_order(&mut self) {
+        let same_shape = self.outs.windows(2).all(|w| w[0].shape == w[1].shape);
+        if same_shape && !self.outs.is_empty() {
+            self.keep_order = self.compiled.kernel().elementwise_loops();
+        }
+    }
+
+    /// The kernel compiled over `loops` (cached), or `None` when that fails (the caller then
+    /// runs the kernel as it is).
+    fn variant(&self, loops: &ElementwiseLoops) -> Option<Arc<CompiledKernel>> {
+        let mut v = self.variants.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some((_, c)) = v.iter().find(|(l, _)| l == loops) {
+            return Some(c.clone());
+        }
+        let kernel = self.compiled.kernel().relooped(loops).ok()?;
+        let compiled = super::executable::cpu_backend()
+            .ok()?
+            .compile(&kernel)
+            .ok()?;
+        if v.len() >= MAX_VARIANTS {
+            v.remove(0);
+        }
+        v.push((loops.clone(), compiled.clone()));
+        Some(compiled)
     }
 }
 
@@ -48,8 +92,83 @@ fn first_input_address(inputs: &[&Tensor]) -> Option<usize> {
         .map(|p| p as usize)
 }
 
+/// Runs an elementwise kernel over its operands' memory order when they share a layout that
+/// is not C order (see [`super::layout`]): outputs get NumPy's `order='K'` strides. `None`
+/// when the kernel runs as it is.
+fn launch_in_operand_order(k: &CpuKernel, inputs: &[&Tensor]) -> Result<Option<Vec<Tensor>>> {
+    let Some(loops) = &k.keep_order else {
+        return Ok(None);
+    };
+    let decls = &k.compiled.kernel().args;
+    let n_in = decls.iter().filter(|d| !d.output).count();
+    if inputs.len() != n_in || inputs.iter().any(|t| t.is_traced()) {
+        return Ok(None);
+    }
+    let layouts: Vec<(&[usize], crate::tensor::Strides)> =
+        inputs.iter().map(|t| (t.shape(), t.strides())).collect();
+    let out_shape = &k.outs[0].shape;
+    let Some(plan) = super::layout::plan(loops, decls, &layouts, out_shape) else {
+        return Ok(None);
+    };
+    let Some(compiled) = k.variant(&plan.loops) else {
+        return Ok(None);
+    };
+    let near = first_input_address(inputs);
+    let outs: Vec<Tensor> = k
+        .outs
+        .iter()
+        .map(|ty| {
+            let storage = Arc::new(Storage::for_overwrite_near(ty.nbytes(), near)?);
+            Tensor::from_buffer(
+                ty.dtype,
+                &ty.shape,
+                crate::tensor::Buffer {
+                    storage,
+                    strides: plan.out_strides.clone(),
+                    offset: 0,
+                },
+            )
+        })
+        .collect::<Result<_>>()?;
+    let new_decls = &compiled.kernel().args;
+    let mut args = Vec::with_capacity(new_decls.len());
+    let (mut next_in, mut next_out) = (0, 0);
+    for (i, decl) in new_decls.iter().enumerate() {
+        let t = if decl.output {
+            next_out += 1;
+            outs.get(next_out - 1)
+        } else {
+            next_in += 1;
+            inputs.get(next_in - 1).copied()
+        }
+        .ok_or_else(|| arg_error(k, i, "missing argument"))?;
+        if let Some(why) = arg_mismatch(decl, t) {
+            return Err(arg_error(k, i, &why));
+        }
+        let strides = plan
+            .strides
+            .get(i)
+            .filter(|s| s.len() == decl.shape.len())
+            .ok_or_else(|| arg_error(k, i, "no strides for the re-looped kernel"))?;
+        args.push(KernelArg::new(
+            t.data_ptr()? as *mut u8,
+            decl.dtype,
+            strides,
+        ));
+    }
+    // SAFETY: the plan gives every argument strides that view exactly its tensor's elements
+    // over the new loops (the inputs' from their own layouts, checked by `reshape_strides`;
+    // the outputs' from the permuted contiguous layout they were allocated with); element
+    // counts and dtypes checked above; outputs are fresh and alias nothing.
+    unsafe { compiled.run(&args) }.map_err(|e| EmberError::Backend(e.to_string()))?;
+    Ok(Some(outs))
+}
+
 /// Runs `k` with `inputs` bound to its input arguments in order; returns its outputs.
 pub fn launch(k: &CpuKernel, inputs: &[&Tensor]) -> Result<Vec<Tensor>> {
+    if let Some(outs) = launch_in_operand_order(k, inputs)? {
+        return Ok(outs);
+    }
     let decls = &k.compiled.kernel().args;
     let near = first_input_address(inputs);
     let outs: Vec<Tensor> = k

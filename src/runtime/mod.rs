@@ -5,6 +5,7 @@ pub mod devices;
 pub mod executable;
 mod gemm_epilogue;
 pub mod launch;
+mod layout;
 pub mod transfers;
 
 pub use devices::{check_device, devices};

@@ -38,6 +38,9 @@ pub mod eval;
 pub mod interp;
 pub mod parse;
 pub mod print;
+pub mod reloop;
+
+pub use reloop::ElementwiseLoops;
 
 use crate::dtype::DType;
 use crate::error::{IrError, Result};

@@ -1,0 +1,320 @@
+//! Output layouts of elementwise kernels: NumPy's `order='K'`.
+//!
+//! A NumPy ufunc allocates its result in the memory order of its operands (`x.T + 1` is
+//! Fortran-ordered for a C-ordered `x`) and streams through memory. An elementwise kernel
+//! whose results are the function's outputs does the same here: [`plan`] orders the
+//! iteration space's axes as NumPy's iterator does ([`k_order`]), merges the axes that are
+//! contiguous in every operand and in the result, and says which loops to run the kernel
+//! over ([`Kernel::relooped`](ember_ir::kernel::Kernel::relooped)) and with which strides.
+//! Values are the same either way; only the result's strides change.
+
+use crate::tensor::Strides;
+use ember_ir::kernel::{reshape_strides, ArgDecl, ElementwiseLoops};
+
+/// How to run an elementwise kernel over its operands' memory order.
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) struct Relayout {
+    /// The loops to run the kernel over.
+    pub loops: ElementwiseLoops,
+    /// Each argument's strides over its loops (`loops.present[a]`), in elements.
+    pub strides: Vec<Vec<isize>>,
+    /// The outputs' strides over their (shared) shape, in elements.
+    pub out_strides: Strides,
+}
+
+/// The axes of an iteration space in the order NumPy's iterator (`order='K'`) picks for
+/// them, innermost first. `strides[op][axis]` are each operand's strides, 0 where it
+/// broadcasts (or the axis has size 1): an operand votes on the order of two axes only when
+/// it moves along both, an axis moves inside another when every operand that votes has a
+/// smaller stride (by magnitude) along it, and C order stays otherwise (NumPy's
+/// `npyiter_find_best_axis_ordering`, an insertion sort).
+pub fn k_order(ndim: usize, strides: &[Vec<isize>]) -> Vec<usize> {
+    let mut order: Vec<usize> = (0..ndim).rev().collect();
+    for i0 in 1..ndim {
+        let a0 = order[i0];
+        let mut ipos = i0;
+        for i1 in (0..i0).rev() {
+            let a1 = order[i1];
+            let (mut ambiguous, mut swap) = (true, false);
+            for s in strides {
+                let (s0, s1) = (s[a0], s[a1]);
+                if s0 != 0 && s1 != 0 {
+                    if s1.unsigned_abs() <= s0.unsigned_abs() {
+                        swap = false;
+                    } else if ambiguous {
+                        swap = true;
+                    }
+                    ambiguous = false;
+                }
+            }
+            if !ambiguous {
+                if swap {
+                    ipos = i1;
+                } else {
+                    break;
+                }
+            }
+        }
+        if ipos != i0 {
+            order.remove(i0);
+            order.insert(ipos, a0);
+        }
+    }
+    order
+}
+
+/// The loops to run an elementwise kernel with loops `loops` and arguments `decls` over, so
+/// that its outputs (all of shape `out_shape`) take NumPy's `order='K'` layout; `inputs` are
+/// the shape and strides of the tensor bound to each input argument, in order. `None` when
+/// that layout is C order (run the kernel as it is), or when an input's layout cannot be
+/// viewed over the iteration space's axes.
+pub(crate) fn plan(
+    loops: &ElementwiseLoops,
+    decls: &[ArgDecl],
+    inputs: &[(&[usize], Strides)],
+    out_shape: &[usize],
+) -> Option<Relayout> {
+    if out_shape.contains(&0) {
+        return None;
+    }
+    // The iteration space's axes: the outputs' axes of size > 1, split among the loops in
+    // order (each loop runs over a run of adjacent axes).
+    let axes: Vec<usize> = (0..out_shape.len()).filter(|&a| out_shape[a] > 1).collect();
+    let mut of_loop: Vec<std::ops::Range<usize>> = Vec::with_capacity(loops.extents.len());
+    let mut next = 0;
+    for &e in &loops.extents {
+        let start = next;
+        let mut size = 1;
+        while size < e {
+            size *= out_shape[*axes.get(next)?];
+            next += 1;
+        }
+        if size != e {
+            return None;
+        }
+        of_loop.push(start..next);
+    }
+    if next != axes.len() {
+        return None;
+    }
+    // Every input's strides along every axis (0 where it does not vary).
+    let mut strides: Vec<Vec<isize>> = Vec::new();
+    let mut inputs = inputs.iter();
+    for (decl, present) in decls.iter().zip(&loops.present) {
+        if decl.output {
+            continue;
+        }
+        let (shape, st) = inputs.next()?;
+        let fine: Vec<usize> = present.iter().flat_map(|&l| of_loop[l].clone()).collect();
+        let dims: Vec<usize> = fine.iter().map(|&f| out_shape[axes[f]]).collect();
+        let s = reshape_strides(shape, st, &dims)?;
+        let mut full = vec![0isize; out_shape.len()];
+        for (&f, s) in fine.iter().zip(s) {
+            full[axes[f]] = s;
+        }
+        strides.push(full);
+    }
+    let order = k_order(out_shape.len(), &strides);
+    let moving: Vec<usize> = order
+        .iter()
+        .copied()
+        .filter(|&a| out_shape[a] > 1)
+        .collect();
+    if moving.iter().rev().copied().eq(axes.iter().copied()) {
+        return None;
+    }
+    let mut out_strides: Strides = smallvec::smallvec![0; out_shape.len()];
+    let mut step = 1isize;
+    for &a in &order {
+        out_strides[a] = step;
+        step *= out_shape[a] as isize;
+    }
+    // Merge adjacent axes (outermost first) that are contiguous in every argument.
+    let arg_stride = |arg: usize, axis: usize| -> isize {
+        if decls[arg].output {
+            out_strides[axis]
+        } else {
+            let i = decls[..arg].iter().filter(|d| !d.output).count();
+            strides[i][axis]
+        }
+    };
+    let mut groups: Vec<Vec<usize>> = Vec::new();
+    for &a in moving.iter().rev() {
+        let merge = groups.last().is_some_and(|g| {
+            let inner = g[g.len() - 1];
+            (0..decls.len())
+                .all(|d| arg_stride(d, inner) == arg_stride(d, a) * out_shape[a] as isize)
+        });
+        match groups.last_mut() {
+            Some(g) if merge => g.push(a),
+            _ => groups.push(vec![a]),
+        }
+    }
+    let fine_of = |arg: usize| -> Vec<usize> {
+        loops.present[arg]
+            .iter()
+            .flat_map(|&l| of_loop[l].clone())
+            .map(|f| axes[f])
+            .collect()
+    };
+    let mut present = Vec::with_capacity(decls.len());
+    let mut arg_strides = Vec::with_capacity(decls.len());
+    for (arg, decl) in decls.iter().enumerate() {
+        let mine = fine_of(arg);
+        let (p, s): (Vec<usize>, Vec<isize>) = groups
+            .iter()
+            .enumerate()
+            .filter(|(_, g)| decl.output || g.iter().any(|a| mine.contains(a)))
+            .map(|(i, g)| (i, arg_stride(arg, g[g.len() - 1])))
+            .unzip();
+        present.push(p);
+        arg_strides.push(s);
+    }
+    Some(Relayout {
+        loops: ElementwiseLoops {
+            extents: groups
+                .iter()
+                .map(|g| g.iter().map(|&a| out_shape[a]).product())
+                .collect(),
+            present,
+        },
+        strides: arg_strides,
+        out_strides,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ember_ir::DType;
+    use smallvec::smallvec;
+
+    fn decl(shape: &[usize], output: bool) -> ArgDecl {
+        ArgDecl {
+            dtype: DType::F32,
+            shape: shape.iter().copied().collect(),
+            output,
+        }
+    }
+
+    #[test]
+    fn k_order_matches_numpy() {
+        // x.T of a C (4, 6) array: Fortran order.
+        assert_eq!(k_order(2, &[vec![1, 6]]), vec![0, 1]);
+        // x.T + y with y C-ordered: the operands disagree, C order stays.
+        assert_eq!(k_order(2, &[vec![1, 6], vec![4, 1]]), vec![1, 0]);
+        // Broadcast operands do not vote: F (4, 5, 6) + a (6,) vector is Fortran.
+        assert_eq!(k_order(3, &[vec![1, 4, 20], vec![0, 0, 1]]), vec![0, 1, 2]);
+        // np.transpose(a, (1, 0, 2)) of a C (4, 5, 6) array: strides (6, 30, 1).
+        assert_eq!(k_order(3, &[vec![6, 30, 1]]), vec![2, 0, 1]);
+        // Reversed axes sort by magnitude: x[::-1] stays C.
+        assert_eq!(k_order(2, &[vec![-6, 1]]), vec![1, 0]);
+    }
+
+    #[test]
+    fn transposed_input_runs_as_one_unit_stride_loop() {
+        // out = x.T + 1 over 512 x 512, x C-ordered: the kernel reads the view with strides
+        // (1, 512); the result is Fortran-ordered and the whole thing one loop.
+        let loops = ElementwiseLoops {
+            extents: vec![512, 512],
+            present: vec![vec![0, 1], vec![0, 1]],
+        };
+        let decls = [decl(&[512, 512], true), decl(&[512, 512], false)];
+        let r = plan(
+            &loops,
+            &decls,
+            &[(&[512, 512], smallvec![1, 512])],
+            &[512, 512],
+        )
+        .expect("a new layout");
+        assert_eq!(r.out_strides.as_slice(), &[1, 512]);
+        assert_eq!(r.loops.extents, vec![512 * 512]);
+        assert_eq!(r.strides, vec![vec![1], vec![1]]);
+    }
+
+    #[test]
+    fn fortran_inputs_of_a_collapsed_kernel() {
+        // a * 2 + b over (4, 5, 6), collapsed into one loop of 120 at compile time, called
+        // with Fortran-ordered a and a C vector b broadcast along the last axis.
+        let loops = ElementwiseLoops {
+            extents: vec![20, 6],
+            present: vec![vec![0, 1], vec![0, 1], vec![1]],
+        };
+        let decls = [
+            decl(&[20, 6], true),
+            decl(&[20, 6], false),
+            decl(&[6], false),
+        ];
+        let r = plan(
+            &loops,
+            &decls,
+            &[(&[4, 5, 6], smallvec![1, 4, 20]), (&[6], smallvec![1])],
+            &[4, 5, 6],
+        )
+        .expect("a new layout");
+        assert_eq!(r.out_strides.as_slice(), &[1, 4, 20]);
+        // Axis 2 (b's axis) outermost, then axes 1 and 0 merged into one loop of 20.
+        assert_eq!(r.loops.extents, vec![6, 20]);
+        assert_eq!(r.loops.present, vec![vec![0, 1], vec![0, 1], vec![0]]);
+        assert_eq!(r.strides, vec![vec![20, 1], vec![20, 1], vec![1]]);
+    }
+
+    #[test]
+    fn c_order_and_disagreeing_inputs_keep_the_kernel() {
+        let loops = ElementwiseLoops {
+            extents: vec![4, 6],
+            present: vec![vec![0, 1], vec![0, 1], vec![0, 1]],
+        };
+        let decls = [
+            decl(&[4, 6], true),
+            decl(&[4, 6], false),
+            decl(&[4, 6], false),
+        ];
+        let c = (&[4usize, 6][..], smallvec![6, 1]);
+        let t = (&[4usize, 6][..], smallvec![1, 4]);
+        assert_eq!(plan(&loops, &decls, &[c.clone(), c.clone()], &[4, 6]), None);
+        assert_eq!(plan(&loops, &decls, &[t.clone(), c], &[4, 6]), None);
+        assert!(plan(&loops, &decls, &[t.clone(), t], &[4, 6]).is_some());
+    }
+
+    #[test]
+    fn size_one_axes_and_unviewable_inputs() {
+        // (4, 1, 6) Fortran-ordered: size-1 axes do not vote (their strides are arbitrary,
+        // NumPy's differ by path); the others are Fortran-ordered.
+        let loops = ElementwiseLoops {
+            extents: vec![24],
+            present: vec![vec![0], vec![0]],
+        };
+        let decls = [decl(&[24], true), decl(&[24], false)];
+        let r = plan(
+            &loops,
+            &decls,
+            &[(&[4, 1, 6], smallvec![1, 4, 4])],
+            &[4, 1, 6],
+        )
+        .expect("a new layout");
+        assert_eq!(r.out_strides.as_slice(), &[1, 24, 4]);
+        assert_eq!(r.loops.extents, vec![24]);
+        // A stepped Fortran view cannot merge but still runs in its memory order.
+        let loops = ElementwiseLoops {
+            extents: vec![4, 6],
+            present: vec![vec![0, 1], vec![0, 1]],
+        };
+        let decls = [decl(&[4, 6], true), decl(&[4, 6], false)];
+        let r =
+            plan(&loops, &decls, &[(&[4, 6], smallvec![2, 16])], &[4, 6]).expect("a new layout");
+        assert_eq!(r.out_strides.as_slice(), &[1, 4]);
+        assert_eq!(r.loops.extents, vec![6, 4]);
+        assert_eq!(r.strides[1], vec![16, 2]);
+        // A reshaped input whose layout does not split over the axes: no plan.
+        let loops = ElementwiseLoops {
+            extents: vec![24],
+            present: vec![vec![0], vec![0]],
+        };
+        let decls = [decl(&[24], true), decl(&[24], false)];
+        assert_eq!(
+            plan(&loops, &decls, &[(&[6, 4], smallvec![1, 6])], &[4, 6]),
+            None
+        );
+    }
+}

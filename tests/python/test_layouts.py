@@ -1,0 +1,159 @@
+"""Result layouts against NumPy: elementwise results take the memory order NumPy's ufuncs
+give them (order='K': `x.T + 1` is Fortran-ordered), values and strides, under jit and for
+large eager ops; mixed layouts stay in C order as NumPy's do."""
+
+import gc
+
+import ember
+import numpy as np
+import pytest
+
+RNG = np.random.default_rng(11)
+
+
+def make(shape, dtype):
+    if dtype == np.bool_:
+        return RNG.standard_normal(shape) > 0
+    if np.dtype(dtype).kind == "i":
+        return RNG.integers(-50, 50, shape).astype(dtype)
+    return RNG.standard_normal(shape).astype(dtype)
+
+
+def moving_strides(a):
+    """Strides of the axes longer than 1 (the others' are arbitrary, in NumPy too)."""
+    return tuple(s for s, d in zip(a.strides, a.shape, strict=True) if d > 1)
+
+
+def check(got, want):
+    got = np.asarray(got)
+    assert got.dtype == want.dtype and got.shape == want.shape
+    if want.dtype.kind == "f":
+        np.testing.assert_allclose(got, want, rtol=1e-6, atol=1e-6)
+    else:
+        np.testing.assert_array_equal(got, want)
+    assert moving_strides(got) == moving_strides(want), (got.strides, want.strides)
+    assert got.flags.c_contiguous == want.flags.c_contiguous
+    assert got.flags.f_contiguous == want.flags.f_contiguous
+
+
+# (name, arguments from a dtype, function): one argument layout each.
+LAYOUTS = [
+    ("C", lambda d: (make((6, 7, 5), d),), lambda x: x + x),
+    ("F", lambda d: (np.asfortranarray(make((6, 7, 5), d)),), lambda x: x + x),
+    ("T2", lambda d: (make((9, 13), d),), lambda x: x.T + x.T),
+    ("T3", lambda d: (make((6, 7, 5), d),), lambda x: np.transpose(x, (2, 0, 1)) * 1),
+    ("swap", lambda d: (make((6, 7, 5), d),), lambda x: np.swapaxes(x, 0, 1) + 0),
+    ("F-arg-T", lambda d: (np.asfortranarray(make((9, 13), d)),), lambda x: x.T - x.T),
+    ("stepped-T", lambda d: (make((10, 13), d),), lambda x: x[::2].T + x[1::2].T),
+    ("stepped-F", lambda d: (np.asfortranarray(make((12, 13), d))[::3],), lambda x: x * 2),
+    ("reversed-T", lambda d: (make((9, 13), d),), lambda x: x[::-1].T + 1),
+    ("F+vector", lambda d: (np.asfortranarray(make((6, 7, 5), d)), make((5,), d)), lambda x, v: x + v),
+    ("F+column", lambda d: (np.asfortranarray(make((9, 13), d)), make((9, 1), d)), lambda x, c: x - c),
+    ("T+row", lambda d: (make((13, 9), d), make((1, 13), d)), lambda x, r: r + x.T),
+    ("mixed", lambda d: (make((13, 9), d), make((9, 13), d)), lambda x, y: x.T + y),
+    ("mixed-F", lambda d: (np.asfortranarray(make((9, 13), d)), make((9, 13), d)), lambda x, y: x * y),
+    ("size-1", lambda d: (np.asfortranarray(make((6, 1, 5), d)),), lambda x: x + x),
+]
+
+DTYPES = [np.float32, np.float64, np.int32, np.int64]
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=lambda d: np.dtype(d).name)
+@pytest.mark.parametrize("name,args,fn", LAYOUTS, ids=[c[0] for c in LAYOUTS])
+def test_jit_results_take_numpy_layout(name, args, fn, dtype):
+    a = args(dtype)
+    f = ember.jit(fn)
+    check(f(*a), fn(*a))
+    check(f(*a), fn(*a))  # the cached call (fast path)
+
+
+@pytest.mark.parametrize("name,args,fn", LAYOUTS, ids=[c[0] for c in LAYOUTS])
+def test_bool_results_take_numpy_layout(name, args, fn):
+    a = args(np.float32)
+    g = lambda *xs: fn(*xs) > 0  # noqa: E731
+    check(ember.jit(g)(*a), g(*a))
+    # Bool arguments (read and cast inside the kernel).
+    b = [x > 0 for x in a]
+    h = lambda *xs: np.logical_not(fn(*[x.astype(np.int32) for x in xs]) > 0)  # noqa: E731
+    check(ember.jit(h)(*b), h(*b))
+
+
+@pytest.mark.parametrize(
+    "fn",
+    [
+        lambda x: np.exp(x.T),
+        lambda x: np.tanh(x.T) * 2 - 1,
+        lambda x: np.where(x.T > 0, x.T, 0.5 * x.T),
+        lambda x: x.T.astype(np.float64) + 1,
+        lambda x: np.maximum(x.T, 0),
+    ],
+)
+def test_fused_chains_on_transposed_inputs(fn):
+    x = make((64, 48), np.float32)
+    check(ember.jit(fn)(x), fn(x))
+
+
+def test_several_results_of_one_kernel():
+    x = make((33, 21), np.float32)
+
+    def fn(x):
+        return x.T + 1, x.T * x.T, x.T > 0
+
+    for got, want in zip(ember.jit(fn)(x), fn(x), strict=True):
+        check(got, want)
+
+
+def test_results_read_again_inside_the_function_are_right():
+    # The result also feeds a reduction (and a reshape needing C order): values only.
+    x = make((30, 20), np.float64)
+
+    def fn(x):
+        y = x.T * 2
+        return y, y.sum(axis=0), y.reshape(-1)
+
+    for got, want in zip(ember.jit(fn)(x), fn(x), strict=True):
+        np.testing.assert_allclose(np.asarray(got), want, rtol=1e-12)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64, np.int64])
+def test_large_eager_ops_take_numpy_layout(dtype):
+    # Large enough for eager ops to run as compiled kernels.
+    x = make((300, 260), dtype)
+    xf = np.asfortranarray(x)
+    t = ember.asarray(xf)
+    check((t * 3 + t).numpy(), xf * 3 + xf)
+    check(np.negative(ember.asarray(x).T).numpy(), np.negative(x.T))
+    # Mixed layouts: C, as NumPy.
+    check((ember.asarray(x) + t).numpy(), x + xf)
+
+
+def test_results_own_their_memory_and_do_not_alias_inputs():
+    x = make((40, 30), np.float32)
+    f = ember.jit(lambda x: x.T + 1)
+    r = f(x)
+    assert r.flags.f_contiguous and not np.shares_memory(r, x)
+    want = x.T + 1
+    x += 100  # writing the argument afterwards leaves the result alone
+    del x
+    gc.collect()
+    np.testing.assert_array_equal(r, want)
+    # The result is a NumPy array over Ember's memory, usable by NumPy as any F array.
+    np.testing.assert_array_equal(np.ascontiguousarray(r), want)
+    np.testing.assert_array_equal(r.copy(order="K"), want)
+
+
+def test_returning_a_view_of_the_argument():
+    x = make((8, 5), np.float64)
+    f = ember.jit(lambda x: (x.T, x.T + 0))
+    a, b = f(x)
+    np.testing.assert_array_equal(a, x.T)
+    check(b, x.T + 0)
+
+
+def test_empty_and_one_element_arrays():
+    for shape in [(0, 4), (4, 0), (1, 1), (1, 7)]:
+        x = np.asfortranarray(make(shape, np.float32))
+        f = ember.jit(lambda x: x.T * 2)
+        got = f(x)
+        np.testing.assert_array_equal(got, x.T * 2)
+        assert got.shape == (x.T * 2).shape
