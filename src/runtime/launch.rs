@@ -9,13 +9,13 @@ use ember_codegen::cpu::gemm::{
     batched_gemm_with, BatchStrides, Epilogue, GemmScalar, Mat, MatMut,
 };
 use ember_codegen::cpu::{CompiledKernel, KernelArg};
-use ember_ir::kernel::{reshape_strides, ElementwiseLoops};
+use ember_ir::kernel::{reshape_strides, LoopNest};
 use ember_ir::shape::contiguous_strides;
 use ember_ir::{DType, ValueType};
 use std::sync::{Arc, Mutex};
 
-/// Re-looped compilations of one elementwise kernel (see [`super::layout`]), by loops.
-type Variants = Mutex<Vec<(ElementwiseLoops, Arc<CompiledKernel>)>>;
+/// Re-looped compilations of one kernel (see [`super::layout`]), by loops.
+type Variants = Mutex<Vec<(LoopNest, Arc<CompiledKernel>)>>;
 
 /// At most this many re-looped compilations are kept per kernel (layouts seldom vary).
 const MAX_VARIANTS: usize = 8;
@@ -25,10 +25,10 @@ const MAX_VARIANTS: usize = 8;
 pub struct CpuKernel {
     compiled: Arc<CompiledKernel>,
     outs: Vec<ValueType>,
-    /// The kernel's loops when it is elementwise and its outputs may take the operands'
-    /// memory order (NumPy's `order='K'`): set for kernels whose results nothing else in the
+    /// The kernel's loops when it is elementwise or a one-phase reduction and its outputs may
+    /// take the operands' memory order (NumPy's `order='K'`): set for kernels whose results nothing else in the
     /// plan reads, so no later kernel sees a layout it would have to copy.
-    keep_order: Option<ElementwiseLoops>,
+    keep_order: Option<LoopNest>,
     variants: Arc<Variants>,
 }
 
@@ -48,18 +48,18 @@ impl CpuKernel {
         &self.compiled
     }
 
-    /// Lets an elementwise kernel write its outputs in its operands' memory order (as NumPy
+    /// Lets an elementwise kernel or a reduction write its outputs in its operands' memory order (as NumPy
     /// does) instead of C order; the caller promises that only the plan's caller reads them.
     pub(crate) fn keep_operand_order(&mut self) {
         let same_shape = self.outs.windows(2).all(|w| w[0].shape == w[1].shape);
         if same_shape && !self.outs.is_empty() {
-            self.keep_order = self.compiled.kernel().elementwise_loops();
+            self.keep_order = self.compiled.kernel().loop_nest();
         }
     }
 
     /// The kernel compiled over `loops` (cached), or `None` when that fails (the caller then
     /// runs the kernel as it is).
-    fn variant(&self, loops: &ElementwiseLoops) -> Option<Arc<CompiledKernel>> {
+    fn variant(&self, loops: &LoopNest) -> Option<Arc<CompiledKernel>> {
         let mut v = self.variants.lock().unwrap_or_else(|e| e.into_inner());
         if let Some((_, c)) = v.iter().find(|(l, _)| l == loops) {
             return Some(c.clone());
@@ -92,7 +92,7 @@ fn first_input_address(inputs: &[&Tensor]) -> Option<usize> {
         .map(|p| p as usize)
 }
 
-/// Runs an elementwise kernel over its operands' memory order when they share a layout that
+/// Runs an elementwise kernel or a reduction over its operands' memory order when they share a layout that
 /// is not C order (see [`super::layout`]): outputs get NumPy's `order='K'` strides. `None`
 /// when the kernel runs as it is.
 fn launch_in_operand_order(k: &CpuKernel, inputs: &[&Tensor]) -> Result<Option<Vec<Tensor>>> {

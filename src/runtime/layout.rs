@@ -1,4 +1,4 @@
-//! Output layouts of elementwise kernels: NumPy's `order='K'`.
+//! Output layouts of elementwise kernels and reductions: NumPy's `order='K'`.
 //!
 //! A NumPy ufunc allocates its result in the memory order of its operands (`x.T + 1` is
 //! Fortran-ordered for a C-ordered `x`) and streams through memory. An elementwise kernel
@@ -9,13 +9,13 @@
 //! Values are the same either way; only the result's strides change.
 
 use crate::tensor::Strides;
-use ember_ir::kernel::{reshape_strides, ArgDecl, ElementwiseLoops};
+use ember_ir::kernel::{reshape_strides, ArgDecl, LoopNest};
 
 /// How to run an elementwise kernel over its operands' memory order.
 #[derive(Clone, Debug, PartialEq)]
 pub(crate) struct Relayout {
     /// The loops to run the kernel over.
-    pub loops: ElementwiseLoops,
+    pub loops: LoopNest,
     /// Each argument's strides over its loops (`loops.present[a]`), in elements.
     pub strides: Vec<Vec<isize>>,
     /// The outputs' strides over their (shared) shape, in elements.
@@ -63,64 +63,100 @@ pub fn k_order(ndim: usize, strides: &[Vec<isize>]) -> Vec<usize> {
     order
 }
 
-/// The loops to run an elementwise kernel with loops `loops` and arguments `decls` over, so
-/// that its outputs (all of shape `out_shape`) take NumPy's `order='K'` layout; `inputs` are
-/// the shape and strides of the tensor bound to each input argument, in order. `None` when
-/// that layout is C order (run the kernel as it is), or when an input's layout cannot be
-/// viewed over the iteration space's axes.
+/// The loops to run a kernel with loops `loops` (a [`LoopNest`]) and arguments `decls` over,
+/// so that its outputs (all of shape `out_shape`) take NumPy's `order='K'` layout and a
+/// reduction's loops run in its operands' memory order; `inputs` are the shape and strides of
+/// the tensor bound to each input argument, in order. `None` when the kernel runs best as it
+/// is (C order), or when an input's layout cannot be viewed over the iteration space's axes.
 pub(crate) fn plan(
-    loops: &ElementwiseLoops,
+    loops: &LoopNest,
     decls: &[ArgDecl],
     inputs: &[(&[usize], Strides)],
     out_shape: &[usize],
 ) -> Option<Relayout> {
-    if out_shape.contains(&0) {
+    let n_kept = loops.extents.len() - loops.reduced;
+    if out_shape.contains(&0) || loops.extents[n_kept..].contains(&1) {
         return None;
     }
-    // The iteration space's axes: the outputs' axes of size > 1, split among the loops in
-    // order (each loop runs over a run of adjacent axes).
-    let axes: Vec<usize> = (0..out_shape.len()).filter(|&a| out_shape[a] > 1).collect();
+    // The iteration space's axes: the outputs' axes of size > 1, split among the outer loops
+    // in order (each loop runs over a run of adjacent axes), then one per reduction loop.
+    let out_axes: Vec<usize> = (0..out_shape.len()).filter(|&a| out_shape[a] > 1).collect();
+    let mut size: Vec<usize> = out_axes.iter().map(|&a| out_shape[a]).collect();
     let mut of_loop: Vec<std::ops::Range<usize>> = Vec::with_capacity(loops.extents.len());
     let mut next = 0;
-    for &e in &loops.extents {
+    for &e in &loops.extents[..n_kept] {
         let start = next;
-        let mut size = 1;
-        while size < e {
-            size *= out_shape[*axes.get(next)?];
+        let mut n = 1;
+        while n < e {
+            n *= *size.get(next)?;
             next += 1;
         }
-        if size != e {
+        if n != e {
             return None;
         }
         of_loop.push(start..next);
     }
-    if next != axes.len() {
+    if next != out_axes.len() {
         return None;
     }
+    for &e in &loops.extents[n_kept..] {
+        of_loop.push(size.len()..size.len() + 1);
+        size.push(e);
+    }
+    let fine_of = |arg: usize| -> Vec<usize> {
+        loops.present[arg]
+            .iter()
+            .flat_map(|&l| of_loop[l].clone())
+            .collect()
+    };
     // Every input's strides along every axis (0 where it does not vary).
     let mut strides: Vec<Vec<isize>> = Vec::new();
     let mut inputs = inputs.iter();
-    for (decl, present) in decls.iter().zip(&loops.present) {
+    for (arg, decl) in decls.iter().enumerate() {
         if decl.output {
             continue;
         }
         let (shape, st) = inputs.next()?;
-        let fine: Vec<usize> = present.iter().flat_map(|&l| of_loop[l].clone()).collect();
-        let dims: Vec<usize> = fine.iter().map(|&f| out_shape[axes[f]]).collect();
+        let fine = fine_of(arg);
+        let dims: Vec<usize> = fine.iter().map(|&f| size[f]).collect();
         let s = reshape_strides(shape, st, &dims)?;
-        let mut full = vec![0isize; out_shape.len()];
+        let mut full = vec![0isize; size.len()];
         for (&f, s) in fine.iter().zip(s) {
-            full[axes[f]] = s;
+            full[f] = s;
         }
         strides.push(full);
     }
-    let order = k_order(out_shape.len(), &strides);
-    let moving: Vec<usize> = order
+    // The outputs' axes in NumPy's order, and the reduction axes in the inputs' memory order.
+    let on_out: Vec<Vec<isize>> = strides
         .iter()
-        .copied()
-        .filter(|&a| out_shape[a] > 1)
+        .map(|s| {
+            let mut o = vec![0isize; out_shape.len()];
+            for (f, &a) in out_axes.iter().enumerate() {
+                o[a] = s[f];
+            }
+            o
+        })
         .collect();
-    if moving.iter().rev().copied().eq(axes.iter().copied()) {
+    let order = k_order(out_shape.len(), &on_out);
+    let on_reduced: Vec<Vec<isize>> = strides
+        .iter()
+        .map(|s| s[out_axes.len()..].to_vec())
+        .collect();
+    let reduced_order = k_order(loops.reduced, &on_reduced);
+    // Outer axes first, each class outermost first.
+    let kept_axes: Vec<usize> = order
+        .iter()
+        .rev()
+        .filter_map(|a| out_axes.iter().position(|o| o == a))
+        .collect();
+    let reduced_axes: Vec<usize> = reduced_order
+        .iter()
+        .rev()
+        .map(|&r| out_axes.len() + r)
+        .collect();
+    let identity = kept_axes.iter().copied().eq(0..out_axes.len())
+        && reduced_axes.iter().copied().eq(out_axes.len()..size.len());
+    if identity {
         return None;
     }
     let mut out_strides: Strides = smallvec::smallvec![0; out_shape.len()];
@@ -129,34 +165,32 @@ pub(crate) fn plan(
         out_strides[a] = step;
         step *= out_shape[a] as isize;
     }
-    // Merge adjacent axes (outermost first) that are contiguous in every argument.
-    let arg_stride = |arg: usize, axis: usize| -> isize {
+    let arg_stride = |arg: usize, f: usize| -> isize {
         if decls[arg].output {
-            out_strides[axis]
+            out_axes.get(f).map_or(0, |&a| out_strides[a])
         } else {
             let i = decls[..arg].iter().filter(|d| !d.output).count();
-            strides[i][axis]
+            strides[i][f]
         }
     };
+    // Merge adjacent axes of one class that are contiguous in every argument.
     let mut groups: Vec<Vec<usize>> = Vec::new();
-    for &a in moving.iter().rev() {
-        let merge = groups.last().is_some_and(|g| {
-            let inner = g[g.len() - 1];
-            (0..decls.len())
-                .all(|d| arg_stride(d, inner) == arg_stride(d, a) * out_shape[a] as isize)
-        });
-        match groups.last_mut() {
-            Some(g) if merge => g.push(a),
-            _ => groups.push(vec![a]),
+    for class in [&kept_axes, &reduced_axes] {
+        let first = groups.len();
+        for &f in class {
+            let merge = groups.len() > first
+                && groups.last().is_some_and(|g| {
+                    let inner = g[g.len() - 1];
+                    (0..decls.len())
+                        .all(|d| arg_stride(d, inner) == arg_stride(d, f) * size[f] as isize)
+                });
+            match groups.last_mut() {
+                Some(g) if merge => g.push(f),
+                _ => groups.push(vec![f]),
+            }
         }
     }
-    let fine_of = |arg: usize| -> Vec<usize> {
-        loops.present[arg]
-            .iter()
-            .flat_map(|&l| of_loop[l].clone())
-            .map(|f| axes[f])
-            .collect()
-    };
+    let n_kept_groups = groups.iter().filter(|g| g[0] < out_axes.len()).count();
     let mut present = Vec::with_capacity(decls.len());
     let mut arg_strides = Vec::with_capacity(decls.len());
     for (arg, decl) in decls.iter().enumerate() {
@@ -164,18 +198,25 @@ pub(crate) fn plan(
         let (p, s): (Vec<usize>, Vec<isize>) = groups
             .iter()
             .enumerate()
-            .filter(|(_, g)| decl.output || g.iter().any(|a| mine.contains(a)))
+            .filter(|(i, g)| {
+                if decl.output {
+                    *i < n_kept_groups
+                } else {
+                    g.iter().any(|f| mine.contains(f))
+                }
+            })
             .map(|(i, g)| (i, arg_stride(arg, g[g.len() - 1])))
             .unzip();
         present.push(p);
         arg_strides.push(s);
     }
     Some(Relayout {
-        loops: ElementwiseLoops {
+        loops: LoopNest {
             extents: groups
                 .iter()
-                .map(|g| g.iter().map(|&a| out_shape[a]).product())
+                .map(|g| g.iter().map(|&f| size[f]).product())
                 .collect(),
+            reduced: groups.len() - n_kept_groups,
             present,
         },
         strides: arg_strides,
@@ -215,8 +256,9 @@ mod tests {
     fn transposed_input_runs_as_one_unit_stride_loop() {
         // out = x.T + 1 over 512 x 512, x C-ordered: the kernel reads the view with strides
         // (1, 512); the result is Fortran-ordered and the whole thing one loop.
-        let loops = ElementwiseLoops {
+        let loops = LoopNest {
             extents: vec![512, 512],
+            reduced: 0,
             present: vec![vec![0, 1], vec![0, 1]],
         };
         let decls = [decl(&[512, 512], true), decl(&[512, 512], false)];
@@ -236,8 +278,9 @@ mod tests {
     fn fortran_inputs_of_a_collapsed_kernel() {
         // a * 2 + b over (4, 5, 6), collapsed into one loop of 120 at compile time, called
         // with Fortran-ordered a and a C vector b broadcast along the last axis.
-        let loops = ElementwiseLoops {
+        let loops = LoopNest {
             extents: vec![20, 6],
+            reduced: 0,
             present: vec![vec![0, 1], vec![0, 1], vec![1]],
         };
         let decls = [
@@ -261,8 +304,9 @@ mod tests {
 
     #[test]
     fn c_order_and_disagreeing_inputs_keep_the_kernel() {
-        let loops = ElementwiseLoops {
+        let loops = LoopNest {
             extents: vec![4, 6],
+            reduced: 0,
             present: vec![vec![0, 1], vec![0, 1], vec![0, 1]],
         };
         let decls = [
@@ -281,8 +325,9 @@ mod tests {
     fn size_one_axes_and_unviewable_inputs() {
         // (4, 1, 6) Fortran-ordered: size-1 axes do not vote (their strides are arbitrary,
         // NumPy's differ by path); the others are Fortran-ordered.
-        let loops = ElementwiseLoops {
+        let loops = LoopNest {
             extents: vec![24],
+            reduced: 0,
             present: vec![vec![0], vec![0]],
         };
         let decls = [decl(&[24], true), decl(&[24], false)];
@@ -296,8 +341,9 @@ mod tests {
         assert_eq!(r.out_strides.as_slice(), &[1, 24, 4]);
         assert_eq!(r.loops.extents, vec![24]);
         // A stepped Fortran view cannot merge but still runs in its memory order.
-        let loops = ElementwiseLoops {
+        let loops = LoopNest {
             extents: vec![4, 6],
+            reduced: 0,
             present: vec![vec![0, 1], vec![0, 1]],
         };
         let decls = [decl(&[4, 6], true), decl(&[4, 6], false)];
@@ -307,8 +353,9 @@ mod tests {
         assert_eq!(r.loops.extents, vec![6, 4]);
         assert_eq!(r.strides[1], vec![16, 2]);
         // A reshaped input whose layout does not split over the axes: no plan.
-        let loops = ElementwiseLoops {
+        let loops = LoopNest {
             extents: vec![24],
+            reduced: 0,
             present: vec![vec![0], vec![0]],
         };
         let decls = [decl(&[24], true), decl(&[24], false)];
@@ -316,5 +363,39 @@ mod tests {
             plan(&loops, &decls, &[(&[6, 4], smallvec![1, 6])], &[4, 6]),
             None
         );
+    }
+
+    #[test]
+    fn reductions_run_in_memory_order() {
+        // np.transpose(a, (2, 1, 0)).sum(axis=2) of a C (6, 5, 4) array: the view (4, 5, 6)
+        // has strides (1, 4, 20); the kernel keeps axes 0, 1 (loops of 4 and 5) and reduces
+        // axis 2 (6). NumPy's result (4, 5) is Fortran-ordered; both outer axes merge into
+        // one unit-stride loop of 20 and the reduction walks the slowest axis: a column sum.
+        let loops = LoopNest {
+            extents: vec![4, 5, 6],
+            reduced: 1,
+            present: vec![vec![0, 1], vec![0, 1, 2]],
+        };
+        let decls = [decl(&[4, 5], true), decl(&[4, 5, 6], false)];
+        let r = plan(
+            &loops,
+            &decls,
+            &[(&[4, 5, 6], smallvec![1, 4, 20])],
+            &[4, 5],
+        )
+        .expect("a new layout");
+        assert_eq!(r.out_strides.as_slice(), &[1, 4]);
+        assert_eq!(r.loops.extents, vec![20, 6]);
+        assert_eq!(r.loops.reduced, 1);
+        assert_eq!(r.loops.present, vec![vec![0], vec![0, 1]]);
+        assert_eq!(r.strides, vec![vec![1], vec![1, 20]]);
+        // The same reduction of a C array keeps its kernel.
+        let c = plan(
+            &loops,
+            &decls,
+            &[(&[4, 5, 6], smallvec![30, 6, 1])],
+            &[4, 5],
+        );
+        assert_eq!(c, None);
     }
 }

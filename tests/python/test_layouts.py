@@ -157,3 +157,31 @@ def test_empty_and_one_element_arrays():
         got = f(x)
         np.testing.assert_array_equal(got, x.T * 2)
         assert got.shape == (x.T * 2).shape
+
+
+REDUCE_CASES = [
+    ("perm", lambda d: np.transpose(make((12, 10, 8), d), (2, 1, 0))),
+    ("F", lambda d: np.asfortranarray(make((12, 10, 8), d))),
+    ("swap", lambda d: np.swapaxes(make((12, 10, 8), d), 0, 1)),
+    ("T2", lambda d: make((30, 20), d).T),
+]
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64, np.int32, np.int64])
+@pytest.mark.parametrize("name,arg", REDUCE_CASES, ids=[c[0] for c in REDUCE_CASES])
+def test_reductions_over_permuted_inputs_take_numpy_layout(name, arg, dtype):
+    x = arg(dtype)
+    for axis in range(x.ndim):
+        for fn in (
+            lambda x, a=axis: x.sum(axis=a),
+            lambda x, a=axis: x.max(axis=a),
+            lambda x, a=axis: (x * 2).sum(axis=a, keepdims=True),
+        ):
+            got, want = ember.jit(fn)(x), fn(x)
+            np.testing.assert_allclose(np.asarray(got), want, rtol=1e-5, atol=1e-4)
+            assert moving_strides(np.asarray(got)) == moving_strides(want)
+    if x.ndim == 3:
+        got, want = ember.jit(lambda x: x.sum(axis=(0, 2)))(x), x.sum(axis=(0, 2))
+        np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-4)
+        amax = ember.jit(lambda x: np.argmax(x, axis=1))
+        np.testing.assert_array_equal(amax(x), np.argmax(x, axis=1))

@@ -40,7 +40,7 @@ pub mod parse;
 pub mod print;
 pub mod reloop;
 
-pub use reloop::ElementwiseLoops;
+pub use reloop::LoopNest;
 
 use crate::dtype::DType;
 use crate::error::{IrError, Result};

@@ -1,73 +1,150 @@
-//! Re-looping an elementwise kernel over another iteration space.
+//! Re-looping a kernel over another iteration space.
 //!
-//! An elementwise kernel (one perfect loop nest, every argument indexed by the loop variables
-//! of the loops it varies along, in loop order) computes the same values whatever order its
-//! loops run in and however adjacent loops are merged or split, as long as every argument is
-//! viewed with matching strides. The runtime uses this to run a kernel over its operands'
+//! An elementwise kernel (one perfect loop nest, every argument indexed by the variables of
+//! the loops it varies along) computes the same values whatever order its loops run in and
+//! however adjacent loops are merged or split, as long as every argument is viewed with
+//! matching strides; so does a one-phase reduction, within its outer loops and within its
+//! reduction loops (a float sum then adds in another order, as NumPy's does for other
+//! layouts). The runtime uses this to run a kernel over its operands'
 //! memory order: `x.T + 1` as one unit-stride loop writing a Fortran-ordered result, instead
-//! of a transpose. [`Kernel::elementwise_loops`] recognizes such kernels and
+//! of a transpose. [`Kernel::loop_nest`] recognizes such kernels (and one-phase reductions) and
 //! [`Kernel::relooped`] rebuilds one over new loops; the caller supplies the strides.
 
 use super::{ArgDecl, Inst, Kernel, Var};
 use crate::error::{IrError, Result};
 use smallvec::SmallVec;
 
-/// The loop structure of an elementwise kernel.
+/// The loop structure of an elementwise kernel or a one-phase reduction.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct ElementwiseLoops {
+pub struct LoopNest {
     /// Extent of each loop, outermost first.
     pub extents: Vec<usize>,
-    /// For each argument, the loops (positions in `extents`, increasing) it is indexed by;
-    /// outputs are indexed by every loop.
+    /// How many of the innermost loops are reduction loops (0 for an elementwise kernel).
+    pub reduced: usize,
+    /// For each argument, the loops (positions in `extents`, in index order) it is indexed
+    /// by; outputs are indexed by every loop that is not a reduction loop, in order.
     pub present: Vec<Vec<usize>>,
 }
 
+/// The sections of a loop-nest kernel's body (indices into it).
+struct Sections {
+    kept: Vec<(Var, usize)>,
+    reduced: Vec<(Var, usize)>,
+    /// Constants before the loops.
+    prefix: std::ops::Range<usize>,
+    /// Accumulators (and constants) between the kept and the reduced loops.
+    mid: std::ops::Range<usize>,
+    /// The innermost body.
+    body: std::ops::Range<usize>,
+    /// The stores of accumulators after the reduced loops.
+    post: std::ops::Range<usize>,
+}
+
 impl Kernel {
-    /// The loops of this kernel when it is elementwise: a nest of loops opened one after the
-    /// other (constants may come first) whose innermost body holds no loops or reductions,
-    /// whose loop variables appear only as load and store indices, each index the variables
-    /// of some loops in loop order (the same for every access to one argument), outputs
-    /// stored over every loop and never read back. `None` for anything else.
-    pub fn elementwise_loops(&self) -> Option<ElementwiseLoops> {
-        let mut loops: Vec<(Var, usize)> = Vec::new();
-        let mut body_start = None;
-        for (i, inst) in self.body.iter().enumerate() {
-            match inst {
-                Inst::Loop { var, extent, .. } if body_start.is_none() => {
-                    loops.push((*var, *extent))
-                }
-                Inst::Const { .. } if loops.is_empty() => {}
-                _ => {
-                    body_start = Some(i);
-                    break;
-                }
-            }
-        }
-        let start = body_start?;
-        let end = self.body.len().checked_sub(loops.len())?;
-        if loops.is_empty() || end < start {
+    fn sections(&self) -> Option<Sections> {
+        let b = &self.body;
+        let run = |from: usize, f: &dyn Fn(&Inst) -> bool| {
+            from + b[from..].iter().take_while(|i| f(i)).count()
+        };
+        let is_loop = |i: &Inst| matches!(i, Inst::Loop { .. });
+        let loops_of = |r: std::ops::Range<usize>| -> Vec<(Var, usize)> {
+            b[r].iter()
+                .filter_map(|i| match i {
+                    Inst::Loop { var, extent, .. } => Some((*var, *extent)),
+                    _ => None,
+                })
+                .collect()
+        };
+        let p_end = run(0, &|i| matches!(i, Inst::Const { .. }));
+        let k_end = run(p_end, &is_loop);
+        let m_end = run(k_end, &|i| {
+            matches!(i, Inst::Const { .. } | Inst::Acc { .. })
+        });
+        let reduction = b[k_end..m_end]
+            .iter()
+            .any(|i| matches!(i, Inst::Acc { .. }));
+        let kept = loops_of(p_end..k_end);
+        if kept.is_empty() {
             return None;
         }
-        if !self.body[end..].iter().all(|i| matches!(i, Inst::EndLoop)) {
+        let (mid, r_end) = if reduction {
+            (k_end..m_end, run(m_end, &is_loop))
+        } else {
+            (k_end..k_end, k_end)
+        };
+        let reduced = loops_of(mid.end..r_end);
+        if reduction && reduced.is_empty() {
             return None;
         }
+        let body_end = r_end + b[r_end..].iter().position(|i| matches!(i, Inst::EndLoop))?;
+        let post_start = body_end + reduced.len();
+        let post_end = b.len().checked_sub(kept.len())?;
+        if post_start > post_end
+            || !b[body_end..post_start]
+                .iter()
+                .all(|i| matches!(i, Inst::EndLoop))
+            || !b[post_end..].iter().all(|i| matches!(i, Inst::EndLoop))
+        {
+            return None;
+        }
+        Some(Sections {
+            kept,
+            reduced,
+            prefix: 0..p_end,
+            mid,
+            body: r_end..body_end,
+            post: post_start..post_end,
+        })
+    }
+
+    /// The loops of this kernel when it is one loop nest that can run in another order: loops
+    /// opened one after the other (constants first), then for a reduction its accumulators
+    /// and its reduction loops, an innermost body with no loops, loop variables used only as
+    /// load and store indices (distinct loops, the same for every access to one argument),
+    /// elementwise outputs stored over every loop and never read back, a reduction's
+    /// outputs stored with its accumulators over the outer loops after the reduction loops.
+    /// `None` for anything else (multi-phase row kernels, argmax/argmin, full reductions).
+    pub fn loop_nest(&self) -> Option<LoopNest> {
+        let sec = self.sections()?;
+        let loops: Vec<(Var, usize)> = sec.kept.iter().chain(&sec.reduced).copied().collect();
+        let reduction = !sec.reduced.is_empty();
         let pos = |v: Var| loops.iter().position(|&(l, _)| l == v);
+        let accs: Vec<Var> = self.body[sec.mid.clone()]
+            .iter()
+            .filter_map(|i| match i {
+                Inst::Acc { dst, .. } => Some(*dst),
+                _ => None,
+            })
+            .collect();
         let mut present: Vec<Option<Vec<usize>>> = vec![None; self.args.len()];
-        for inst in &self.body[start..end] {
+        let post = self.body[sec.post.clone()].iter().map(|i| (i, true));
+        for (inst, after) in self.body[sec.body.clone()]
+            .iter()
+            .map(|i| (i, false))
+            .chain(post)
+        {
             let (arg, index, others): (u32, &SmallVec<[Var; 4]>, SmallVec<[Var; 4]>) = match inst {
-                Inst::Load { arg, index, .. } => (*arg, index, SmallVec::new()),
-                Inst::Store { arg, index, value } => (*arg, index, smallvec::smallvec![*value]),
-                Inst::Loop { .. }
-                | Inst::EndLoop
-                | Inst::Acc { .. }
-                | Inst::Update { .. }
-                | Inst::UpdateArg { .. } => return None,
-                other => {
-                    if other.uses().iter().any(|&v| pos(v).is_some()) {
+                Inst::Load { arg, index, .. } if !after => (*arg, index, SmallVec::new()),
+                Inst::Store { arg, index, value } if after == reduction => {
+                    if after && !accs.contains(value) {
+                        return None;
+                    }
+                    (*arg, index, smallvec::smallvec![*value])
+                }
+                Inst::Update { .. } if reduction && !after => continue,
+                Inst::Const { .. }
+                | Inst::Unary { .. }
+                | Inst::Binary { .. }
+                | Inst::Select { .. }
+                | Inst::Cast { .. }
+                    if !after =>
+                {
+                    if inst.uses().iter().any(|&v| pos(v).is_some()) {
                         return None;
                     }
                     continue;
                 }
+                _ => return None,
             };
             let decl = self.args.get(arg as usize)?;
             if matches!(inst, Inst::Load { .. }) == decl.output {
@@ -77,12 +154,14 @@ impl Kernel {
                 return None;
             }
             let at: Vec<usize> = index.iter().map(|&v| pos(v)).collect::<Option<_>>()?;
-            let ordered = at.windows(2).all(|w| w[0] < w[1]);
+            let distinct = at.iter().enumerate().all(|(i, p)| !at[..i].contains(p));
             let shaped = at
                 .iter()
                 .map(|&p| loops[p].1)
                 .eq(decl.shape.iter().copied());
-            if !ordered || !shaped || (decl.output && at.len() != loops.len()) {
+            let whole = (0..sec.kept.len() + if after { 0 } else { sec.reduced.len() })
+                .eq(at.iter().copied());
+            if !distinct || !shaped || (decl.output && !whole) {
                 return None;
             }
             match &present[arg as usize] {
@@ -103,27 +182,35 @@ impl Kernel {
                 None => None,
             })
             .collect::<Option<Vec<_>>>()?;
-        Some(ElementwiseLoops {
+        Some(LoopNest {
             extents: loops.iter().map(|&(_, e)| e).collect(),
+            reduced: sec.reduced.len(),
             present,
         })
     }
 
-    /// This elementwise kernel over the loops `to` (the outermost parallel): argument `a` is
-    /// declared with the extents of the loops `to.present[a]` and indexed by their variables.
-    /// The caller must pass each argument the strides that make element `i` of the new view
-    /// the element the original kernel computes at the same place of the iteration space.
-    pub fn relooped(&self, to: &ElementwiseLoops) -> Result<Kernel> {
-        let from = self.elementwise_loops().ok_or_else(|| {
-            IrError::Verify(format!("kernel {}: not an elementwise kernel", self.name))
-        })?;
+    /// This kernel (one [`Kernel::loop_nest`]) over the loops `to` (the outermost parallel):
+    /// argument `a` is declared with the extents of the loops `to.present[a]`, in that order,
+    /// and indexed by their variables. The caller must pass each argument the strides that
+    /// make each element of the new view the one the original kernel reads or writes at the
+    /// same point of the iteration space.
+    pub fn relooped(&self, to: &LoopNest) -> Result<Kernel> {
+        let refuse = |why: &str| IrError::Verify(format!("kernel {}: {why}", self.name));
+        let from = self
+            .loop_nest()
+            .ok_or_else(|| refuse("not a loop nest that can be re-looped"))?;
+        let sec = self.sections().ok_or_else(|| refuse("no loop nest"))?;
+        let kept =
+            |n: &LoopNest| -> usize { n.extents[..n.extents.len() - n.reduced].iter().product() };
         if to.present.len() != self.args.len()
-            || to.extents.is_empty()
+            || to.reduced >= to.extents.len()
+            || (to.reduced == 0) != (from.reduced == 0)
             || to.extents.iter().product::<usize>() != from.extents.iter().product::<usize>()
+            || kept(to) != kept(&from)
         {
-            return Err(IrError::Verify(format!(
-                "kernel {}: cannot re-loop {:?} over {:?}",
-                self.name, from.extents, to.extents
+            return Err(refuse(&format!(
+                "cannot re-loop {:?} over {:?}",
+                from.extents, to.extents
             )));
         }
         let fresh = self
@@ -139,35 +226,36 @@ impl Kernel {
         let index_of = |arg: u32| -> SmallVec<[Var; 4]> {
             to.present[arg as usize].iter().map(|&p| vars[p]).collect()
         };
-        let mut body: Vec<Inst> = Vec::with_capacity(self.body.len());
-        let mut insts = self.body.iter().peekable();
-        while let Some(i) = insts.next_if(|i| matches!(i, Inst::Const { .. })) {
-            body.push(i.clone());
-        }
-        for (i, (&extent, &var)) in to.extents.iter().zip(&vars).enumerate() {
-            body.push(Inst::Loop {
-                var,
-                extent,
+        let reindex = |inst: &Inst| match inst {
+            Inst::Load { dst, arg, .. } => Inst::Load {
+                dst: *dst,
+                arg: *arg,
+                index: index_of(*arg),
+            },
+            Inst::Store { arg, value, .. } => Inst::Store {
+                arg: *arg,
+                index: index_of(*arg),
+                value: *value,
+            },
+            other => other.clone(),
+        };
+        let n_kept = to.extents.len() - to.reduced;
+        let open = |range: std::ops::Range<usize>| {
+            range.map(|i| Inst::Loop {
+                var: vars[i],
+                extent: to.extents[i],
                 parallel: i == 0,
-            });
-        }
-        for inst in insts {
-            match inst {
-                Inst::Loop { .. } | Inst::EndLoop => {}
-                Inst::Load { dst, arg, .. } => body.push(Inst::Load {
-                    dst: *dst,
-                    arg: *arg,
-                    index: index_of(*arg),
-                }),
-                Inst::Store { arg, value, .. } => body.push(Inst::Store {
-                    arg: *arg,
-                    index: index_of(*arg),
-                    value: *value,
-                }),
-                other => body.push(other.clone()),
-            }
-        }
-        body.extend(to.extents.iter().map(|_| Inst::EndLoop));
+            })
+        };
+        let mut body: Vec<Inst> = Vec::with_capacity(self.body.len() + to.extents.len());
+        body.extend(self.body[sec.prefix].iter().cloned());
+        body.extend(open(0..n_kept));
+        body.extend(self.body[sec.mid].iter().cloned());
+        body.extend(open(n_kept..to.extents.len()));
+        body.extend(self.body[sec.body].iter().map(reindex));
+        body.extend((0..to.reduced).map(|_| Inst::EndLoop));
+        body.extend(self.body[sec.post].iter().map(reindex));
+        body.extend((0..n_kept).map(|_| Inst::EndLoop));
         let args = self
             .args
             .iter()
@@ -217,15 +305,17 @@ mod tests {
     }
 
     #[test]
-    fn recognizes_elementwise_loops() {
+    fn recognizes_loop_nest() {
         let k = affine();
-        let l = k.elementwise_loops().expect("elementwise");
+        let l = k.loop_nest().expect("elementwise");
         assert_eq!(l.extents, vec![3, 4]);
         assert_eq!(l.present, vec![vec![0, 1], vec![0, 1], vec![1]]);
     }
 
     #[test]
-    fn rejects_reductions_and_transposed_indices() {
+    fn reductions_relooped_sum_the_same_elements() {
+        // out[i] = sum_j x[i, j] over 3 x 4; re-looped as out[i] = sum_j x[i, j] with the
+        // argument views given in another order gives the same sums.
         let mut b = Builder::new("sum");
         let out = b.arg(DType::F32, &[3], true);
         let x = b.arg(DType::F32, &[3, 4], false);
@@ -237,18 +327,54 @@ mod tests {
         b.close_loop();
         b.store(out, &[i], a);
         b.close_loop();
-        assert!(b.finish().elementwise_loops().is_none());
+        let k = b.finish();
+        let nest = k.loop_nest().expect("a one-phase reduction");
+        assert_eq!((nest.extents.clone(), nest.reduced), (vec![3, 4], 1));
+        assert_eq!(nest.present, vec![vec![0], vec![0, 1]]);
+        // x declared (reduced, kept) = (4, 3): strides (1, 4) view the same C buffer.
+        let r = k
+            .relooped(&LoopNest {
+                extents: vec![3, 4],
+                reduced: 1,
+                present: vec![vec![0], vec![1, 0]],
+            })
+            .expect("relooped");
+        assert_eq!(r.args[1].shape.as_slice(), &[4, 3]);
+        let x: Vec<f64> = (0..12).map(f64::from).collect();
+        let mut bufs = vec![
+            interp::Buffer::zeros(DType::F32, &[3]),
+            interp::Buffer::from_f64s(DType::F32, &[12], &x),
+        ];
+        bufs[1].strides = vec![1, 4];
+        interp::run(&r, &mut bufs).expect("runs");
+        assert_eq!(bufs[0].to_f64s(), vec![6.0, 22.0, 38.0]);
+    }
+
+    #[test]
+    fn rejects_transposed_outputs_and_argmax() {
+        let mut b = Builder::new("argmax");
+        let out = b.arg(DType::I64, &[3], true);
+        let x = b.arg(DType::F32, &[3, 4], false);
+        let i = b.open_loop(3, true);
+        let a = b.acc(ReduceOp::ArgMax, DType::F32);
+        let j = b.open_loop(4, false);
+        let v = b.load(x, &[i, j]);
+        b.update_arg(a, v, j);
+        b.close_loop();
+        b.store(out, &[i], a);
+        b.close_loop();
+        assert!(b.finish().loop_nest().is_none());
 
         let mut b = Builder::new("transpose");
         let out = b.arg(DType::F32, &[3, 3], true);
         let x = b.arg(DType::F32, &[3, 3], false);
         let i = b.open_loop(3, true);
         let j = b.open_loop(3, false);
-        let v = b.load(x, &[j, i]);
-        b.store(out, &[i, j], v);
+        let v = b.load(x, &[i, j]);
+        b.store(out, &[j, i], v);
         b.close_loop();
         b.close_loop();
-        assert!(b.finish().elementwise_loops().is_none());
+        assert!(b.finish().loop_nest().is_none());
     }
 
     /// Runs `k` on the buffers `x` (3 x 4, C order) and `bias` (4) with the views' strides
@@ -276,17 +402,19 @@ mod tests {
             .map(|e| f64::from(e) * 2.0 + [10.0, 20.0, 30.0, 40.0][e as usize % 4])
             .collect();
         assert_eq!(run(&k, &[4, 1], &[4, 1], &[1]), want);
-        let swapped = ElementwiseLoops {
+        let swapped = LoopNest {
             extents: vec![4, 3],
+            reduced: 0,
             present: vec![vec![0, 1], vec![0, 1], vec![0]],
         };
         let r = k.relooped(&swapped).expect("relooped");
         assert_eq!(r.args[2].shape.as_slice(), &[4]);
-        assert_eq!(r.elementwise_loops(), Some(swapped));
+        assert_eq!(r.loop_nest(), Some(swapped));
         assert_eq!(run(&r, &[1, 4], &[1, 4], &[1]), want);
         // A loop structure with other element counts is refused.
-        let wrong = ElementwiseLoops {
+        let wrong = LoopNest {
             extents: vec![5],
+            reduced: 0,
             present: vec![vec![0], vec![0], vec![]],
         };
         assert!(k.relooped(&wrong).is_err());
