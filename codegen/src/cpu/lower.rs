@@ -243,11 +243,13 @@ impl<'a, 'b> Lower<'a, 'b> {
     pub fn emit_kernel(&mut self) -> Result<usize> {
         if self.pipeline.is_none() {
             if let Some(s) = split::full_split(&self.k) {
-                self.emit_full_split(&s)?;
-                return Ok(1);
+                return self.emit_full_split(&s);
             }
             if let Some(c) = self.column_split() {
                 return self.emit_column_split(&c);
+            }
+            if let Some(m) = self.middle_split() {
+                return self.emit_middle_split(&m);
             }
         }
         let len = self

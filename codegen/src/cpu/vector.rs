@@ -22,7 +22,9 @@
 //! fold that into one compensated accumulator per lane (TwoSum, see `two_sum`), then combine
 //! lanes pairwise at the end: within about 3 eps of `sum |x|` (NumPy's pairwise summation:
 //! about `log2(n)` eps), a few ulp for same-sign terms (`codegen/tests/sums.rs`). Float
-//! max/min are one `maxps`/`minps` per vector plus a NaN mask.
+//! max/min are one `maxps`/`minps` per vector plus a NaN mask. Int32 values cast to int64 only
+//! to feed an int64 sum or product (NumPy's int32 sums) stay int32 vectors, widened into two
+//! `i64x2` accumulators each (`accs::widened_casts`).
 //!
 //! *Staged loops* (`staged`): on AVX-512 hosts a flat elementwise loop with float32 `exp`,
 //! `tanh` or `sigmoid` first runs whole blocks whose math is one 512-bit call per block
@@ -61,6 +63,11 @@ pub struct Plan {
 }
 
 impl Plan {
+    /// Iterations one pass of the vector loop covers (lanes x unrolled vectors).
+    pub fn step(&self) -> usize {
+        self.unroll * if self.mode == Mode::Vec32 { 4 } else { 2 }
+    }
+
     /// For a loop vectorized across its own iterations with several vectors per iteration,
     /// whose `extent` leaves a tail of whole vectors: the same plan with fewer vectors per
     /// iteration, one plan per power of two in the tail's vector count, widest first, for
@@ -154,11 +161,17 @@ pub fn plan(l: &Lower, pc: usize, end: usize, var: Var, outer: bool) -> Option<P
     if !outer && (!uniform.is_empty() || !lane_accs.is_empty()) {
         return None;
     }
+    let wide = if outer {
+        HashSet::new()
+    } else {
+        accs::widened_casts(l, body, var)
+    };
     let mut dts: HashSet<DType> = HashSet::new();
     for inst in body {
         match inst {
             Inst::UpdateArg { .. } => return None,
             Inst::Loop { .. } | Inst::EndLoop => continue,
+            Inst::Cast { dst, .. } if wide.contains(dst) => continue,
             Inst::Load { arg, .. } | Inst::Store { arg, .. } => {
                 dts.insert(l.k.args[*arg as usize].dtype);
             }
@@ -234,10 +247,12 @@ pub fn plan(l: &Lower, pc: usize, end: usize, var: Var, outer: bool) -> Option<P
                             | (DType::F32, DType::I32)
                             | (DType::I64, DType::F64)
                     );
-                if !ok || !class_ok(from, mode) || !class_ok(*to, mode) {
+                let widened = inst.def().is_some_and(|d| wide.contains(&d));
+                if !widened && (!ok || !class_ok(from, mode) || !class_ok(*to, mode)) {
                     return None;
                 }
             }
+            Inst::Update { value, .. } if wide.contains(value) => {}
             Inst::Update { acc, .. } | Inst::Acc { dst: acc, .. } => {
                 let (op, dtype) = match lane_accs.get(acc) {
                     Some(&a) => a,
@@ -432,6 +447,12 @@ impl Lower<'_, '_> {
                     continue;
                 }
                 let a = self.acc_vars(*acc)?;
+                if mode == Mode::Vec32 && a.dtype == DType::I64 {
+                    // Int32 values into an int64 sum or product (the plan checked).
+                    let va = self.wide_acc(a, self.unroll);
+                    vaccs.insert(*acc, va);
+                    continue;
+                }
                 let t = cl_type(a.dtype, mode);
                 let id = acc_identity(a.op, a.dtype);
                 let s = self.scalar_const(id);
@@ -464,6 +485,7 @@ impl Lower<'_, '_> {
                         comp,
                         nan,
                         grouped: float_sum,
+                        wide: false,
                     },
                 );
             }
@@ -743,6 +765,13 @@ impl Lower<'_, '_> {
                     .map(|u| self.select(dt, c[u], xa[u], xb[u], mode))
                     .collect();
                 vv.insert(*dst, r);
+            }
+            Inst::Cast { dst, to, x }
+                if mode == Mode::Vec32 && self.ty(*x) == DType::I32 && *to == DType::I64 =>
+            {
+                // Widened in the int64 accumulator it feeds (the plan checked).
+                let xs = get(vv, *x)?;
+                vv.insert(*dst, xs);
             }
             Inst::Cast { dst, to, x } => {
                 let xs = get(vv, *x)?;

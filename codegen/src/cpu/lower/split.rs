@@ -10,6 +10,9 @@
 //!   accumulator (value, and compensation or index) in its slot of a partials array; the
 //!   kernel runs the parts on the pool ([`crate::cpu::externs::ember_cpu_split`]), folds the
 //!   partials in part order, and goes on with what follows the loop (stores, `mean`'s scale).
+//!   A kernel with several top-level loops (`np.exp(x - x.max()).sum()`, the variance) splits
+//!   each large one in turn: the values a later loop reads from before it (the folded max,
+//!   the mean) reach its parts through their partial slots.
 //! * *Column reductions* (`x.sum(axis=0)`, see [`crate::cpu::vector`]'s interchange): parts
 //!   are blocks of rows, each folding its rows into a row of accumulator states in scratch
 //!   memory, the rows' contiguous memory streamed in order; the kernel then folds the parts'
@@ -47,9 +50,20 @@ const PART_WORK: usize = 1 << 15;
 /// compensation (float sums) or the index (argmax/argmin) at 8.
 const ACC_STATE: usize = 16;
 
-/// How a kernel without a parallel loop splits its one reduction loop.
+/// How a kernel without a parallel loop splits its reduction loops: each large top-level
+/// loop that updates accumulators declared before it is one phase, run over the pool in
+/// parts. Statements between the loops (a `max` subtracted, `mean`'s scale) run in the
+/// kernel, in order, so a second phase sees the first phase's folded results (its live-ins,
+/// handed to the parts through their partial slots): `np.exp(x - x.max()).sum()` runs both
+/// loops on every core.
 #[derive(Clone, Debug)]
 pub struct FullSplit {
+    pub phases: Vec<Phase>,
+}
+
+/// One split loop of a [`FullSplit`].
+#[derive(Clone, Debug)]
+pub struct Phase {
     /// The loop's `Loop` and `EndLoop`.
     pub pc: usize,
     pub end: usize,
@@ -57,8 +71,21 @@ pub struct FullSplit {
     pub extent: usize,
     pub chunk: usize,
     pub parts: usize,
-    /// The accumulators declared before the loop, in order.
+    /// The top-level accumulators the loop updates, in order of declaration.
     pub accs: Vec<Var>,
+    /// Values defined before the loop that it reads, in order of first use.
+    pub live: Vec<Var>,
+}
+
+impl Phase {
+    /// Bytes of the live-ins at the start of a part's slot (8 each, rounded to 16).
+    fn live_bytes(&self) -> usize {
+        (self.live.len() * 8).div_ceil(16) * 16
+    }
+    /// Bytes of one part's slot: live-ins, then one state per accumulator.
+    fn slot(&self) -> usize {
+        self.live_bytes() + self.accs.len() * ACC_STATE
+    }
 }
 
 /// The parts a reduction loop of `extent` iterations over `work` elements splits into:
@@ -77,61 +104,107 @@ pub fn parts_for(extent: usize, work: usize, max_parts: usize) -> Option<(usize,
     (parts >= 2).then_some((chunk, parts))
 }
 
-/// The split of `k` when it is a large full reduction: no parallel loop, one top-level loop,
-/// accumulators declared before it, and no loop or store before it.
+/// The split of `k` when it is a large full reduction: no parallel loop, and top-level loops
+/// that update accumulators declared before them (see [`FullSplit`]); loops too small to
+/// split run as before, in place.
 pub fn full_split(k: &Kernel) -> Option<FullSplit> {
     let mut depth = 0usize;
-    let mut top = None;
+    let mut tops: Vec<(usize, usize)> = Vec::new();
+    let mut open = 0;
+    let mut top_accs: Vec<Var> = Vec::new();
     for (pc, inst) in k.body.iter().enumerate() {
         match inst {
             Inst::Loop { parallel: true, .. } => return None,
             Inst::Loop { .. } => {
                 if depth == 0 {
-                    if top.is_some() {
-                        return None;
-                    }
-                    top = Some((pc, None));
+                    open = pc;
                 }
                 depth += 1;
             }
             Inst::EndLoop => {
                 depth = depth.checked_sub(1)?;
                 if depth == 0 {
-                    if let Some((p, None)) = top {
-                        top = Some((p, Some(pc)));
-                    }
+                    tops.push((open, pc));
                 }
+            }
+            Inst::Acc { dst, .. } if depth == 0 => top_accs.push(*dst),
+            _ => {}
+        }
+    }
+    if depth != 0 {
+        return None;
+    }
+    let mut phases = Vec::new();
+    for &(pc, end) in &tops {
+        let Inst::Loop { extent, .. } = k.body[pc] else {
+            return None;
+        };
+        let inner = &k.body[pc..=end];
+        let defined: Vec<Var> = inner.iter().filter_map(|i| i.def()).collect();
+        // Nothing defined in the loop may be read after it (the kernel will not have it).
+        if k.body[end + 1..]
+            .iter()
+            .any(|i| i.uses().iter().any(|u| defined.contains(u)))
+        {
+            return None;
+        }
+        let mut accs: Vec<Var> = Vec::new();
+        let mut live: Vec<Var> = Vec::new();
+        for inst in inner {
+            let target = match inst {
+                Inst::Update { acc, .. } | Inst::UpdateArg { acc, .. } => Some(*acc),
+                _ => None,
+            };
+            if let Some(a) = target.filter(|a| top_accs.contains(a)) {
+                if !accs.contains(&a) {
+                    accs.push(a);
+                }
+            }
+            for u in inst.uses() {
+                if Some(u) != target && !defined.contains(&u) && !live.contains(&u) {
+                    live.push(u);
+                }
+            }
+        }
+        // An accumulator both read and updated by the loop needs its running value.
+        if accs.is_empty() || accs.iter().any(|a| live.contains(a)) {
+            continue;
+        }
+        accs.sort_by_key(|a| top_accs.iter().position(|t| t == a));
+        let Some((chunk, parts)) = parts_for(extent, loop_work(k, pc, end), MAX_PARTS) else {
+            continue;
+        };
+        phases.push(Phase {
+            pc,
+            end,
+            extent,
+            chunk,
+            parts,
+            accs,
+            live,
+        });
+    }
+    (!phases.is_empty()).then_some(FullSplit { phases })
+}
+
+/// Iterations of loop `pc..=end` counting the loops nested in it (the most along any path).
+fn loop_work(k: &Kernel, pc: usize, end: usize) -> usize {
+    let mut stack: Vec<usize> = Vec::new();
+    let mut most = 0;
+    for inst in &k.body[pc..=end] {
+        match inst {
+            Inst::Loop { extent, .. } => {
+                let w = stack.last().copied().unwrap_or(1) * extent;
+                most = most.max(w);
+                stack.push(w);
+            }
+            Inst::EndLoop => {
+                stack.pop();
             }
             _ => {}
         }
     }
-    let (pc, end) = match top? {
-        (pc, Some(end)) => (pc, end),
-        _ => return None,
-    };
-    let Inst::Loop { extent, .. } = k.body[pc] else {
-        return None;
-    };
-    let mut accs = Vec::new();
-    for inst in &k.body[..pc] {
-        match inst {
-            Inst::Acc { dst, .. } => accs.push(*dst),
-            Inst::Store { .. } => return None,
-            _ => {}
-        }
-    }
-    if accs.is_empty() || k.body[end..].iter().any(|i| matches!(i, Inst::Acc { .. })) {
-        return None;
-    }
-    let (chunk, parts) = parts_for(extent, k.work(), MAX_PARTS)?;
-    Some(FullSplit {
-        pc,
-        end,
-        extent,
-        chunk,
-        parts,
-        accs,
-    })
+    most
 }
 
 impl Lower<'_, '_> {
@@ -224,52 +297,105 @@ impl Lower<'_, '_> {
             .load(types::I64, MemFlagsData::trusted(), self.argp, at)
     }
 
-    /// A full reduction split over the pool (see the module docs).
-    pub(crate) fn emit_full_split(&mut self, s: &FullSplit) -> Result<()> {
-        // The helper: the statements before the loop, the loop over `start..end` (marked
-        // parallel, so it takes the call's range), and the accumulators' states stored.
+    /// A full reduction split over the pool (see the module docs and [`FullSplit`]); returns
+    /// the vector step of the phases' loops (the largest), for [`super::super::CompiledKernel::vector_step`].
+    pub(crate) fn emit_full_split(&mut self, s: &FullSplit) -> Result<usize> {
+        let mut pc = 0;
+        let mut step = 1;
+        for ph in &s.phases {
+            self.emit_range(pc, ph.pc)?;
+            step = step.max(self.emit_phase(ph)?);
+            pc = ph.end + 1;
+        }
+        self.emit_range(pc, self.k.body.len())?;
+        Ok(step)
+    }
+
+    /// One phase: the parts on the pool, then their states folded in part order into the
+    /// kernel's accumulators (declared, at their identity, by the statements before).
+    fn emit_phase(&mut self, ph: &Phase) -> Result<usize> {
+        // The helper: the live-ins from the slot, the phase's accumulators, the loop over
+        // `start..end` (marked parallel, so it takes the call's range), the states stored.
         let mut part = (*self.k).clone();
-        part.body.truncate(s.end + 1);
-        if let Inst::Loop { parallel, .. } = &mut part.body[s.pc] {
+        part.body.truncate(ph.end + 1);
+        if let Inst::Loop { parallel, .. } = &mut part.body[ph.pc] {
             *parallel = true;
         }
-        let accs = s.accs.clone();
+        let decls: Vec<usize> = ph
+            .accs
+            .iter()
+            .filter_map(|a| {
+                self.k.body[..ph.pc]
+                    .iter()
+                    .position(|i| matches!(i, Inst::Acc { dst, .. } if dst == a))
+            })
+            .collect();
+        if decls.len() != ph.accs.len() {
+            return Err(CodegenError::Internal(
+                "split accumulator undeclared".into(),
+            ));
+        }
+        let live_bytes = ph.live_bytes();
+        let mut step = 1;
         let (f, _) = self.define_helper(&part, |l| {
-            l.emit_range(0, s.end + 1)?;
-            let out = l.partials_ptr();
-            for (i, &acc) in accs.iter().enumerate() {
+            let base = l.partials_ptr();
+            for (i, &v) in ph.live.iter().enumerate() {
+                let t = cl_type(l.ty(v), Mode::Scalar);
+                let x =
+                    l.b.ins()
+                        .load(t, MemFlagsData::trusted(), base, (i * 8) as i32);
+                l.vals.insert(v, x);
+            }
+            for &d in &decls {
+                l.emit_range(d, d + 1)?;
+            }
+            if let Inst::Loop { var, .. } = l.k.body[ph.pc] {
+                let p = crate::cpu::vector::plan(l, ph.pc, ph.end, var, false);
+                step = p.map_or(1, |p| p.step());
+            }
+            l.emit_range(ph.pc, ph.end + 1)?;
+            for (i, &acc) in ph.accs.iter().enumerate() {
                 let a = l.acc_vars(acc)?;
                 let v = l.b.use_var(a.val);
-                let at = (i * ACC_STATE) as i32;
-                l.b.ins().store(MemFlagsData::trusted(), v, out, at);
+                let at = (live_bytes + i * ACC_STATE) as i32;
+                l.b.ins().store(MemFlagsData::trusted(), v, base, at);
                 if let Some(aux) = a.aux {
                     let v = l.b.use_var(aux);
-                    l.b.ins().store(MemFlagsData::trusted(), v, out, at + 8);
+                    l.b.ins().store(MemFlagsData::trusted(), v, base, at + 8);
                 }
             }
             Ok(())
         })?;
-        // This function: the statements before the loop (accumulators start at their
-        // identity), the parts, their fold in order, then the rest.
-        self.emit_range(0, s.pc)?;
-        let slot = s.accs.len() * ACC_STATE;
+        let slot = ph.slot();
         let ss = self.b.create_sized_stack_slot(StackSlotData::new(
             StackSlotKind::ExplicitSlot,
-            (slot * s.parts) as u32,
+            (slot * ph.parts) as u32,
             4,
         ));
         let partials = self.b.ins().stack_addr(types::I64, ss, 0);
-        self.call_split(f, s.parts, s.extent, s.chunk, partials, slot)?;
+        // Every part's copy of the live-ins.
+        let live: Vec<Value> = ph
+            .live
+            .iter()
+            .map(|&v| self.val(v))
+            .collect::<Result<_>>()?;
+        for p in 0..ph.parts {
+            for (i, &x) in live.iter().enumerate() {
+                let at = (p * slot + i * 8) as i32;
+                self.b.ins().store(MemFlagsData::trusted(), x, partials, at);
+            }
+        }
+        self.call_split(f, ph.parts, ph.extent, ph.chunk, partials, slot)?;
         let pv = self.b.declare_var(types::I64);
         let z = self.b.ins().iconst(types::I64, 0);
         self.b.def_var(pv, z);
-        let hi = self.b.ins().iconst(types::I64, s.parts as i64);
+        let hi = self.b.ins().iconst(types::I64, ph.parts as i64);
         let (p, header, exit) = self.open_counted(pv, hi);
         let off = self.b.ins().imul_imm_s(p, slot as i64);
         let at = self.b.ins().iadd(partials, off);
-        for (i, &acc) in s.accs.iter().enumerate() {
+        for (i, &acc) in ph.accs.iter().enumerate() {
             let a = self.acc_vars(acc)?;
-            let o = (i * ACC_STATE) as i32;
+            let o = (live_bytes + i * ACC_STATE) as i32;
             let t = cl_type(a.dtype, Mode::Scalar);
             let v = self.b.ins().load(t, MemFlagsData::trusted(), at, o);
             let aux = match a.op {
@@ -284,7 +410,7 @@ impl Lower<'_, '_> {
         self.b.def_var(pv, p2);
         self.b.ins().jump(header, &[]);
         self.b.switch_to_block(exit);
-        self.emit_range(s.end + 1, self.k.body.len())
+        Ok(step)
     }
 
     /// Folds one part's scalar state (`v` and its compensation or index `aux`) into `a`.

@@ -8,8 +8,9 @@ use crate::error::Result;
 use cranelift_codegen::ir::condcodes::FloatCC;
 use cranelift_codegen::ir::{InstBuilder, Value};
 use cranelift_frontend::Variable;
-use ember_ir::kernel::acc_identity;
+use ember_ir::kernel::{acc_identity, Inst, Var};
 use ember_ir::{BinaryOp, DType, ReduceOp};
+use std::collections::HashSet;
 
 /// An accumulator of a vector loop.
 pub(super) struct VAcc {
@@ -24,6 +25,10 @@ pub(super) struct VAcc {
     /// One chain (`vals`, `comp`) for all unrolled vectors, fed their pairwise sum (float sums
     /// folded across lanes at the end); otherwise one chain per unrolled vector.
     pub(super) grouped: bool,
+    /// An int64 sum or product of int32 vectors (NumPy accumulates int32 in int64): each
+    /// chain is two `i64x2` registers, `vals[2 u]` for the low lanes of unrolled vector `u`
+    /// (`swiden_low`), `vals[2 u + 1]` for the high ones.
+    pub(super) wide: bool,
 }
 
 impl Lower<'_, '_> {
@@ -79,6 +84,18 @@ impl Lower<'_, '_> {
         mut xs: Vec<Value>,
         mode: Mode,
     ) -> Result<()> {
+        if va.wide {
+            for (u, x) in xs.into_iter().enumerate() {
+                let halves = [self.b.ins().swiden_low(x), self.b.ins().swiden_high(x)];
+                for (h, part) in halves.into_iter().enumerate() {
+                    let var = va.vals[2 * u + h];
+                    let cur = self.b.use_var(var);
+                    let r = self.vfold(va.scalar.op, DType::I64, cur, part, Mode::Vec64)?;
+                    self.b.def_var(var, r);
+                }
+            }
+            return Ok(());
+        }
         if va.grouped {
             // Pairwise: ((x0 + x1) + (x2 + x3)), then one compensated add.
             while xs.len() > 1 {
@@ -146,6 +163,12 @@ impl Lower<'_, '_> {
     /// accumulator after the loop.
     pub(super) fn fold_vector_acc(&mut self, va: &VAcc, lanes: usize, mode: Mode) -> Result<()> {
         let a = va.scalar;
+        // Widened int32 accumulators hold int64 pairs.
+        let (lanes, mode) = if va.wide {
+            (2, Mode::Vec64)
+        } else {
+            (lanes, mode)
+        };
         let mut parts: Vec<Value> = Vec::new();
         for (u, &val) in va.vals.iter().enumerate() {
             let v = self.b.use_var(val);
@@ -256,6 +279,29 @@ impl Lower<'_, '_> {
             comp,
             nan,
             grouped: false,
+            wide: false,
+        }
+    }
+
+    /// A vector accumulator of int32 vectors into the int64 accumulator `a` (sum or
+    /// product): `chains` chains of two `i64x2` registers at the identity.
+    pub(super) fn wide_acc(&mut self, a: AccVars, chains: usize) -> VAcc {
+        let s = self.scalar_const(acc_identity(a.op, DType::I64));
+        let init = self.broadcast_scalar(DType::I64, s, Mode::Vec64);
+        let vals = (0..2 * chains)
+            .map(|_| {
+                let v = self.b.declare_var(cl_type(DType::I64, Mode::Vec64));
+                self.b.def_var(v, init);
+                v
+            })
+            .collect();
+        VAcc {
+            scalar: a,
+            vals,
+            comp: Vec::new(),
+            nan: Vec::new(),
+            grouped: false,
+            wide: true,
         }
     }
 
@@ -290,4 +336,54 @@ impl Lower<'_, '_> {
         }
         out
     }
+}
+
+/// The int32 -> int64 casts of a flat loop body (loop variable `var`) that only feed int64
+/// sums or products declared outside the loop, from int32 loads that index `var`: the
+/// vector loop keeps them int32 vectors and widens them in the accumulator
+/// ([`Lower::wide_acc`]). Empty unless every update of such an accumulator is one of them
+/// and nothing else in the body reads it.
+pub(super) fn widened_casts(l: &Lower, body: &[Inst], var: Var) -> HashSet<Var> {
+    let loaded: HashSet<Var> = body
+        .iter()
+        .filter_map(|i| match i {
+            Inst::Load { dst, arg, index }
+                if index.contains(&var) && l.k.args[*arg as usize].dtype == DType::I32 =>
+            {
+                Some(*dst)
+            }
+            _ => None,
+        })
+        .collect();
+    let casts: HashSet<Var> = body
+        .iter()
+        .filter_map(|i| match i {
+            Inst::Cast {
+                dst,
+                to: DType::I64,
+                x,
+            } if loaded.contains(x) => Some(*dst),
+            _ => None,
+        })
+        .collect();
+    let mut wide = HashSet::new();
+    for inst in body {
+        let ok = match inst {
+            Inst::Update { acc, value } if casts.contains(value) => {
+                l.accs.get(acc).is_some_and(|a| {
+                    a.dtype == DType::I64 && matches!(a.op, ReduceOp::Sum | ReduceOp::Prod)
+                }) && body.iter().all(|j| match j {
+                    Inst::Update { acc: a2, value: v2 } if a2 == acc => casts.contains(v2),
+                    _ => !j.uses().contains(acc),
+                }) && body.iter().filter(|j| j.uses().contains(value)).count() == 1
+            }
+            _ => true,
+        };
+        if let (Inst::Update { value, .. }, true) = (inst, ok) {
+            if casts.contains(value) {
+                wide.insert(*value);
+            }
+        }
+    }
+    wide
 }

@@ -17,13 +17,21 @@
 //! `sum |x|` (NumPy adds a C-contiguous array's rows one by one into the output row, about `n`
 //! eps in the worst case).
 //!
+//! Int32 column sums (int64 results, as NumPy's) keep int64 states, two `i64x2` per column
+//! vector, fed the rows' int32 vectors widened (`swiden_low`/`swiden_high`); their parts fold
+//! column by column in scalar code.
+//!
+//! Middle-axis reductions (`x.sum(axis=1)` of a C-order `(A, B, C)` array with more columns
+//! than one pass of the vector loop holds in registers) run each slab `a` interchanged in one
+//! part, the pool splitting the slabs ([`Lower::middle_split`]).
+//!
 //! The split form needs unit strides along the columns (checked at run time) and the whole
 //! column range in one call; otherwise the kernel runs its ordinary lowering, compiled as a
 //! second helper, split over the columns on the pool as a launch would be.
 
 use super::accs::VAcc;
 use super::{plan, VCtx};
-use crate::cpu::lower::split::{compensated, parts_for};
+use crate::cpu::lower::split::{compensated, parts_for, SPLIT_MIN_WORK};
 use crate::cpu::lower::{AccVars, Lower, Mode};
 use crate::cpu::ops::cl_type;
 use crate::error::{CodegenError, Result};
@@ -64,6 +72,10 @@ struct MemAcc {
     off: i32,
     comp: bool,
     nan: bool,
+    /// An int64 sum or product of int32 columns: the value is two `i64x2` vectors, the low
+    /// lanes at `off`, the high ones at `off + 16` (lane `l`'s int64 at `off + 8 l`, as the
+    /// scalar columns address it).
+    wide: bool,
 }
 
 impl MemAcc {
@@ -112,20 +124,39 @@ impl Lower<'_, '_> {
     /// stores after it; vectorizable across the columns, no bool buffers.
     pub(crate) fn column_split(&self) -> Option<ColumnSplit> {
         let k = &self.k;
+        let n = k.body.len();
+        if !matches!(k.body.first(), Some(Inst::Loop { parallel: true, .. })) {
+            return None;
+        }
+        let mut c = self.column_shape(0, n - 1)?;
+        let rows = c.rows;
+        let esize = k.args.iter().map(|a| a.dtype.size()).max().unwrap_or(4);
+        let work = k.work();
+        let by_state = (work * esize / STATE_SHARE) / (c.nv * c.slot).max(1);
+        let most = MAX_ROW_PARTS.min(rows / MIN_PART_ROWS).min(by_state);
+        let (chunk, _) = parts_for(rows, work, most)?;
+        c.chunk = chunk.div_ceil(ROW_BLOCK) * ROW_BLOCK;
+        c.parts = rows.div_ceil(c.chunk);
+        (c.parts >= 2).then_some(c)
+    }
+
+    /// The column reduction whose loop over the columns is `jpc..=jend` (its parts not yet
+    /// chosen: one part of every row).
+    fn column_shape(&self, jpc: usize, jend: usize) -> Option<ColumnSplit> {
+        let k = &self.k;
         let body = &k.body;
-        let n = body.len();
         let Some(&Inst::Loop {
             var: j,
             extent: cols,
-            parallel: true,
-        }) = body.first()
+            ..
+        }) = body.get(jpc)
         else {
             return None;
         };
-        if self.ends.first() != Some(&(n - 1)) {
+        if self.ends.get(jpc) != Some(&jend) {
             return None;
         }
-        let mut pc = 1;
+        let mut pc = jpc + 1;
         let mut decl = Vec::new();
         while let Some(Inst::Acc { dst, op, dtype }) = body.get(pc) {
             decl.push((*dst, *op, *dtype));
@@ -152,7 +183,7 @@ impl Lower<'_, '_> {
                 _ => {}
             }
         }
-        for inst in &body[row_end + 1..n - 1] {
+        for inst in &body[row_end + 1..jend] {
             match inst {
                 Inst::Loop { .. }
                 | Inst::Acc { .. }
@@ -165,8 +196,14 @@ impl Lower<'_, '_> {
         if decl.is_empty() {
             return None;
         }
-        let p = plan(self, 0, n - 1, j, true)?;
-        let lanes = if p.mode == Mode::Vec32 { 4 } else { 2 };
+        let wide = decl.iter().any(|d| d.2 == DType::I64) && self.wide_columns(pc + 1, row_end);
+        let (mode, unit) = if wide {
+            (Mode::Vec32, self.wide_unit(pc + 1, row_end, j)?)
+        } else {
+            let p = plan(self, jpc, jend, j, true)?;
+            (p.mode, p.unit)
+        };
+        let lanes = if mode == Mode::Vec32 { 4 } else { 2 };
         let mut accs = Vec::new();
         let mut off = 0i32;
         for (var, op, dtype) in decl {
@@ -178,6 +215,9 @@ impl Lower<'_, '_> {
             }
             let comp = compensated(op, dtype);
             let nan = matches!(op, ReduceOp::Max | ReduceOp::Min) && dtype.is_float();
+            if wide && !(dtype == DType::I64 && matches!(op, ReduceOp::Sum | ReduceOp::Prod)) {
+                return None;
+            }
             accs.push(MemAcc {
                 var,
                 op,
@@ -185,33 +225,27 @@ impl Lower<'_, '_> {
                 off,
                 comp,
                 nan,
+                wide,
             });
-            off += 16 * (1 + comp as i32 + nan as i32);
+            off += 16 * (1 + (comp || wide) as i32 + nan as i32);
         }
         let slot = off as usize;
         let nv = cols.div_ceil(lanes);
-        let esize = k.args.iter().map(|a| a.dtype.size()).max().unwrap_or(4);
-        let work = k.work();
-        let by_state = (work * esize / STATE_SHARE) / (nv * slot).max(1);
-        let most = MAX_ROW_PARTS.min(rows / MIN_PART_ROWS).min(by_state);
-        let (chunk, _) = parts_for(rows, work, most)?;
-        let chunk = chunk.div_ceil(ROW_BLOCK) * ROW_BLOCK;
-        let parts = rows.div_ceil(chunk);
-        (parts >= 2).then_some(ColumnSplit {
-            mode: p.mode,
+        Some(ColumnSplit {
+            mode,
             lanes,
-            unit: p.unit,
+            unit,
             j,
             cols,
             i,
             rows,
             body: (pc + 1, row_end),
-            post: (row_end + 1, n - 1),
+            post: (row_end + 1, jend),
             accs,
             slot,
             nv,
-            chunk,
-            parts,
+            chunk: rows,
+            parts: 1,
         })
     }
 
@@ -298,6 +332,10 @@ impl Lower<'_, '_> {
     /// The identity state of `a` in `mode`: value, compensation, NaN mask.
     fn identity_state(&mut self, a: &MemAcc, mode: Mode) -> (Value, Value, Value) {
         let id = self.scalar_const(acc_identity(a.op, a.dtype));
+        if a.wide {
+            let v = self.broadcast_scalar(DType::I64, id, Mode::Vec64);
+            return (v, v, v);
+        }
         let v = self.broadcast_scalar(a.dtype, id, mode);
         let z = self.scalar_const(acc_identity(ReduceOp::Sum, a.dtype));
         let zero = self.broadcast_scalar(a.dtype, z, mode);
@@ -313,10 +351,14 @@ impl Lower<'_, '_> {
         mode: Mode,
         (v, c, n): (Value, Value, Value),
     ) -> (Variable, Option<Variable>, Option<Variable>) {
-        let t = cl_type(a.dtype, mode);
+        let t = if a.wide {
+            types::I64X2
+        } else {
+            cl_type(a.dtype, mode)
+        };
         let val = self.b.declare_var(t);
         self.b.def_var(val, v);
-        let comp = a.comp.then(|| {
+        let comp = (a.comp || a.wide).then(|| {
             let x = self.b.declare_var(t);
             self.b.def_var(x, c);
             x
@@ -332,9 +374,13 @@ impl Lower<'_, '_> {
     /// Loads `a`'s vector state at `at`.
     fn load_state(&mut self, a: &MemAcc, mode: Mode, at: Value) -> (Value, Value, Value) {
         let f = MemFlagsData::trusted();
-        let t = cl_type(a.dtype, mode);
+        let t = if a.wide {
+            types::I64X2
+        } else {
+            cl_type(a.dtype, mode)
+        };
         let v = self.b.ins().load(t, f, at, a.off);
-        let c = if a.comp {
+        let c = if a.comp || a.wide {
             self.b.ins().load(t, f, at, a.comp_off())
         } else {
             v
@@ -352,7 +398,7 @@ impl Lower<'_, '_> {
     fn store_state(&mut self, a: &MemAcc, at: Value, (v, c, n): (Value, Value, Value)) {
         let f = MemFlagsData::trusted();
         self.b.ins().store(f, v, at, a.off);
-        if a.comp {
+        if a.comp || a.wide {
             self.b.ins().store(f, c, at, a.comp_off());
         }
         if a.nan {
@@ -372,9 +418,21 @@ impl Lower<'_, '_> {
 
     /// The helper run per part: rows `start..end`, every column, into the part's states.
     fn emit_column_part(&mut self, c: &ColumnSplit) -> Result<()> {
+        let region = self.partials_ptr();
+        let (lo, hi) = (self.start, self.end);
+        self.emit_column_rows(c, region, lo, hi)
+    }
+
+    /// Folds rows `lo..hi` of every column into the states at `region` (from the identity).
+    fn emit_column_rows(
+        &mut self,
+        c: &ColumnSplit,
+        region: Value,
+        lo: Value,
+        hi: Value,
+    ) -> Result<()> {
         self.unroll = 1;
         let mode = c.mode;
-        let region = self.partials_ptr();
         // Every state starts at the identity (the scalar columns' lanes included).
         let nv = self.b.ins().iconst(types::I64, c.nv as i64);
         let zero = self.b.ins().iconst(types::I64, 0);
@@ -387,7 +445,6 @@ impl Lower<'_, '_> {
             }
             Ok(())
         })?;
-        let (lo, hi) = (self.start, self.end);
         let hi_block = self.b.ins().iadd_imm_s(hi, 1 - ROW_BLOCK as i64);
         let iv = self.b.declare_var(types::I64);
         self.b.def_var(iv, lo);
@@ -578,6 +635,20 @@ impl Lower<'_, '_> {
         xs: Vec<Value>,
         mode: Mode,
     ) -> Result<()> {
+        if a.wide {
+            // Each int32 vector widened into the two int64 halves.
+            let halves = [Some(val), comp];
+            for x in xs {
+                let parts = [self.b.ins().swiden_low(x), self.b.ins().swiden_high(x)];
+                for (h, part) in halves.iter().zip(parts) {
+                    let Some(h) = *h else { continue };
+                    let cur = self.b.use_var(h);
+                    let r = self.vfold(a.op, DType::I64, cur, part, Mode::Vec64)?;
+                    self.b.def_var(h, r);
+                }
+            }
+            return Ok(());
+        }
         let va = VAcc {
             scalar: AccVars {
                 op: a.op,
@@ -589,6 +660,7 @@ impl Lower<'_, '_> {
             comp: comp.into_iter().collect(),
             nan: nan.into_iter().collect(),
             grouped: a.comp,
+            wide: false,
         };
         if a.comp {
             for g in xs.chunks(PAIRWISE) {
@@ -607,6 +679,9 @@ impl Lower<'_, '_> {
     /// after the row loop.
     fn emit_column_combine(&mut self, c: &ColumnSplit, region: Value) -> Result<()> {
         self.unroll = 1;
+        if c.accs.iter().any(|a| a.wide) {
+            return self.emit_column_combine_scalar(c, region);
+        }
         let (mode, lanes) = (c.mode, c.lanes);
         let post: Vec<Inst> = self.k.body[c.post.0..c.post.1].to_vec();
         let consts = self.vector_consts(&post, mode);
@@ -742,5 +817,210 @@ impl Lower<'_, '_> {
         };
         self.b.def_var(val, r);
         Ok(())
+    }
+}
+
+impl Lower<'_, '_> {
+    /// True when the row loop body `from..to` is int32 loads widened into int64 accumulators
+    /// and nothing else: `out[j] = sum_i int64(x[i, j])` (NumPy's int32 column sums).
+    fn wide_columns(&self, from: usize, to: usize) -> bool {
+        let body = &self.k.body[from..to];
+        let loads: HashSet<Var> = body
+            .iter()
+            .filter_map(|i| match i {
+                Inst::Load { dst, arg, .. } if self.k.args[*arg as usize].dtype == DType::I32 => {
+                    Some(*dst)
+                }
+                _ => None,
+            })
+            .collect();
+        let casts: HashSet<Var> = body
+            .iter()
+            .filter_map(|i| match i {
+                Inst::Cast {
+                    dst,
+                    to: DType::I64,
+                    x,
+                } if loads.contains(x) => Some(*dst),
+                _ => None,
+            })
+            .collect();
+        body.iter().all(|i| match i {
+            Inst::Load { dst, .. } => loads.contains(dst),
+            Inst::Cast { dst, .. } => casts.contains(dst),
+            Inst::Update { value, .. } => casts.contains(value),
+            Inst::Const { .. } => true,
+            _ => false,
+        }) && body.iter().all(|i| match i {
+            Inst::Cast { dst, .. } => body.iter().filter(|j| j.uses().contains(dst)).count() == 1,
+            _ => true,
+        })
+    }
+
+    /// The `(arg, dim)` that must have unit stride for a wide column split: every load's last
+    /// index is the column, and the column appears nowhere else in it.
+    fn wide_unit(&self, from: usize, to: usize, j: Var) -> Option<Vec<(u32, usize)>> {
+        let mut unit = Vec::new();
+        for inst in &self.k.body[from..to] {
+            if let Inst::Load { arg, index, .. } = inst {
+                let last = index.len().checked_sub(1)?;
+                if index[last] != j || index[..last].contains(&j) {
+                    return None;
+                }
+                unit.push((*arg, last));
+            }
+        }
+        Some(unit)
+    }
+
+    /// The fold of the parts' states one column at a time, in scalar code (int32 columns
+    /// into int64 states), then the stores after the row loop.
+    fn emit_column_combine_scalar(&mut self, c: &ColumnSplit, region: Value) -> Result<()> {
+        let zero = self.b.ins().iconst(types::I64, 0);
+        let cols = self.b.ins().iconst(types::I64, c.cols as i64);
+        let parts = self.b.ins().iconst(types::I64, c.parts as i64);
+        let pb = c.part_bytes() as i64;
+        let shift = c.lanes.trailing_zeros() as i64;
+        self.counted(zero, cols, 1, |l, col| {
+            let v = l.b.ins().ushr_imm_s(col, shift);
+            let lane = l.b.ins().band_imm_s(col, c.lanes as i64 - 1);
+            let voff = l.b.ins().imul_imm_s(v, c.slot as i64);
+            let base = l.b.ins().iadd(region, voff);
+            let mut held = Vec::new();
+            for a in &c.accs {
+                let t = cl_type(a.dtype, Mode::Scalar);
+                let val = l.b.declare_var(t);
+                let id = l.scalar_const(acc_identity(a.op, a.dtype));
+                l.b.def_var(val, id);
+                let aux = a.comp.then(|| {
+                    let cv = l.b.declare_var(t);
+                    let z = l.scalar_const(acc_identity(ReduceOp::Sum, a.dtype));
+                    l.b.def_var(cv, z);
+                    cv
+                });
+                let loff = l.b.ins().imul_imm_s(lane, a.dtype.size() as i64);
+                let at = l.b.ins().iadd(base, loff);
+                held.push((
+                    AccVars {
+                        op: a.op,
+                        dtype: a.dtype,
+                        val,
+                        aux,
+                    },
+                    at,
+                ));
+            }
+            l.counted(zero, parts, 1, |l, p| {
+                let off = l.b.ins().imul_imm_s(p, pb);
+                for (a, (av, at)) in c.accs.iter().zip(&held) {
+                    let at = l.b.ins().iadd(*at, off);
+                    let t = cl_type(a.dtype, Mode::Scalar);
+                    let f = MemFlagsData::trusted();
+                    let v = l.b.ins().load(t, f, at, a.off);
+                    let aux = a.comp.then(|| l.b.ins().load(t, f, at, a.comp_off()));
+                    l.fold_partial(av, v, aux)?;
+                }
+                Ok(())
+            })?;
+            for (a, (av, _)) in c.accs.iter().zip(&held) {
+                l.accs.insert(a.var, *av);
+            }
+            l.vals.insert(c.j, col);
+            l.emit_range(c.post.0, c.post.1)
+        })
+    }
+}
+
+/// A middle-axis reduction ([`Lower::middle_split`]): the column reduction of each slab.
+#[derive(Clone, Debug)]
+pub struct MiddleSplit {
+    /// The parallel loop over the slabs.
+    batch: Var,
+    c: ColumnSplit,
+}
+
+impl Lower<'_, '_> {
+    /// The interchange of a large middle-axis reduction, `out[a, j] = sum_i x[a, i, j]` over
+    /// a C-order `(A, B, C)` array: a parallel loop over the slabs `a` holding only a column
+    /// reduction whose columns are too many for one pass of the vector loop across them
+    /// (which keeps `16` vectors of accumulators in registers and walks every row of the slab
+    /// once per pass, a strided walk). Each slab instead runs interchanged, rows in memory
+    /// order into a row of states ([`Self::emit_column_rows`]), then folds them into the
+    /// outputs; the pool splits the slabs.
+    pub(crate) fn middle_split(&self) -> Option<MiddleSplit> {
+        let k = &self.k;
+        let n = k.body.len();
+        let Some(&Inst::Loop {
+            var: batch,
+            parallel: true,
+            ..
+        }) = k.body.first()
+        else {
+            return None;
+        };
+        if self.ends.first() != Some(&(n - 1)) || n < 3 || self.ends.get(1) != Some(&(n - 2)) {
+            return None;
+        }
+        if !matches!(
+            k.body[1],
+            Inst::Loop {
+                parallel: false,
+                ..
+            }
+        ) {
+            return None;
+        }
+        let c = self.column_shape(1, n - 2)?;
+        if c.accs.iter().any(|a| a.wide) {
+            return None;
+        }
+        let uses_batch = |i: &Inst| i.uses().contains(&batch);
+        // The batch variable only in indices (the slab), the rows at least one block.
+        let ok = k.body[2..n - 2].iter().all(|i| match i {
+            Inst::Load { .. } | Inst::Store { .. } => true,
+            _ => !uses_batch(i),
+        });
+        (ok && c.cols > c.lanes * 16 && c.rows >= ROW_BLOCK && k.work() >= SPLIT_MIN_WORK)
+            .then_some(MiddleSplit { batch, c })
+    }
+
+    /// Emits the kernel as its middle-axis split when the columns have unit stride, and as
+    /// the ordinary lowering otherwise; returns the parallel loop's granule (1).
+    pub(crate) fn emit_middle_split(&mut self, m: &MiddleSplit) -> Result<usize> {
+        let c = &m.c;
+        let mut ok = self.b.ins().iconst(types::I8, 1);
+        for &(arg, d) in &c.unit {
+            let s = self.strides[arg as usize][d];
+            let e = self.b.ins().icmp_imm_s(IntCC::Equal, s, 1);
+            ok = self.b.ins().band(ok, e);
+        }
+        let split = self.b.create_block();
+        let other = self.b.create_block();
+        let done = self.b.create_block();
+        self.b.ins().brif(ok, split, &[], other, &[]);
+        self.b.switch_to_block(other);
+        let len = self.k.body.len();
+        self.emit_range(0, len)?;
+        self.b.ins().jump(done, &[]);
+        self.b.switch_to_block(split);
+        let bytes = self.b.ins().iconst(types::I64, c.part_bytes() as i64);
+        let region = self.call_ext(
+            "ember_cpu_scratch_take",
+            &[types::I64],
+            types::I64,
+            &[bytes],
+        )?;
+        let (lo, hi) = (self.start, self.end);
+        let rows = self.b.ins().iconst(types::I64, c.rows as i64);
+        self.counted(lo, hi, 1, |l, a| {
+            l.vals.insert(m.batch, a);
+            let zero = l.b.ins().iconst(types::I64, 0);
+            l.emit_column_rows(c, region, zero, rows)?;
+            l.emit_column_combine(c, region)
+        })?;
+        self.call_ext_void("ember_cpu_scratch_give", &[types::I64], &[region])?;
+        self.b.ins().jump(done, &[]);
+        self.b.switch_to_block(done);
+        Ok(1)
     }
 }
