@@ -99,6 +99,11 @@ fn launch_in_operand_order(k: &CpuKernel, inputs: &[&Tensor]) -> Result<Option<V
     let Some(loops) = &k.keep_order else {
         return Ok(None);
     };
+    // C-ordered operands give a C-ordered result: nothing to plan (and nothing to allocate on
+    // the cached-call path, W4).
+    if inputs.iter().all(|t| t.is_contiguous()) {
+        return Ok(None);
+    }
     let decls = &k.compiled.kernel().args;
     let n_in = decls.iter().filter(|d| !d.output).count();
     if inputs.len() != n_in || inputs.iter().any(|t| t.is_traced()) {

@@ -534,7 +534,12 @@ impl Lower<'_, '_> {
                     _ => None,
                 })
                 .collect();
-            if let Some(st) = staged::Staging::plan(self, &body, &vv, &invariant, &streamed) {
+            let extent = match self.k.body[pc] {
+                Inst::Loop { extent, .. } => extent,
+                _ => 0,
+            };
+            if let Some(st) = staged::Staging::plan(self, &body, &vv, &invariant, &streamed, extent)
+            {
                 let bytes: HashMap<(u32, Vec<Var>), i64> = streams
                     .keys()
                     .map(|k| (k.clone(), self.k.args[k.0 as usize].dtype.size() as i64))

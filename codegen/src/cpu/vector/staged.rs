@@ -24,6 +24,9 @@ use ember_ir::kernel::{Inst, Var};
 use ember_ir::{DType, UnaryOp};
 use std::collections::{HashMap, HashSet};
 
+/// Loops with more math calls than this are not staged.
+const MAX_CALLS: usize = 8;
+
 /// One block call: `dst = op(x)` after stage `after`.
 struct Call {
     op: UnaryOp,
@@ -56,8 +59,12 @@ impl Staging {
         hoisted: &HashMap<Var, Vec<Value>>,
         invariant: &HashSet<Var>,
         streamed: &HashSet<Var>,
+        extent: usize,
     ) -> Option<Staging> {
-        if !wide::available() {
+        // A loop shorter than a block never runs one; many calls make many stage loops,
+        // which cost compile time (W5's chain of 1000 ops) for little gain: such kernels
+        // call the outlined math instead (`super::super::outline`).
+        if !wide::available() || extent < wide::BLOCK {
             return None;
         }
         let mut stage: HashMap<Var, usize> = HashMap::new();
@@ -110,7 +117,7 @@ impl Staging {
                 }
             }
         }
-        if calls.is_empty() {
+        if calls.is_empty() || calls.len() > MAX_CALLS {
             return None;
         }
         let last = stage.values().copied().max().unwrap_or(0);
