@@ -1,11 +1,13 @@
 //! GEMM wrappers against a naive triple loop: float32 and float64, odd sizes, transposed
-//! (strided) operands, k = 0, batched with a broadcast operand.
+//! (strided) operands, k = 0, batched with a broadcast operand; integer (wrapping) and bool
+//! products exactly against wrapping / or-of-and loops.
 
 mod common;
 
 use common::Rng;
 use ember_codegen::cpu::gemm::{
-    batched_gemm, gemm, gemm_slices, BatchStrides, GemmScalar, Mat, MatMut,
+    batched_gemm, bool_matmul, f64_exact, gemm, gemm_slices, int_matmul, int_matmul_exact,
+    BatchStrides, GemmScalar, Mat, MatMut,
 };
 
 fn naive(m: usize, k: usize, n: usize, a: &[f64], b: &[f64]) -> Vec<f64> {
@@ -257,4 +259,189 @@ fn batched_thin_and_folded() {
             close(&want, &c[i * m * n..(i + 1) * m * n], k, 1e-14);
         }
     }
+}
+
+/// `C[b] = A[b] B[b]` by wrapping loops over C-contiguous stacks (`a_mats` / `b_mats`: 1
+/// broadcasts).
+#[allow(clippy::too_many_arguments)]
+fn naive_int(
+    batch: usize,
+    m: usize,
+    k: usize,
+    n: usize,
+    a: &[i64],
+    b: &[i64],
+    bcast_b: bool,
+) -> Vec<i64> {
+    let mut c = vec![0i64; batch * m * n];
+    for q in 0..batch {
+        let (ao, bo) = (q * m * k, if bcast_b { 0 } else { q * k * n });
+        for i in 0..m {
+            for j in 0..n {
+                c[q * m * n + i * n + j] = (0..k).fold(0i64, |s, t| {
+                    s.wrapping_add(a[ao + i * k + t].wrapping_mul(b[bo + t * n + j]))
+                });
+            }
+        }
+    }
+    c
+}
+
+/// Int64, int32 and bool products (row-major A, B row-major or transposed, B broadcast or
+/// not) against wrapping loops, with small values (the float64 route) and large ones (the
+/// exact loops, wrapping).
+#[test]
+fn int_and_bool_products_exact() {
+    let mut rng = Rng(5);
+    for (batch, m, k, n) in [
+        (1, 1, 1, 1),
+        (1, 3, 5, 7),
+        (2, 17, 33, 9),
+        (3, 64, 64, 64),
+        (1, 5, 0, 4),
+        (2, 130, 70, 97),
+        (2, 1, 40, 30),
+        (2, 30, 40, 1),
+        (4, 40, 300, 50),
+    ] {
+        for big in [false, true] {
+            for bcast_b in [false, true] {
+                for trans_b in [false, true] {
+                    let lim = if big { 4.0e18 } else { 50.0 };
+                    let mut val = || rng.uniform(-lim, lim) as i64;
+                    let a: Vec<i64> = (0..batch * m * k).map(|_| val()).collect();
+                    let nbm = if bcast_b { 1 } else { batch };
+                    let b: Vec<i64> = (0..nbm * k * n).map(|_| val()).collect();
+                    let want = naive_int(batch, m, k, n, &a, &b, bcast_b);
+                    // B stored transposed: element (t, j) of batch q at q*k*n + j*k + t.
+                    let bt: Vec<i64> = if trans_b {
+                        let mut v = vec![0; b.len()];
+                        for q in 0..nbm {
+                            for t in 0..k {
+                                for j in 0..n {
+                                    v[q * k * n + j * k + t] = b[q * k * n + t * n + j];
+                                }
+                            }
+                        }
+                        v
+                    } else {
+                        b.clone()
+                    };
+                    let (brs, bcs) = if trans_b {
+                        (1, k as isize)
+                    } else {
+                        (n as isize, 1)
+                    };
+                    let bv = |p| Mat {
+                        ptr: p,
+                        rs: brs,
+                        cs: bcs,
+                    };
+                    let st = BatchStrides {
+                        a: (m * k) as isize,
+                        b: if bcast_b { 0 } else { (k * n) as isize },
+                        c: (m * n) as isize,
+                    };
+                    let what =
+                        format!("{batch}x{m}x{k}x{n} big {big} bcast {bcast_b} trans {trans_b}");
+                    // int64, both routes.
+                    for exact_only in [false, true] {
+                        let mut c = vec![7i64; batch * m * n];
+                        let (am, cm) = (
+                            Mat::row_major(a.as_ptr(), k),
+                            MatMut::row_major(c.as_mut_ptr(), n),
+                        );
+                        // SAFETY: each view covers its stack.
+                        unsafe {
+                            if exact_only {
+                                int_matmul_exact(batch, m, k, n, am, bv(bt.as_ptr()), cm, st)
+                            } else {
+                                int_matmul(batch, m, k, n, am, bv(bt.as_ptr()), cm, st)
+                            }
+                        };
+                        assert_eq!(c, want, "int64 {what} exact_only {exact_only}");
+                    }
+                    // int32: the same values wrapped to 32 bits, the result wrapped likewise.
+                    let a32: Vec<i32> = a.iter().map(|&x| x as i32).collect();
+                    let b32: Vec<i32> = bt.iter().map(|&x| x as i32).collect();
+                    let want32: Vec<i32> = naive_int(
+                        batch,
+                        m,
+                        k,
+                        n,
+                        &a32.iter().map(|&x| i64::from(x)).collect::<Vec<_>>(),
+                        &b.iter().map(|&x| i64::from(x as i32)).collect::<Vec<_>>(),
+                        bcast_b,
+                    )
+                    .iter()
+                    .map(|&x| x as i32)
+                    .collect();
+                    let mut c32 = vec![7i32; batch * m * n];
+                    let b32v = Mat {
+                        ptr: b32.as_ptr(),
+                        rs: brs,
+                        cs: bcs,
+                    };
+                    // SAFETY: as above.
+                    unsafe {
+                        int_matmul(
+                            batch,
+                            m,
+                            k,
+                            n,
+                            Mat::row_major(a32.as_ptr(), k),
+                            b32v,
+                            MatMut::row_major(c32.as_mut_ptr(), n),
+                            st,
+                        )
+                    };
+                    assert_eq!(c32, want32, "int32 {what}");
+                    // bool: the signs as 0 / 1.
+                    let ab: Vec<u8> = a.iter().map(|&x| u8::from(x > lim as i64 / 2)).collect();
+                    let bb: Vec<u8> = bt.iter().map(|&x| u8::from(x > lim as i64 / 2)).collect();
+                    let bbn: Vec<u8> = b.iter().map(|&x| u8::from(x > lim as i64 / 2)).collect();
+                    let wantb: Vec<u8> = naive_int(
+                        batch,
+                        m,
+                        k,
+                        n,
+                        &ab.iter().map(|&x| i64::from(x)).collect::<Vec<_>>(),
+                        &bbn.iter().map(|&x| i64::from(x)).collect::<Vec<_>>(),
+                        bcast_b,
+                    )
+                    .iter()
+                    .map(|&x| u8::from(x != 0))
+                    .collect();
+                    let mut cb = vec![7u8; batch * m * n];
+                    let bbv = Mat {
+                        ptr: bb.as_ptr(),
+                        rs: brs,
+                        cs: bcs,
+                    };
+                    // SAFETY: as above.
+                    unsafe {
+                        bool_matmul(
+                            batch,
+                            m,
+                            k,
+                            n,
+                            Mat::row_major(ab.as_ptr(), k),
+                            bbv,
+                            MatMut::row_major(cb.as_mut_ptr(), n),
+                            st,
+                        )
+                    };
+                    assert_eq!(cb, wantb, "bool {what}");
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn f64_exact_bound() {
+    assert!(f64_exact(1 << 20, 1 << 20, 1 << 13));
+    assert!(!f64_exact(1 << 20, 1 << 20, (1 << 13) + 1));
+    assert!(f64_exact(u64::MAX, 0, 1 << 40));
+    assert!(!f64_exact(1 << 63, 1 << 63, 2));
 }

@@ -2,7 +2,7 @@
 //!
 //! The ndarray kernels of [`crate::eager`] are the reference semantics, and they run every
 //! small eager op (where dispatch costs more than the work) and every op no kernel expresses.
-//! An elementwise op, reduction or float matmul over at least [`MIN_ELEMENTS`] elements instead
+//! An elementwise op, reduction or matmul over at least [`MIN_ELEMENTS`] elements instead
 //! runs through the same Cranelift kernels and GEMM as jitted code (their semantics are tested
 //! against the reference kernels), one op at a time, so eager code gets SIMD and all cores.
 //! The one-op plans are cached by op and argument types.
@@ -38,8 +38,7 @@ fn worth_compiling(op: &Op, inputs: &[&Tensor], out: &ValueType) -> bool {
     let n = inputs.iter().map(|t| t.numel()).max().unwrap_or(0);
     let full = out.numel() == 1 && n >= ember_codegen::cpu::lower::split::SPLIT_MIN_WORK;
     let reduce = op.is_reduce() && (out.numel() >= 64 || full);
-    let kernel_op =
-        op.is_elementwise() || reduce || (matches!(op, Op::MatMul) && out.dtype.is_float());
+    let kernel_op = op.is_elementwise() || reduce || matches!(op, Op::MatMul);
     big && host && kernel_op
 }
 

@@ -3,6 +3,7 @@
 use super::apply;
 use crate::error::Result;
 use crate::tensor::Tensor;
+use ember_ir::dtype::promote;
 use ember_ir::op::matmul_shape;
 use ember_ir::shape::{normalize_axes, normalize_axis};
 use ember_ir::{Op, ReduceOp};
@@ -77,9 +78,18 @@ fn arg_reduce(op: ReduceOp, x: &Tensor, axis: Option<i64>, keepdims: bool) -> Re
 /// by a reshape, and the added axis is removed from the product by another: every matmul
 /// in a graph has operands of at least 2 dimensions, so dot products and matrix-vector
 /// products run on the GEMM step (its thin-product loops) instead of the eager kernel.
+/// Operands of mixed dtypes are cast to the promoted one first.
 #[track_caller]
 pub fn matmul(a: &Tensor, b: &Tensor) -> Result<Tensor> {
     let (na, nb) = (a.ndim(), b.ndim());
+    // Mixed dtypes: NumPy casts both operands to the promoted dtype (an int operand of a
+    // float product to that float, and runs BLAS on it); so does this, in one pass over the
+    // operand, so that the product runs on the GEMM of one dtype (float, or the exact
+    // integer / bool products of the runtime).
+    let dtype = promote(a.dtype(), b.dtype());
+    if (a.dtype() != dtype || b.dtype() != dtype) && na > 0 && nb > 0 {
+        return matmul(&super::astype(a, dtype)?, &super::astype(b, dtype)?);
+    }
     let promote = (na == 1 || nb == 1) && na > 0 && nb > 0;
     // Invalid shapes go to the op itself, which raises NumPy's error for them.
     let Some(out) = promote

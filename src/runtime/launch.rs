@@ -6,7 +6,8 @@ use crate::error::{EmberError, Result};
 use crate::storage::Storage;
 use crate::tensor::Tensor;
 use ember_codegen::cpu::gemm::{
-    batched_gemm_with, BatchStrides, Epilogue, GemmScalar, Mat, MatMut,
+    batched_gemm_with, bool_matmul, int_matmul, BatchStrides, Epilogue, GemmScalar, IntScalar, Mat,
+    MatMut,
 };
 use ember_codegen::cpu::{CompiledKernel, KernelArg};
 use ember_ir::kernel::{reshape_strides, LoopNest};
@@ -264,26 +265,53 @@ fn arg_error(k: &CpuKernel, i: usize, why: &str) -> EmberError {
 
 /// Whether `a @ b` with result type `ty` runs on the GEMM: float matrices of the result's
 /// dtype, stacks of them with equal batch shapes, or a stack and one matrix that broadcasts
-/// over it. Integer, other broadcast-batch and 1-d products run on the eager kernel (tracing
-/// reshapes 1-d operands to matrices first).
+/// over it. Other broadcast-batch and 1-d products run on the eager kernel (tracing
+/// reshapes 1-d operands to matrices first); integer and bool ones on [`int_gemm_applies`].
 pub fn gemm_applies(a: &ValueType, b: &ValueType, ty: &ValueType) -> bool {
+    ty.dtype.is_float() && product_applies(a, b, ty)
+}
+
+/// Whether `a @ b` with result type `ty` runs on the integer / bool product of
+/// `ember_codegen::cpu::gemm` (the shapes [`gemm_applies`] takes, of an int or bool dtype).
+pub fn int_gemm_applies(a: &ValueType, b: &ValueType, ty: &ValueType) -> bool {
+    !ty.dtype.is_float() && product_applies(a, b, ty)
+}
+
+fn product_applies(a: &ValueType, b: &ValueType, ty: &ValueType) -> bool {
     let (na, nb) = (a.shape.len(), b.shape.len());
     a.dtype == ty.dtype
         && b.dtype == ty.dtype
-        && ty.dtype.is_float()
         && na >= 2
         && nb >= 2
         && (na == 2 || nb == 2 || a.shape[..na - 2] == b.shape[..nb - 2])
 }
 
-/// `a @ b` with the result type `ty`: on the multithreaded GEMM when [`gemm_applies`], else
-/// on the eager kernel.
+/// `a @ b` with the result type `ty`: on the multithreaded GEMM when [`gemm_applies`], on
+/// the integer / bool product when [`int_gemm_applies`], else on the eager kernel.
 pub fn run_matmul(a: &Tensor, b: &Tensor, ty: &ValueType) -> Result<Tensor> {
+    if int_gemm_applies(a.value_type(), b.value_type(), ty) {
+        return match ty.dtype {
+            DType::Bool => with_views::<u8>(a, b, ty, |batch, m, k, n, av, bv, cv, st| {
+                // SAFETY: `with_views`' views; bool elements are bytes 0 / 1.
+                unsafe { bool_matmul(batch, m, k, n, av, bv, cv, st) }
+            }),
+            DType::I32 => int_product::<i32>(a, b, ty),
+            DType::I64 => int_product::<i64>(a, b, ty),
+            d => Err(EmberError::Backend(format!("integer GEMM of {d}"))),
+        };
+    }
     if !gemm_applies(a.value_type(), b.value_type(), ty) {
         let op = ember_ir::Op::MatMul;
         return crate::eager::execute(&op, &[a, b], ty);
     }
     run_matmul_fused(a, b, ty, None, false)
+}
+
+fn int_product<T: IntScalar>(a: &Tensor, b: &Tensor, ty: &ValueType) -> Result<Tensor> {
+    with_views::<T>(a, b, ty, |batch, m, k, n, av, bv, cv, st| {
+        // SAFETY: `with_views`' views.
+        unsafe { int_matmul(batch, m, k, n, av, bv, cv, st) }
+    })
 }
 
 /// `maximum(a @ b + addend, 0)` (without the addend when `None`, without the maximum when
@@ -348,6 +376,28 @@ fn gemm_into<T: GemmScalar>(
     addend: Option<&Tensor>,
     relu: bool,
 ) -> Result<Tensor> {
+    let (na, nb) = (a.ndim(), b.ndim());
+    let (m, n) = (a.shape()[na - 2], b.shape()[nb - 1]);
+    let epi = Epilogue {
+        addend: addend.map(|d| addend_view(d, ty, m, n)).transpose()?,
+        relu,
+    };
+    with_views::<T>(a, b, ty, |batch, m, k, n, av, bv, cv, st| {
+        // SAFETY: `with_views`' views; the addend is m x n after its broadcasting (zero)
+        // strides.
+        unsafe { batched_gemm_with::<T>(batch, m, k, n, av, bv, cv, st, &epi) }
+    })
+}
+
+/// A fresh C-contiguous result of type `ty` written by `run(batch, m, k, n, A, B, C,
+/// strides)` on views of the operands' matrices (copied first when their batches are not
+/// one uniform stride apart); empty results skip `run`.
+fn with_views<T>(
+    a: &Tensor,
+    b: &Tensor,
+    ty: &ValueType,
+    run: impl FnOnce(usize, usize, usize, usize, Mat<T>, Mat<T>, MatMut<T>, BatchStrides),
+) -> Result<Tensor> {
     // The GEMM streams through its packed panels, not through `a` or `b`: no placement hint.
     let out = output_tensor(ty, None)?;
     if out.numel() == 0 {
@@ -357,10 +407,6 @@ fn gemm_into<T: GemmScalar>(
     let (m, k, n) = (a.shape()[na - 2], a.shape()[na - 1], b.shape()[nb - 1]);
     // A plain matrix broadcasts over the other operand's stack (batch stride 0).
     let batch: usize = ty.shape[..ty.shape.len() - 2].iter().product();
-    let epi = Epilogue {
-        addend: addend.map(|d| addend_view(d, ty, m, n)).transpose()?,
-        relu,
-    };
     // One GEMM call needs each operand's batches one uniform stride apart; copy otherwise.
     let (a, b) = (with_uniform_batches(a)?, with_uniform_batches(b)?);
     let (sa, sb) = (a.strides(), b.strides());
@@ -369,34 +415,30 @@ fn gemm_into<T: GemmScalar>(
         b: batch_stride(&b).unwrap_or(0),
         c: (m * n) as isize,
     };
-    // SAFETY: each view addresses exactly its tensor's elements: shapes m x k, k x n, m x n
-    // with the tensors' own strides, the addend m x n after its broadcasting (zero) strides;
-    // the output is fresh and aliases nothing.
-    unsafe {
-        batched_gemm_with::<T>(
-            batch,
-            m,
-            k,
-            n,
-            Mat {
-                ptr: a.data_ptr()? as *const T,
-                rs: sa[na - 2],
-                cs: sa[na - 1],
-            },
-            Mat {
-                ptr: b.data_ptr()? as *const T,
-                rs: sb[nb - 2],
-                cs: sb[nb - 1],
-            },
-            MatMut {
-                ptr: out.data_ptr()? as *mut T,
-                rs: n as isize,
-                cs: 1,
-            },
-            strides,
-            &epi,
-        );
-    }
+    // Each view addresses exactly its tensor's elements: shapes m x k, k x n, m x n with the
+    // tensors' own strides; the output is fresh and aliases nothing.
+    run(
+        batch,
+        m,
+        k,
+        n,
+        Mat {
+            ptr: a.data_ptr()? as *const T,
+            rs: sa[na - 2],
+            cs: sa[na - 1],
+        },
+        Mat {
+            ptr: b.data_ptr()? as *const T,
+            rs: sb[nb - 2],
+            cs: sb[nb - 1],
+        },
+        MatMut {
+            ptr: out.data_ptr()? as *mut T,
+            rs: n as isize,
+            cs: 1,
+        },
+        strides,
+    );
     Ok(out)
 }
 

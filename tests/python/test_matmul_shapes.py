@@ -120,3 +120,107 @@ def test_mismatched_vectors_raise():
     f = ember.jit(lambda p, q: p @ q)
     with pytest.raises(ValueError):
         f(np.ones(3, np.float32), np.ones(4, np.float32))
+
+
+# Integer, bool and mixed-dtype products: NumPy's result dtype, exact for integers and bools
+# (int@int wraps like NumPy's integer matmul), int@float computed on the float operand's
+# promotion as NumPy does.
+
+INT_SHAPES = [
+    ((7,), (7,)),
+    ((5,), (5, 3)),
+    ((5, 3), (3,)),
+    ((1, 1), (1, 1)),
+    ((0, 3), (3, 4)),
+    ((3, 0), (0, 4)),
+    ((17, 33), (33, 9)),
+    ((130, 70), (70, 97)),
+    ((64, 40, 30), (64, 30, 20)),
+    ((3, 40, 30), (30, 20)),
+    ((40, 30), (3, 30, 20)),
+    ((2, 3, 10, 8), (8, 6)),
+    ((31, 2500), (2500,)),
+    ((1, 300), (300, 200)),
+]
+
+
+def _ints(rng, shape, dtype, lo=-50, hi=50):
+    if dtype == np.bool_:
+        return rng.random(shape) < 0.3
+    return rng.integers(lo, hi, shape).astype(dtype)
+
+
+@pytest.mark.parametrize("dtype", [np.bool_, np.int32, np.int64])
+@pytest.mark.parametrize("sa,sb", INT_SHAPES)
+def test_integer_and_bool_products_exact(sa, sb, dtype):
+    rng = np.random.default_rng(1)
+    a, b = _ints(rng, sa, dtype), _ints(rng, sb, dtype)
+    want = a @ b
+    got = np.asarray(ember.jit(lambda x, y: x @ y)(a, b))
+    assert got.dtype == want.dtype and got.shape == want.shape
+    np.testing.assert_array_equal(got, want)
+
+
+@pytest.mark.parametrize("dtype", [np.bool_, np.int32, np.int64])
+def test_integer_products_of_transposed_and_fortran_operands(dtype):
+    rng = np.random.default_rng(2)
+    a = _ints(rng, (300, 64), dtype)
+    np.testing.assert_array_equal(np.asarray(ember.jit(lambda x: x.T @ x)(a)), a.T @ a)
+    v = np.asfortranarray(_ints(rng, (8, 32, 17), dtype))
+    f = ember.jit(lambda x: x @ np.swapaxes(x, -1, -2))
+    got, want = np.asarray(f(v)), v @ np.swapaxes(v, -1, -2)
+    assert got.dtype == want.dtype
+    np.testing.assert_array_equal(got, want)
+
+
+@pytest.mark.parametrize("dtype", [np.int32, np.int64])
+@pytest.mark.parametrize("shape", [((40, 50), (50, 30)), ((3, 20, 10), (3, 10, 5)), ((60,), (60, 7))])
+def test_integer_products_wrap_on_overflow(shape, dtype):
+    rng = np.random.default_rng(3)
+    info = np.iinfo(dtype)
+    a = rng.integers(info.min, info.max, shape[0], dtype=dtype, endpoint=True)
+    b = rng.integers(info.min, info.max, shape[1], dtype=dtype, endpoint=True)
+    with np.errstate(all="ignore"):
+        want = a @ b
+    got = np.asarray(ember.jit(lambda x, y: x @ y)(a, b))
+    np.testing.assert_array_equal(got, want)
+    # Small but not tiny values: the float64 route's bound decides per call.
+    a2 = rng.integers(-(2**20), 2**20, shape[0]).astype(dtype)
+    b2 = rng.integers(-(2**20), 2**20, shape[1]).astype(dtype)
+    np.testing.assert_array_equal(np.asarray(ember.jit(lambda x, y: x @ y)(a2, b2)), a2 @ b2)
+
+
+@pytest.mark.parametrize(
+    "da,db",
+    [
+        (np.int64, np.float64),
+        (np.int32, np.float32),
+        (np.int64, np.float32),
+        (np.bool_, np.float32),
+        (np.float64, np.int32),
+        (np.int64, np.bool_),
+        (np.int32, np.int64),
+        (np.bool_, np.int32),
+    ],
+)
+@pytest.mark.parametrize(
+    "sa,sb", [((781, 781), (781,)), ((31, 2500), (2500,)), ((20, 30), (30, 40)), ((4, 20, 30), (30, 5)), ((0, 3), (3,))]
+)
+def test_mixed_dtype_products(sa, sb, da, db):
+    rng = np.random.default_rng(4)
+
+    def make(shape, dt):
+        if np.dtype(dt).kind == "f":
+            return rng.standard_normal(shape).astype(dt)
+        return _ints(rng, shape, dt)
+
+    a, b = make(sa, da), make(sb, db)
+    want = a @ b
+    got = np.asarray(ember.jit(lambda x, y: x @ y)(a, b))
+    assert got.dtype == want.dtype and got.shape == want.shape
+    if want.dtype.kind == "f":
+        tol = 1e-5 if want.dtype == np.float32 else 1e-12
+        scale = np.abs(a.astype(np.float64)) @ np.abs(b.astype(np.float64)) + 1
+        assert np.all(np.abs(got - want) <= tol * scale)
+    else:
+        np.testing.assert_array_equal(got, want)

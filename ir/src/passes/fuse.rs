@@ -12,12 +12,13 @@
 //!   earlier results. Softmax (`max`, `sum(exp(x - max))`, `exp(x - max) / sum`) is one kernel.
 //! * Elementwise roots over the same domain that share inputs merge into one multi-output
 //!   kernel; merges never create a cycle between steps.
-//! * Float matmuls are [`Step::MatMul`] library calls; an elementwise kernel over the matmul's
+//! * Matmuls (float, integer or bool operands of the result's dtype) are [`Step::MatMul`]
+//!   library calls; an elementwise kernel over the matmul's
 //!   result shape that is its only consumer (bias, activation) becomes its `epilogue`, which
 //!   the runtime runs right after the GEMM (it may write in place over the GEMM's output).
 //! * `reshape` of a value held in a buffer is free: the kernel views the buffer with the new
-//!   shape (see below). Everything else (permute, slice, concat, copies, composites, int
-//!   matmul, reshape results needed as buffers and the reshapes they read, integer `power`
+//!   shape (see below). Everything else (permute, slice, concat, copies, composites,
+//!   mixed-dtype matmul, reshape results needed as buffers and the reshapes they read, integer `power`
 //!   unless the exponent is a non-negative constant (NumPy raises for negative ones, a kernel
 //!   cannot), empty values) is a [`Step::Fallback`] the runtime runs with its eager kernels.
 //!   A reduction over no axes is elementwise (each element folded into the identity alone).
@@ -173,7 +174,9 @@ fn classify(g: &Graph, n: NodeId) -> Class {
             let ops = g.operands(n);
             let same = ops.iter().all(|&o| g.node(o).ty.dtype == node.ty.dtype);
             let ranks = ops.iter().all(|&o| g.node(o).ty.shape.len() >= 2);
-            if node.ty.dtype.is_float() && same && ranks {
+            // Integer and bool products are library calls too (the runtime converts them to a
+            // float GEMM where that is exact); mixed dtypes run eagerly (tracing casts them).
+            if same && ranks {
                 Class::MatMul
             } else {
                 Class::Fallback

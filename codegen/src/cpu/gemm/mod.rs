@@ -15,8 +15,11 @@
 //! Thin products (`m == 1` or `n == 1`: dot, matrix-vector, vector-matrix, and batches of
 //! them) skip the packed driver and run as vectorized loops over the operands (`gemv`).
 //!
+//! Integer and bool matmuls ([`int_matmul`], [`bool_matmul`]) convert their operands and run
+//! on the float GEMM where that is exact, on exact wrapping loops otherwise (`int`).
+//!
 //! Layout: `driver` (loop nest, packing, threads, edge tiles), `x86` (micro-kernels),
-//! `gemv` (thin products).
+//! `gemv` (thin products), `int` (integer and bool products).
 //!
 //! Performance (2-core Sapphire Rapids, `codegen/examples/gemm_bench.rs`): float32 2048^3 about
 //! 345 GFLOP/s (OpenBLAS about the same), float64 about 160. Debug builds compile the
@@ -25,8 +28,11 @@
 
 mod driver;
 mod gemv;
+mod int;
 #[cfg(target_arch = "x86_64")]
 mod x86;
+
+pub use int::{bool_matmul, f64_exact, int_matmul, int_matmul_exact, IntScalar};
 
 use crate::error::{CodegenError, Result};
 use std::ops::{Add, Mul};

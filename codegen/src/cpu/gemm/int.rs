@@ -1,0 +1,622 @@
+//! Integer and bool matmul with NumPy's exact semantics, on the float GEMM where that is exact.
+//!
+//! * bool: `C[i, j] = OR_p (A[i, p] AND B[p, j])`. The operands become float32 0/1 matrices,
+//!   the float32 GEMM multiplies them and `C = (A B) != 0`. This is exact for every `k`: all
+//!   terms are 0 or 1, so every partial sum (in any order, blocked or fused) is a sum of
+//!   non-negative values, and a sum that includes a 1 is at least 1 after rounding.
+//! * int32 / int64 (wrapping on overflow, as NumPy's integer matmul): the operands are
+//!   converted to float64 while their largest magnitudes `max|A|`, `max|B|` are found. When
+//!   `max|A| * max|B| * k <= 2^53`, every product and every partial sum is an integer of at
+//!   most 2^53 in magnitude, so the float64 GEMM computes each sum exactly whatever its order,
+//!   and the result converts back exactly (then wraps to int32 as NumPy's int32 arithmetic
+//!   would). Otherwise, and for thin products (`m == 1` or `n == 1`: memory bound, where the
+//!   conversion would cost more than it saves), an exact wrapping loop runs: `C[i, :] +=
+//!   A[i, p] * B[p, :]` over contiguous rows of B (packed when B's rows are not contiguous),
+//!   one dot product per row for a column vector, rows split over the pool's threads. Its
+//!   inner loops are compiled for AVX-512 (with 64-bit multiplies), AVX2 and baseline x86-64.
+
+use super::{batched_gemm, BatchStrides, GemmScalar, Mat, MatMut};
+use crate::cpu::pool::Pool;
+use std::cell::Cell;
+
+/// Below this many multiply-adds a product runs on the calling thread.
+const PARALLEL_MIN: usize = 1 << 17;
+/// Batches of a float product are converted and multiplied in chunks of about this many
+/// result elements.
+const CHUNK: usize = 1 << 17;
+/// Below this many multiply-adds an integer product skips the float64 conversion.
+const FLOAT_MIN: usize = 1 << 12;
+
+/// The integer element types of [`int_matmul`] (int32 and int64).
+pub trait IntScalar: Copy + Default + PartialEq + Send + Sync + 'static {
+    /// `self + x * y`, wrapping.
+    fn mul_add(self, x: Self, y: Self) -> Self;
+    /// The value as float64 (rounded beyond 2^53; see the module notes for when it is exact).
+    fn to_f64(self) -> f64;
+    /// The integer float64 `x` (at most 2^53 in magnitude) wrapped to this type.
+    fn from_f64(x: f64) -> Self;
+    /// `|self|` (exact: `|i64::MIN|` is 2^63).
+    fn magnitude(self) -> u64;
+}
+
+impl IntScalar for i32 {
+    #[inline(always)]
+    fn mul_add(self, x: Self, y: Self) -> Self {
+        self.wrapping_add(x.wrapping_mul(y))
+    }
+    #[inline(always)]
+    fn to_f64(self) -> f64 {
+        f64::from(self)
+    }
+    #[inline(always)]
+    fn from_f64(x: f64) -> Self {
+        x as i64 as i32
+    }
+    #[inline(always)]
+    fn magnitude(self) -> u64 {
+        u64::from(self.unsigned_abs())
+    }
+}
+
+impl IntScalar for i64 {
+    #[inline(always)]
+    fn mul_add(self, x: Self, y: Self) -> Self {
+        self.wrapping_add(x.wrapping_mul(y))
+    }
+    #[inline(always)]
+    fn to_f64(self) -> f64 {
+        self as f64
+    }
+    #[inline(always)]
+    fn from_f64(x: f64) -> Self {
+        x as i64
+    }
+    #[inline(always)]
+    fn magnitude(self) -> u64 {
+        self.unsigned_abs()
+    }
+}
+
+/// Whether sums of `k` products of magnitudes up to `amax * bmax` are exact in float64.
+pub fn f64_exact(amax: u64, bmax: u64, k: usize) -> bool {
+    u128::from(amax)
+        .checked_mul(u128::from(bmax))
+        .and_then(|p| p.checked_mul(k as u128))
+        .is_some_and(|s| s <= 1u128 << 53)
+}
+
+/// A contiguous copy of the `mats` matrices (`rows x cols`, batch `i` at `src + i * stride`)
+/// converted by `f`, laid out in the source's order (column-major when its column stride is
+/// the smaller), with the view of matrix 0 and the batch stride of the copy.
+///
+/// # Safety
+/// `src` must address every element of every matrix.
+#[inline(always)]
+unsafe fn gather_into<S: Copy, D: Copy>(
+    out: &mut Vec<D>,
+    mats: usize,
+    rows: usize,
+    cols: usize,
+    src: Mat<S>,
+    stride: isize,
+    mut f: impl FnMut(S) -> D,
+) -> (Mat<D>, isize) {
+    out.clear();
+    let per = rows * cols;
+    let col_major = src.cs.unsigned_abs() > src.rs.unsigned_abs() && cols > 1 && rows > 1;
+    // (outer count, inner count, outer stride, inner stride) in the source.
+    let (no, ni, so, si) = if col_major {
+        (cols, rows, src.cs, src.rs)
+    } else {
+        (rows, cols, src.rs, src.cs)
+    };
+    out.reserve(mats * per);
+    for b in 0..mats as isize {
+        let base = src.ptr.wrapping_offset(b * stride);
+        for o in 0..no as isize {
+            let row = base.wrapping_offset(o * so);
+            if si == 1 {
+                // SAFETY: the caller's view covers `ni` contiguous elements here.
+                let s = unsafe { std::slice::from_raw_parts(row, ni) };
+                out.extend(s.iter().map(|&x| f(x)));
+            } else {
+                // SAFETY: as above, strided.
+                out.extend((0..ni as isize).map(|i| f(unsafe { *row.wrapping_offset(i * si) })));
+            }
+        }
+    }
+    let view = if col_major {
+        Mat {
+            ptr: out.as_ptr(),
+            rs: 1,
+            cs: rows as isize,
+        }
+    } else {
+        Mat::row_major(out.as_ptr(), cols)
+    };
+    (view, if mats > 1 { per as isize } else { 0 })
+}
+
+/// [`gather_into`] a new vector.
+///
+/// # Safety
+/// As for [`gather_into`].
+unsafe fn gather<S: Copy, D: Copy>(
+    mats: usize,
+    rows: usize,
+    cols: usize,
+    src: Mat<S>,
+    stride: isize,
+    f: impl FnMut(S) -> D,
+) -> (Vec<D>, Mat<D>, isize) {
+    let mut out = Vec::new();
+    // SAFETY: forwarded contract.
+    let (view, s) = unsafe { gather_into(&mut out, mats, rows, cols, src, stride, f) };
+    (out, view, s)
+}
+
+/// Matrices an operand with batch stride `stride` holds (one when it broadcasts).
+fn mats(batch: usize, stride: isize) -> usize {
+    if stride == 0 {
+        1
+    } else {
+        batch
+    }
+}
+
+/// Writes `f(src[r * n + j])` to `C[b][i, j]` for the `batch * m` contiguous rows of `src`.
+///
+/// # Safety
+/// `c` must address every element of every batch (`c.ptr + b * c_stride`).
+unsafe fn scatter<S: Copy, D>(
+    batch: usize,
+    m: usize,
+    n: usize,
+    src: &[S],
+    c: MatMut<D>,
+    c_stride: isize,
+    f: impl Fn(S) -> D,
+) {
+    for (r, row) in src.chunks_exact(n).enumerate().take(batch * m) {
+        let (b, i) = ((r / m) as isize, (r % m) as isize);
+        let dst = c.ptr.wrapping_offset(b * c_stride + i * c.rs);
+        if c.cs == 1 {
+            // SAFETY: the caller's view covers the row's `n` contiguous elements.
+            let out = unsafe { std::slice::from_raw_parts_mut(dst, n) };
+            for (o, &x) in out.iter_mut().zip(row) {
+                *o = f(x);
+            }
+            continue;
+        }
+        for (j, &x) in row.iter().enumerate() {
+            // SAFETY: the caller's view covers this element.
+            unsafe { dst.wrapping_offset(j as isize * c.cs).write(f(x)) };
+        }
+    }
+}
+
+/// Sets every element of every batch of `c` to `v`.
+///
+/// # Safety
+/// As for [`scatter`].
+unsafe fn fill<D: Copy>(batch: usize, m: usize, n: usize, c: MatMut<D>, c_stride: isize, v: D) {
+    for b in 0..batch as isize {
+        for i in 0..m as isize {
+            for j in 0..n as isize {
+                // SAFETY: the caller's view covers this element.
+                unsafe {
+                    c.ptr
+                        .wrapping_offset(b * c_stride + i * c.rs + j * c.cs)
+                        .write(v)
+                };
+            }
+        }
+    }
+}
+
+/// `C[i] = A[i] B[i]` for bool matrices (bytes 0 / 1): `C[i, j] = OR_p A[i, p] AND B[p, j]`.
+///
+/// # Safety
+/// As for [`super::batched_gemm`]; every byte read is 0 or 1.
+#[allow(clippy::too_many_arguments)]
+pub unsafe fn bool_matmul(
+    batch: usize,
+    m: usize,
+    k: usize,
+    n: usize,
+    a: Mat<u8>,
+    b: Mat<u8>,
+    c: MatMut<u8>,
+    strides: BatchStrides,
+) {
+    if batch * m * n == 0 {
+        return;
+    }
+    if k == 0 {
+        // SAFETY: forwarded contract.
+        unsafe { fill(batch, m, n, c, strides.c, 0) };
+        return;
+    }
+    let one = |x: u8| f32::from(x);
+    // SAFETY: forwarded contract.
+    unsafe {
+        chunked(
+            batch,
+            m,
+            k,
+            n,
+            a,
+            b,
+            c,
+            strides,
+            one,
+            one,
+            |ch, prod: &[f32]| {
+                scatter(ch.nb, m, n, prod, ch.c, strides.c, |x| u8::from(x != 0.0));
+            },
+        )
+    };
+}
+
+/// `C[i] = A[i] B[i]` for int32 / int64 matrices, wrapping on overflow (NumPy's integer
+/// matmul), on the float64 GEMM when that is exact (see the module notes).
+///
+/// # Safety
+/// As for [`super::batched_gemm`].
+#[allow(clippy::too_many_arguments)]
+pub unsafe fn int_matmul<T: IntScalar>(
+    batch: usize,
+    m: usize,
+    k: usize,
+    n: usize,
+    a: Mat<T>,
+    b: Mat<T>,
+    c: MatMut<T>,
+    strides: BatchStrides,
+) {
+    if batch * m * n == 0 {
+        return;
+    }
+    if k == 0 {
+        // SAFETY: forwarded contract.
+        unsafe { fill(batch, m, n, c, strides.c, T::default()) };
+        return;
+    }
+    if m == 1 || n == 1 || batch * m * n * k < FLOAT_MIN {
+        // SAFETY: forwarded contract.
+        unsafe { int_matmul_exact(batch, m, k, n, a, b, c, strides) };
+        return;
+    }
+    // The largest magnitudes of the chunk's A and of B (B's stays when B broadcasts).
+    let (amax, bmax) = (Cell::new(0u64), Cell::new(0u64));
+    let conv_a = |x: T| {
+        amax.set(amax.get().max(x.magnitude()));
+        x.to_f64()
+    };
+    let conv_b = |x: T| {
+        bmax.set(bmax.get().max(x.magnitude()));
+        x.to_f64()
+    };
+    // SAFETY: forwarded contract.
+    unsafe {
+        chunked(
+            batch,
+            m,
+            k,
+            n,
+            a,
+            b,
+            c,
+            strides,
+            conv_a,
+            conv_b,
+            |ch, prod: &[f64]| {
+                // A broadcast B is converted (and its magnitude found) once.
+                let bm = if strides.b == 0 {
+                    bmax.get()
+                } else {
+                    bmax.replace(0)
+                };
+                if f64_exact(amax.replace(0), bm, k) {
+                    scatter(ch.nb, m, n, prod, ch.c, strides.c, T::from_f64);
+                } else {
+                    int_matmul_exact(ch.nb, m, k, n, ch.a, ch.b, ch.c, strides);
+                }
+            },
+        )
+    };
+}
+
+/// One chunk of batches of [`chunked`]: its operands' and result's views.
+struct Chunk<S> {
+    nb: usize,
+    a: Mat<S>,
+    b: Mat<S>,
+    c: MatMut<S>,
+}
+
+/// The product in chunks of batches whose float results fit a scratch of about [`CHUNK`]
+/// elements (reused from chunk to chunk, so it stays in cache): each chunk's A (and B, once
+/// when it broadcasts) converted to the float type `D` by `conv_a` / `conv_b`, multiplied
+/// by the float GEMM, and handed to `done(chunk, product)` (C-contiguous `nb x m x n`)
+/// after both conversions of that chunk.
+///
+/// # Safety
+/// As for [`super::batched_gemm`].
+#[allow(clippy::too_many_arguments)]
+unsafe fn chunked<S: Copy, D: GemmScalar>(
+    batch: usize,
+    m: usize,
+    k: usize,
+    n: usize,
+    a: Mat<S>,
+    b: Mat<S>,
+    c: MatMut<S>,
+    strides: BatchStrides,
+    mut conv_a: impl FnMut(S) -> D,
+    mut conv_b: impl FnMut(S) -> D,
+    mut done: impl FnMut(&Chunk<S>, &[D]),
+) {
+    let step = (CHUNK / (m * n).max(1)).clamp(1, batch.max(1));
+    let mut prod = vec![D::default(); step * m * n];
+    let (mut ab, mut bb) = (Vec::new(), Vec::new());
+    let mut b_conv: Option<(Mat<D>, isize)> = None;
+    for lo in (0..batch).step_by(step) {
+        let nb = step.min(batch - lo);
+        let off = lo as isize;
+        let ch = Chunk {
+            nb,
+            a: Mat {
+                ptr: a.ptr.wrapping_offset(off * strides.a),
+                ..a
+            },
+            b: Mat {
+                ptr: b.ptr.wrapping_offset(off * strides.b),
+                ..b
+            },
+            c: MatMut {
+                ptr: c.ptr.wrapping_offset(off * strides.c),
+                ..c
+            },
+        };
+        // SAFETY: the chunk's views are within the caller's.
+        let (av, sa) = unsafe {
+            gather_into(
+                &mut ab,
+                mats(nb, strides.a),
+                m,
+                k,
+                ch.a,
+                strides.a,
+                &mut conv_a,
+            )
+        };
+        let (bv, sb) = match b_conv {
+            Some(v) if strides.b == 0 => v,
+            _ => {
+                // SAFETY: as above.
+                let v = unsafe {
+                    gather_into(
+                        &mut bb,
+                        mats(nb, strides.b),
+                        k,
+                        n,
+                        ch.b,
+                        strides.b,
+                        &mut conv_b,
+                    )
+                };
+                b_conv = Some(v);
+                v
+            }
+        };
+        let st = BatchStrides {
+            a: sa,
+            b: sb,
+            c: (m * n) as isize,
+        };
+        let pv = MatMut::row_major(prod.as_mut_ptr(), n);
+        // SAFETY: the converted copies and the scratch hold the chunk's matrices at these
+        // strides.
+        unsafe { batched_gemm(nb, m, k, n, av, bv, pv, st) };
+        done(&ch, &prod[..nb * m * n]);
+    }
+}
+
+/// A set of views shared by the threads of [`int_matmul_exact`].
+#[derive(Clone, Copy)]
+struct Job<T> {
+    m: usize,
+    k: usize,
+    n: usize,
+    a: Mat<T>,
+    b: Mat<T>,
+    c: MatMut<T>,
+    strides: BatchStrides,
+}
+
+// SAFETY: the caller of `int_matmul_exact` vouches for the views; threads write disjoint
+// rows of C and only read A and B.
+unsafe impl<T> Sync for Job<T> {}
+
+/// `C[i] = A[i] B[i]` exactly (wrapping) by loops, for any `k` and any values.
+///
+/// # Safety
+/// As for [`super::batched_gemm`].
+#[allow(clippy::too_many_arguments)]
+pub unsafe fn int_matmul_exact<T: IntScalar>(
+    batch: usize,
+    m: usize,
+    k: usize,
+    n: usize,
+    a: Mat<T>,
+    b: Mat<T>,
+    c: MatMut<T>,
+    strides: BatchStrides,
+) {
+    if batch * m * n == 0 {
+        return;
+    }
+    // B's rows contiguous (for the row update) or, for one column, B's column contiguous.
+    let (_packed, b, sb) = if (n == 1 && b.rs == 1) || (n > 1 && b.cs == 1) {
+        (Vec::new(), b, strides.b)
+    } else {
+        // SAFETY: forwarded contract.
+        let (buf, _, s) = unsafe { gather(mats(batch, strides.b), k, n, b, strides.b, |x| x) };
+        // `gather` keeps a column-major source column-major; repack those row-major.
+        let view = Mat::row_major(buf.as_ptr(), n);
+        if n > 1 && b.cs.unsigned_abs() > b.rs.unsigned_abs() && k > 1 {
+            let mut rm = Vec::with_capacity(buf.len());
+            for mat in buf.chunks_exact(k * n) {
+                for p in 0..k {
+                    rm.extend((0..n).map(|j| mat[j * k + p]));
+                }
+            }
+            let v = Mat::row_major(rm.as_ptr(), n);
+            (rm, v, s)
+        } else {
+            (buf, view, s)
+        }
+    };
+    let job = Job {
+        m,
+        k,
+        n,
+        a,
+        b,
+        c,
+        strides: BatchStrides { b: sb, ..strides },
+    };
+    let rows = batch * m;
+    let pool = Pool::global();
+    let parts = if rows * k * n < PARALLEL_MIN {
+        1
+    } else {
+        (pool.threads() * 4).min(rows)
+    };
+    let per = rows.div_ceil(parts);
+    let work = |p: usize| {
+        let (lo, hi) = (p * per, ((p + 1) * per).min(rows));
+        if lo < hi {
+            // SAFETY: forwarded contract; parts write disjoint rows.
+            unsafe { dispatch(&job, lo, hi) };
+        }
+    };
+    if parts <= 1 {
+        work(0);
+    } else {
+        pool.run(parts, &work);
+    }
+}
+
+/// Rows `lo..hi` of the flattened `batch * m` rows, with the best loops for this CPU.
+///
+/// # Safety
+/// As for [`int_matmul_exact`].
+unsafe fn dispatch<T: IntScalar>(job: &Job<T>, lo: usize, hi: usize) {
+    #[cfg(target_arch = "x86_64")]
+    {
+        if std::arch::is_x86_feature_detected!("avx512f")
+            && std::arch::is_x86_feature_detected!("avx512dq")
+        {
+            // SAFETY: the CPU has the features; forwarded contract.
+            return unsafe { rows_avx512(job, lo, hi) };
+        }
+        if std::arch::is_x86_feature_detected!("avx2") {
+            // SAFETY: as above.
+            return unsafe { rows_avx2(job, lo, hi) };
+        }
+    }
+    // SAFETY: forwarded contract.
+    unsafe { rows_generic(job, lo, hi) }
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx512dq,avx512vl,avx2")]
+unsafe fn rows_avx512<T: IntScalar>(job: &Job<T>, lo: usize, hi: usize) {
+    // SAFETY: forwarded contract.
+    unsafe { rows_generic(job, lo, hi) }
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+unsafe fn rows_avx2<T: IntScalar>(job: &Job<T>, lo: usize, hi: usize) {
+    // SAFETY: forwarded contract.
+    unsafe { rows_generic(job, lo, hi) }
+}
+
+#[inline(always)]
+unsafe fn rows_generic<T: IntScalar>(job: &Job<T>, lo: usize, hi: usize) {
+    let Job {
+        m,
+        k,
+        n,
+        a,
+        b,
+        c,
+        strides,
+    } = *job;
+    let mut acc = vec![T::default(); if n == 1 { 0 } else { n }];
+    let mut arow = vec![T::default(); k];
+    for r in lo..hi {
+        let (bi, i) = ((r / m) as isize, (r % m) as isize);
+        let ap = a.ptr.wrapping_offset(bi * strides.a + i * a.rs);
+        let bp = b.ptr.wrapping_offset(bi * strides.b);
+        // SAFETY (this block): the caller's views cover row `i` of A, all of B and row `i`
+        // of C in batch `bi`.
+        let arow: &[T] = if a.cs == 1 {
+            unsafe { std::slice::from_raw_parts(ap, k) }
+        } else {
+            for (p, x) in arow.iter_mut().enumerate() {
+                *x = unsafe { *ap.wrapping_offset(p as isize * a.cs) };
+            }
+            &arow
+        };
+        let cp = c.ptr.wrapping_offset(bi * strides.c + i * c.rs);
+        if n == 1 {
+            // B is one contiguous column: a dot product.
+            let col = unsafe { std::slice::from_raw_parts(bp, k) };
+            let s = dot(arow, col);
+            unsafe { cp.write(s) };
+            continue;
+        }
+        acc.fill(T::default());
+        for (p, &x) in arow.iter().enumerate() {
+            if x == T::default() {
+                continue;
+            }
+            let brow =
+                unsafe { std::slice::from_raw_parts(bp.wrapping_offset(p as isize * b.rs), n) };
+            for (o, &y) in acc.iter_mut().zip(brow) {
+                *o = o.mul_add(x, y);
+            }
+        }
+        for (j, &v) in acc.iter().enumerate() {
+            unsafe { cp.wrapping_offset(j as isize * c.cs).write(v) };
+        }
+    }
+}
+
+/// `sum x[p] * y[p]`, wrapping, in 8 interleaved partial sums (vectorizable).
+#[inline(always)]
+fn dot<T: IntScalar>(x: &[T], y: &[T]) -> T {
+    let mut s = [T::default(); 8];
+    let (xc, yc) = (x.chunks_exact(8), y.chunks_exact(8));
+    let (xr, yr) = (xc.remainder(), yc.remainder());
+    for (u, v) in xc.zip(yc) {
+        for l in 0..8 {
+            s[l] = s[l].mul_add(u[l], v[l]);
+        }
+    }
+    let mut t = T::default();
+    for (&u, &v) in xr.iter().zip(yr) {
+        t = t.mul_add(u, v);
+    }
+    s.iter().fold(t, |acc, &v| acc.mul_add(v, one::<T>()))
+}
+
+/// The value 1 of `T`.
+#[inline(always)]
+fn one<T: IntScalar>() -> T {
+    T::from_f64(1.0)
+}
