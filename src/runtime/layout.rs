@@ -173,7 +173,13 @@ pub(crate) fn plan(
             strides[i][f]
         }
     };
-    // Merge adjacent axes of one class that are contiguous in every argument.
+    // Whether argument `arg` varies along axis `f` (is indexed by a loop over it).
+    let fines: Vec<Vec<usize>> = (0..decls.len()).map(fine_of).collect();
+    let on_axis = |arg: usize, f: usize| fines[arg].contains(&f);
+    // Merge adjacent axes of one class that are contiguous in every argument. An argument
+    // is indexed by a merged loop only as a whole, so it must vary along both axes or along
+    // neither: a stride of 0 alone cannot tell an axis it broadcasts along (a stride-0
+    // view such as `np.broadcast_to`, whose elements it still has) from one it lacks.
     let mut groups: Vec<Vec<usize>> = Vec::new();
     for class in [&kept_axes, &reduced_axes] {
         let first = groups.len();
@@ -181,8 +187,10 @@ pub(crate) fn plan(
             let merge = groups.len() > first
                 && groups.last().is_some_and(|g| {
                     let inner = g[g.len() - 1];
-                    (0..decls.len())
-                        .all(|d| arg_stride(d, inner) == arg_stride(d, f) * size[f] as isize)
+                    (0..decls.len()).all(|d| {
+                        on_axis(d, inner) == on_axis(d, f)
+                            && arg_stride(d, inner) == arg_stride(d, f) * size[f] as isize
+                    })
                 });
             match groups.last_mut() {
                 Some(g) if merge => g.push(f),
@@ -194,7 +202,6 @@ pub(crate) fn plan(
     let mut present = Vec::with_capacity(decls.len());
     let mut arg_strides = Vec::with_capacity(decls.len());
     for (arg, decl) in decls.iter().enumerate() {
-        let mine = fine_of(arg);
         let (p, s): (Vec<usize>, Vec<isize>) = groups
             .iter()
             .enumerate()
@@ -202,7 +209,7 @@ pub(crate) fn plan(
                 if decl.output {
                     *i < n_kept_groups
                 } else {
-                    g.iter().any(|f| mine.contains(f))
+                    on_axis(arg, g[0])
                 }
             })
             .map(|(i, g)| (i, arg_stride(arg, g[g.len() - 1])))
@@ -300,6 +307,80 @@ mod tests {
         assert_eq!(r.loops.extents, vec![6, 20]);
         assert_eq!(r.loops.present, vec![vec![0, 1], vec![0, 1], vec![0]]);
         assert_eq!(r.strides, vec![vec![20, 1], vec![20, 1], vec![1]]);
+    }
+
+    #[test]
+    fn broadcast_inputs_do_not_merge_with_axes_they_lack() {
+        // x + b over (4, 6), x Fortran-ordered, b = np.broadcast_to(s, (6,)) (stride 0): b's
+        // only axis and the axis it lacks both have stride 0 in it, but a loop merging them
+        // would index b's 6 elements as 24. The axes stay apart; b keeps its one loop of 6.
+        let loops = LoopNest {
+            extents: vec![4, 6],
+            reduced: 0,
+            present: vec![vec![0, 1], vec![0, 1], vec![1]],
+        };
+        let decls = [decl(&[4, 6], true), decl(&[4, 6], false), decl(&[6], false)];
+        let r = plan(
+            &loops,
+            &decls,
+            &[(&[4, 6], smallvec![1, 4]), (&[6], smallvec![0])],
+            &[4, 6],
+        )
+        .expect("a new layout");
+        assert_eq!(r.out_strides.as_slice(), &[1, 4]);
+        assert_eq!(r.loops.extents, vec![6, 4]);
+        assert_eq!(r.loops.present, vec![vec![0, 1], vec![0, 1], vec![0]]);
+        assert_eq!(r.strides, vec![vec![4, 1], vec![4, 1], vec![0]]);
+        // The same for a broadcast matrix that lacks the middle axis of (4, 5, 6) with a
+        // Fortran x: b = np.broadcast_to(c, (4, 6)) has strides (1, 0).
+        let loops = LoopNest {
+            extents: vec![4, 5, 6],
+            reduced: 0,
+            present: vec![vec![0, 1, 2], vec![0, 1, 2], vec![0, 2]],
+        };
+        let decls = [
+            decl(&[4, 5, 6], true),
+            decl(&[4, 5, 6], false),
+            decl(&[4, 6], false),
+        ];
+        let r = plan(
+            &loops,
+            &decls,
+            &[
+                (&[4, 5, 6], smallvec![1, 4, 20]),
+                (&[4, 6], smallvec![1, 0]),
+            ],
+            &[4, 5, 6],
+        )
+        .expect("a new layout");
+        assert_eq!(r.loops.extents, vec![6, 5, 4]);
+        assert_eq!(r.loops.present[2], vec![0, 2]);
+        assert_eq!(r.strides[2], vec![0, 1]);
+        // Every argument's loops cover exactly its elements.
+        for (d, p) in decls.iter().zip(&r.loops.present) {
+            let n: usize = p.iter().map(|&l| r.loops.extents[l]).product();
+            assert_eq!(n, d.shape.iter().product::<usize>());
+        }
+        // A broadcast input that varies along both axes (stride 0 in each) merges with them.
+        let loops = LoopNest {
+            extents: vec![4, 6],
+            reduced: 0,
+            present: vec![vec![0, 1], vec![0, 1], vec![0, 1]],
+        };
+        let decls = [
+            decl(&[4, 6], true),
+            decl(&[4, 6], false),
+            decl(&[4, 6], false),
+        ];
+        let r = plan(
+            &loops,
+            &decls,
+            &[(&[4, 6], smallvec![1, 4]), (&[4, 6], smallvec![0, 0])],
+            &[4, 6],
+        )
+        .expect("a new layout");
+        assert_eq!(r.loops.extents, vec![24]);
+        assert_eq!(r.strides, vec![vec![1], vec![1], vec![0]]);
     }
 
     #[test]

@@ -159,6 +159,71 @@ def test_empty_and_one_element_arrays():
         assert got.shape == (x.T * 2).shape
 
 
+def bcast(shape, to, dtype):
+    """``np.broadcast_to`` of a fresh array of ``shape``: stride 0 along the broadcast axes."""
+    return np.broadcast_to(make(shape, dtype), to)
+
+
+# Stride-0 (np.broadcast_to) arguments next to transposed / Fortran / permuted ones: the
+# merged loops of the re-ordered kernel must not take in an axis a broadcast argument lacks
+# (its stride there is 0 as it is along the axes it broadcasts over).
+BROADCAST_LAYOUTS = [
+    ("F+bvector", lambda d: (np.asfortranarray(make((6, 7, 5), d)), bcast((1,), (5,), d)), lambda x, v: x + v),
+    ("T+bscalar", lambda d: (make((13, 9), d), bcast((), (13,), d)), lambda x, v: x.T != v),
+    ("perm+bvector", lambda d: (make((4, 4, 4), d), bcast((1,), (4,), d)), lambda x, v: np.transpose(x, (1, 2, 0)) * v),
+    (
+        "perm+brows",
+        lambda d: (make((5, 7, 6), d), bcast((1, 5), (7, 5), d)),
+        lambda x, b: np.transpose(x, (2, 1, 0)) + b,
+    ),
+    (
+        "F+bcolumn",
+        lambda d: (np.asfortranarray(make((9, 13), d)), bcast((9, 1), (9, 13), d)),
+        lambda x, c: np.maximum(x, c),
+    ),
+    ("F+bfull", lambda d: (np.asfortranarray(make((9, 13), d)), bcast((1, 1), (9, 13), d)), lambda x, c: x * c),
+    ("bT+F", lambda d: (bcast((13, 1), (13, 9), d), np.asfortranarray(make((9, 13), d))), lambda b, x: b.T + x),
+    (
+        "swap+bmatrix+T",
+        lambda d: (make((6, 7, 5), d), bcast((6, 1), (6, 5), d), make((5, 6), d)),
+        lambda x, b, y: np.swapaxes(x, 0, 1) + b * y.T,
+    ),
+    (
+        "perm+bvector-3d",
+        lambda d: (make((4, 3, 4), d), bcast((1, 3), (4, 3), d)),
+        lambda x, b: np.transpose(x, (0, 2, 1)) == b,
+    ),
+]
+
+
+@pytest.mark.parametrize("dtype", DTYPES + [np.bool_], ids=lambda d: np.dtype(d).name)
+@pytest.mark.parametrize("name,args,fn", BROADCAST_LAYOUTS, ids=[c[0] for c in BROADCAST_LAYOUTS])
+def test_broadcast_arguments_with_permuted_ones(name, args, fn, dtype):
+    a = args(dtype)
+    want = fn(*a)
+    f = ember.jit(fn)
+    check(f(*a), want)
+    check(f(*a), want)  # the cached call (fast path)
+    # Eagerly on Ember tensors (values: small eager ops need not re-order).
+    got = fn(*[ember.asarray(x) for x in a])
+    np.testing.assert_allclose(np.asarray(got), want, rtol=1e-6, atol=1e-6)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_large_eager_ops_on_broadcast_and_permuted_tensors(dtype):
+    # Large enough for eager ops to run as compiled kernels.
+    x = np.asfortranarray(make((300, 260), dtype))
+    cases = [
+        (x, bcast((1,), (260,), dtype)),
+        (x, bcast((300, 1), (300, 260), dtype)),
+        (x, bcast((1, 1), (300, 260), dtype)),
+        (make((260, 300), dtype).T, bcast((), (260,), dtype)),
+    ]
+    for a, b in cases:
+        check((ember.asarray(a) + ember.asarray(b)).numpy(), a + b)
+        check((ember.asarray(b) * ember.asarray(a)).numpy(), b * a)
+
+
 REDUCE_CASES = [
     ("perm", lambda d: np.transpose(make((12, 10, 8), d), (2, 1, 0))),
     ("F", lambda d: np.asfortranarray(make((12, 10, 8), d))),

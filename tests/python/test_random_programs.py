@@ -21,8 +21,10 @@ FIRST_SEED = int(os.environ.get("EMBER_FUZZ_SEED", "0"))
 #: Seeds beyond the range that found bugs, run every time (with this generator: a change to
 #: random_programs.py makes other programs of them, so look for new ones with long runs).
 #: 3606, 4011: a row kernel added each row's own sum where sum(e, axis=-1) broadcasts along
-#: rows; 6394: the host GEMM read one matrix for a whole batch (a size-1 axis's odd stride).
-REGRESSION_SEEDS = [3606, 4011, 6394]
+#: rows; 6394: the host GEMM read one matrix for a whole batch (a size-1 axis's odd stride);
+#: 104029, 106387, 115832, 125393: a kernel re-ordered for transposed / Fortran operands merged
+#: an np.broadcast_to argument's (stride-0) axis with one it lacks, viewing it past its end.
+REGRESSION_SEEDS = [3606, 4011, 6394, 104029, 106387, 115832, 125393]
 
 #: Fallbacks that are Ember's design, not bugs: the generator writes these on purpose.
 EXPECTED_FALLBACKS = [

@@ -213,6 +213,23 @@ impl Kernel {
                 from.extents, to.extents
             )));
         }
+        // Each argument keeps its elements: a loop that merges an axis the argument varies
+        // along with one it lacks would index it past its end.
+        let numel = |p: &[usize]| {
+            p.iter()
+                .map(|&l| to.extents.get(l))
+                .product::<Option<usize>>()
+        };
+        for (a, (d, p)) in self.args.iter().zip(&to.present).enumerate() {
+            if numel(p) != Some(d.shape.iter().product()) {
+                return Err(refuse(&format!(
+                    "argument {a} of shape {:?} cannot be viewed over the loops {:?} of {:?}",
+                    d.shape.as_slice(),
+                    p,
+                    to.extents
+                )));
+            }
+        }
         let fresh = self
             .body
             .iter()
@@ -418,5 +435,19 @@ mod tests {
             present: vec![vec![0], vec![0], vec![]],
         };
         assert!(k.relooped(&wrong).is_err());
+        // Loops that keep the element count but index an argument past its elements (the
+        // bias, 4 elements, over a merged loop of 12) are refused too.
+        let merged = LoopNest {
+            extents: vec![12],
+            reduced: 0,
+            present: vec![vec![0], vec![0], vec![0]],
+        };
+        assert!(k.relooped(&merged).is_err());
+        let bias_apart = LoopNest {
+            extents: vec![4, 3],
+            reduced: 0,
+            present: vec![vec![0, 1], vec![0, 1], vec![0]],
+        };
+        assert!(k.relooped(&bias_apart).is_ok());
     }
 }
