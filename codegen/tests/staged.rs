@@ -332,3 +332,11 @@ fn staged_tanh_is_bit_identical_to_the_unstaged_loop() {
         eprintln!("no AVX-512 here: the loop above ran unstaged");
     }
 }
+
+#[test]
+fn streamed_output_matches_the_scalar_loop() {
+    // An output of 8 MiB or more is stored to scratch and streamed out per block: the same
+    // bits as the scalar (strided) loop, whatever the output's alignment.
+    let n = (9 << 20) / 4 + 13;
+    same_bits_staged_and_scalar(&w1(n), &mut Rng(41));
+}

@@ -120,24 +120,47 @@ wide_entry!(
     sigmoid
 );
 
-/// Asks the cache to fetch `bytes` bytes from `p` (a hint: never faults, any address).
-pub extern "C" fn ember_prefetch(p: *const u8, bytes: usize) {
+/// Copies `bytes` bytes from `src` to `dst` with non-temporal (streaming) stores when `dst`
+/// is 16-byte aligned, so the destination's lines are not read first; the caller fences
+/// ([`ember_store_fence`]) before the data is handed to another thread.
+///
+/// # Safety
+/// `src` readable and `dst` writable for `bytes` bytes, not overlapping.
+pub unsafe extern "C" fn ember_stream_copy(src: *const u8, dst: *mut u8, bytes: usize) {
     #[cfg(target_arch = "x86_64")]
-    {
-        use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
+    if (dst as usize).is_multiple_of(16) {
+        use std::arch::x86_64::{__m128i, _mm_loadu_si128, _mm_stream_si128};
         let mut off = 0;
-        while off < bytes {
-            // SAFETY: prefetch is a hint that never faults, whatever the address.
-            unsafe { _mm_prefetch::<_MM_HINT_T0>(p.wrapping_add(off) as *const i8) };
-            off += 64;
+        while off + 16 <= bytes {
+            // SAFETY: `off + 16 <= bytes`; `dst + off` is 16-byte aligned (SSE2 is baseline).
+            unsafe {
+                let v = _mm_loadu_si128(src.add(off) as *const __m128i);
+                _mm_stream_si128(dst.add(off) as *mut __m128i, v);
+            }
+            off += 16;
         }
+        // SAFETY: the rest of the range, as the caller guarantees.
+        unsafe { std::ptr::copy_nonoverlapping(src.add(off), dst.add(off), bytes - off) };
+        return;
     }
+    // SAFETY: as the caller guarantees.
+    unsafe { std::ptr::copy_nonoverlapping(src, dst, bytes) };
+}
+
+/// Orders earlier streaming stores before later stores (`sfence`).
+pub extern "C" fn ember_store_fence() {
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: `sfence` has no preconditions (SSE, baseline on x86-64).
+    unsafe {
+        std::arch::x86_64::_mm_sfence()
+    };
 }
 
 /// The routines' symbols and addresses, for the JIT module.
-pub fn symbols() -> [(&'static str, *const u8); 4] {
+pub fn symbols() -> [(&'static str, *const u8); 5] {
     [
-        ("ember_prefetch", ember_prefetch as *const u8),
+        ("ember_stream_copy", ember_stream_copy as *const u8),
+        ("ember_store_fence", ember_store_fence as *const u8),
         ("ember_wide_exp_f32", ember_wide_exp_f32 as *const u8),
         ("ember_wide_tanh_f32", ember_wide_tanh_f32 as *const u8),
         (

@@ -15,7 +15,7 @@
 use super::super::lower::Lower;
 use super::super::wide;
 use super::VCtx;
-use crate::error::Result;
+use crate::error::{CodegenError, Result};
 use cranelift_codegen::ir::condcodes::IntCC;
 use cranelift_codegen::ir::{types, InstBuilder, MemFlagsData, StackSlotData, StackSlotKind};
 use cranelift_codegen::ir::{Type, Value};
@@ -23,6 +23,9 @@ use cranelift_frontend::Variable;
 use ember_ir::kernel::{Inst, Var};
 use ember_ir::{DType, UnaryOp};
 use std::collections::{HashMap, HashSet};
+
+/// Outputs at least this large are streamed past the cache.
+const STREAM_BYTES: usize = 8 << 20;
 
 /// Loops with more math calls than this are not staged.
 const MAX_CALLS: usize = 8;
@@ -202,9 +205,33 @@ impl Lower<'_, '_> {
         let n = self.b.ins().isub(vend, i0);
         let nb = self.b.ins().band_imm_s(n, !(blk - 1));
         let bend = self.b.ins().iadd(i0, nb);
+        // Large 4-byte outputs are stored to scratch and streamed out per block (no
+        // read-for-ownership of the output's lines); each gets a scratch buffer after the
+        // values' ones.
+        let streamed: Vec<(u32, Vec<Var>)> = body
+            .iter()
+            .filter_map(|i| match i {
+                Inst::Store { arg, index, .. } => Some((*arg, index.to_vec())),
+                _ => None,
+            })
+            .filter(|key| {
+                let a = &self.k.args[key.0 as usize];
+                let total = a.shape.iter().product::<usize>() * a.dtype.size();
+                a.output
+                    && matches!(a.dtype, DType::F32 | DType::I32)
+                    && streams.contains_key(key)
+                    && total >= STREAM_BYTES
+            })
+            .collect();
+        let stream_buf = |key: &(u32, Vec<Var>)| {
+            streamed
+                .iter()
+                .position(|k| k == key)
+                .map(|p| st.bufs.len() + p)
+        };
         let slot = self.b.create_sized_stack_slot(StackSlotData::new(
             StackSlotKind::ExplicitSlot,
-            (st.bufs.len().max(1) as i64 * blk * 4) as u32,
+            ((st.bufs.len() + streamed.len()).max(1) as i64 * blk * 4) as u32,
             6,
         ));
         let bheader = self.b.create_block();
@@ -286,6 +313,18 @@ impl Lower<'_, '_> {
                 if !emit {
                     continue;
                 }
+                if let Inst::Store { arg, index, value } = inst {
+                    if let Some(k) = stream_buf(&(*arg, index.to_vec())) {
+                        let vs = sx.vv.get(value).cloned().ok_or_else(|| {
+                            CodegenError::Internal("staged store value missing".into())
+                        })?;
+                        for (u, v) in vs.into_iter().enumerate() {
+                            let off = (k as i64 * blk * 4 + u as i64 * vbytes) as i32;
+                            self.b.ins().store(flags, v, spv, off);
+                        }
+                        continue;
+                    }
+                }
                 self.emit_vector_inst(inst, &mut sx)?;
                 let Some(d) = inst.def() else { continue };
                 let own = st.stage.get(&d).copied().unwrap_or(0) == s;
@@ -323,7 +362,7 @@ impl Lower<'_, '_> {
                         match key.and_then(|k| streams.get(&k)) {
                             Some(&pv) => self.b.use_var(pv),
                             None => {
-                                return Err(crate::error::CodegenError::Internal(
+                                return Err(CodegenError::Internal(
                                     "staged call argument has no buffer".into(),
                                 ))
                             }
@@ -339,6 +378,14 @@ impl Lower<'_, '_> {
                 self.call_ext_void(name, &[types::I64; 3], &[x, y, nv])?;
             }
         }
+        for key in &streamed {
+            if let Some(k) = stream_buf(key) {
+                let src = self.b.ins().iadd_imm_s(base, k as i64 * blk * 4);
+                let dst = self.b.use_var(streams[key]);
+                let nb = self.b.ins().iconst(types::I64, blk * 4);
+                self.call_ext_void("ember_stream_copy", &[types::I64; 3], &[src, dst, nb])?;
+            }
+        }
         let i2 = self.b.ins().iadd_imm_s(i, blk);
         self.b.def_var(iv, i2);
         for (k, &pv) in streams {
@@ -348,6 +395,10 @@ impl Lower<'_, '_> {
         }
         self.b.ins().jump(bheader, &[]);
         self.b.switch_to_block(bexit);
+        if !streamed.is_empty() {
+            // Streaming stores are weakly ordered: one fence before the chunk is handed on.
+            self.call_ext_void("ember_store_fence", &[], &[])?;
+        }
         Ok(())
     }
 
