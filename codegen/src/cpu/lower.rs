@@ -258,6 +258,10 @@ impl<'a, 'b> Lower<'a, 'b> {
             .map_or(self.k.body.len(), |p| p.body_len);
         self.row_calls = row_calls::RowPlan::of(&self.k, len, &self.types);
         self.emit_range(0, len)?;
+        if self.row_calls.stream {
+            // The row calls' streaming stores are weakly ordered: one fence per chunk.
+            self.call_ext_void("ember_store_fence", &[], &[])?;
+        }
         Ok(self.granule)
     }
 

@@ -101,7 +101,7 @@ pub unsafe extern "C" fn ember_row_exp_sum_f32(
 }
 
 /// `z[i] = y[i] / s` (`y[i] * s` with [`SCALE_MUL`]) for `i < n`, streamed past the cache
-/// with [`SCALE_STREAM`].
+/// with [`SCALE_STREAM`] (the kernel fences once at its end: `super::wide::ember_store_fence`).
 ///
 /// # Safety
 /// `y` readable and `z` writable for `n` float32 elements; `z` may be `y`.
@@ -398,8 +398,6 @@ mod avx512 {
                     }
                     i += 16;
                 }
-                // Streaming stores are weakly ordered: fence them before the row is handed on.
-                _mm_sfence();
             }
         }
         while i < n {
