@@ -2,12 +2,11 @@
 //! [`Buffer`] over the same `Arc<Storage>` with new strides and offset. Concat copies.
 
 use super::cast::astype;
-use super::map::{build, copy, out_view};
+use super::map::{build, copy};
 use crate::error::{EmberError, Result};
 use crate::tensor::{Buffer, Strides, Tensor};
 use ember_ir::shape::{contiguous_strides, numel};
 use ember_ir::{SliceDim, ValueType};
-use ndarray::{Axis, Slice};
 
 /// A view of `x`'s storage with a new layout. Empty results get offset 0 so that the data
 /// pointer never points past the storage.
@@ -169,8 +168,11 @@ pub(crate) fn reshape(x: &Tensor, shape: &[usize]) -> Result<Tensor> {
     Tensor::from_storage(x.dtype(), shape, storage)
 }
 
-/// `np.concatenate(xs, axis)`: each operand cast to the result dtype and copied into its
-/// block of a fresh output.
+/// `np.concatenate(xs, axis)`: each operand made C-contiguous, cast to the result dtype and
+/// copied into its block of a fresh output. The output is `outer` runs (the dimensions before
+/// `axis`) of one contiguous chunk per operand, so the copy is one chunk copy per run and
+/// operand: ndarray's `assign` into a block whose inner dimensions are short (a stack along
+/// the last axis: chunks of one element) walks its index per element (12 ns each, 0.17 GB/s).
 pub(crate) fn concat(xs: &[&Tensor], axis: usize, out: &ValueType) -> Result<Tensor> {
     if axis >= out.shape.len() {
         return Err(EmberError::Index(format!(
@@ -178,27 +180,75 @@ pub(crate) fn concat(xs: &[&Tensor], axis: usize, out: &ValueType) -> Result<Ten
             out.shape.len()
         )));
     }
+    let outer: usize = out.shape[..axis].iter().product();
+    let inner: usize = out.shape[axis + 1..].iter().product();
+    let total = out.shape[axis];
     let cast: Vec<Tensor> = xs
         .iter()
-        .map(|x| astype(x, out.dtype))
-        .collect::<Result<_>>()?;
-    crate::with_dtype!(out.dtype, T => build::<T>(&out.shape, |o| {
-        let mut ov = out_view(&out.shape, o)?;
-        let mut start = 0;
-        for x in &cast {
-            let len = x.shape().get(axis).copied().unwrap_or(0);
-            let mut block = ov.slice_axis_mut(Axis(axis), Slice::from(start..start + len));
-            let src = x.view::<T>()?;
-            if block.shape() != src.shape() {
+        .map(|x| {
+            let fits = x.ndim() == out.shape.len()
+                && x.shape()
+                    .iter()
+                    .zip(&out.shape)
+                    .enumerate()
+                    .all(|(d, (a, b))| d == axis || a == b);
+            if !fits {
                 return Err(EmberError::Value(format!(
-                    "concatenate: operand of shape {:?} does not fit block {:?}",
-                    src.shape(),
-                    block.shape()
+                    "concatenate: operand of shape {:?} does not fit output {:?} along axis {axis}",
+                    x.shape(),
+                    out.shape
                 )));
             }
-            block.assign(&src);
-            start += len;
+            // Contiguous before the cast: the cast's flat loop then runs on a slice.
+            astype(&x.contiguous()?, out.dtype)?.contiguous()
+        })
+        .collect::<Result<_>>()?;
+    let lens: usize = cast.iter().map(|x| x.shape()[axis]).sum();
+    if lens != total {
+        return Err(EmberError::Value(format!(
+            "concatenate: operands add up to {lens} along axis {axis}, output has {total}"
+        )));
+    }
+    crate::with_dtype!(out.dtype, T => build::<T>(&out.shape, |o| {
+        let row = total * inner;
+        let mut start = 0;
+        for x in &cast {
+            let chunk = x.shape()[axis] * inner;
+            let v = x.view::<T>()?;
+            let src = v.as_slice().ok_or_else(|| {
+                EmberError::Backend("concatenate: operand not contiguous after a copy".into())
+            })?;
+            if chunk > 0 && outer > 0 {
+                copy_runs(src, &mut o[start..], chunk, row, outer);
+            }
+            start += chunk;
         }
         Ok(())
     }))
+}
+
+/// Copies `runs` consecutive chunks of `chunk` elements from `src` to `dst`, the chunks
+/// `stride` elements apart in `dst`. Short chunks copy element by element (a `memcpy` call
+/// per chunk would dominate).
+fn copy_runs<T: Copy>(src: &[T], dst: &mut [T], chunk: usize, stride: usize, runs: usize) {
+    match chunk {
+        1 => {
+            for (d, &s) in dst.iter_mut().step_by(stride).zip(&src[..runs]) {
+                *d = s;
+            }
+        }
+        2..=15 => {
+            for (r, s) in src.chunks_exact(chunk).take(runs).enumerate() {
+                let d = &mut dst[r * stride..r * stride + chunk];
+                for (d, &s) in d.iter_mut().zip(s) {
+                    *d = s;
+                }
+            }
+        }
+        _ => {
+            for (r, s) in src.chunks_exact(chunk).take(runs).enumerate() {
+                dst[r * stride..r * stride + chunk].copy_from_slice(s);
+            }
+        }
+    }
 }

@@ -134,3 +134,30 @@ fn concat_casts_to_the_result_dtype() {
     let c = run(Op::Concat { axis: 0 }, &[&r, &a]).unwrap();
     assert_eq!(vals::<i32>(&c), vec![3, 4, 1, 2, 1, 2, 3, 4]);
 }
+
+/// Chunks of one element (a stack along a new last axis), of a few elements and of many, a
+/// transposed operand, and an empty leading dimension (no runs at all).
+#[test]
+fn concat_copies_runs_of_every_length() {
+    let a = t((0..12).collect::<Vec<i64>>(), &[4, 3, 1]);
+    let b = t((100..112).collect::<Vec<i64>>(), &[4, 3, 1]);
+    let c = run(Op::Concat { axis: 2 }, &[&a, &b]).unwrap();
+    assert_eq!(c.shape(), &[4, 3, 2]);
+    let want: Vec<i64> = (0..12).flat_map(|i| [i, 100 + i]).collect();
+    assert_eq!(vals::<i64>(&c), want);
+    let big = t((0..40).collect::<Vec<i64>>(), &[2, 20]);
+    let c = run(Op::Concat { axis: 1 }, &[&big, &big]).unwrap();
+    let want: Vec<i64> = [0..20, 0..20, 20..40, 20..40]
+        .into_iter()
+        .flatten()
+        .collect();
+    assert_eq!(vals::<i64>(&c), want);
+    let tr = run(Op::Permute(SmallVec::from_slice(&[1, 0])), &[&big]).unwrap();
+    let c = run(Op::Concat { axis: 1 }, &[&tr, &tr]).unwrap();
+    assert_eq!(c.shape(), &[20, 4]);
+    let want: Vec<i64> = (0..20).flat_map(|i| [i, 20 + i, i, 20 + i]).collect();
+    assert_eq!(vals::<i64>(&c), want);
+    let e = t(Vec::<f32>::new(), &[0, 3]);
+    let c = run(Op::Concat { axis: 1 }, &[&e, &e]).unwrap();
+    assert_eq!(c.shape(), &[0, 6]);
+}

@@ -428,3 +428,209 @@ unsafe fn axpy_rows<T: GemmScalar>(t: &Thin<T>) {
         }
     }
 }
+
+/// Largest `m * n` of a small-output product ([`small_applies`]).
+const SMALL_MN: usize = 64;
+
+/// Whether `m x k @ k x n` has a small output and a long `k` (`a @ a.T` of a few long rows):
+/// the packed driver pads C to one whole register tile (7 x 7 of a 16 x 32 tile: 10% of the
+/// work it does is useful), zero-fills the padding of every packed row of B, and cannot split
+/// a C that small over threads. Such a product runs as `m * n` dot products instead, `k`
+/// split over the threads, each block of A's rows and B's columns gathered once.
+pub(super) fn small_applies(m: usize, k: usize, n: usize) -> bool {
+    m > 1 && n > 1 && m * n <= SMALL_MN && k >= 8 * BLOCK
+}
+
+/// `C = epilogue(A B)` for a small-output product ([`small_applies`]).
+///
+/// # Safety
+/// As for [`super::gemm_with`].
+#[allow(clippy::too_many_arguments)]
+pub(super) unsafe fn small<T: GemmScalar>(
+    m: usize,
+    k: usize,
+    n: usize,
+    a: Mat<T>,
+    b: Mat<T>,
+    c: MatMut<T>,
+    epi: &Epilogue<T>,
+) {
+    struct Job<T> {
+        a: Mat<T>,
+        b: Mat<T>,
+    }
+    // SAFETY: read-only views the caller vouches for.
+    unsafe impl<T> Sync for Job<T> {}
+    let job = Job { a, b };
+    let pool = Pool::global();
+    let blocks = k.div_ceil(BLOCK);
+    let parts = if m.max(n).saturating_mul(k) < PARALLEL_MIN {
+        1
+    } else {
+        pool.threads().min(blocks)
+    };
+    let per = blocks.div_ceil(parts) * BLOCK;
+    let partial: Vec<std::sync::Mutex<Vec<f64>>> = (0..parts)
+        .map(|_| std::sync::Mutex::new(Vec::new()))
+        .collect();
+    pool.run(parts, &|p| {
+        let job = &job;
+        let (lo, hi) = (p * per, ((p + 1) * per).min(k));
+        let mut sums = vec![0.0; m * n];
+        if lo < hi {
+            // SAFETY: columns lo..hi of A and rows lo..hi of B lie in the caller's views.
+            unsafe { small_range(m, n, lo, hi, job.a, job.b, &mut sums) };
+        }
+        if let Ok(mut slot) = partial[p].lock() {
+            *slot = sums;
+        }
+    });
+    let mut total = vec![0.0f64; m * n];
+    for slot in &partial {
+        if let Ok(s) = slot.lock() {
+            for (t, &x) in total.iter_mut().zip(s.iter()) {
+                *t += x;
+            }
+        }
+    }
+    for i in 0..m {
+        for j in 0..n {
+            let mut x = T::from_f64(total[i * n + j]);
+            let (ii, jj) = (i as isize, j as isize);
+            if let Some(d) = epi.addend {
+                // SAFETY: the addend addresses m x n elements.
+                x = x + unsafe { *d.ptr.wrapping_offset(ii * d.rs + jj * d.cs) };
+            }
+            if epi.relu {
+                x = x.relu();
+            }
+            // SAFETY: C addresses m x n elements.
+            unsafe { *c.ptr.wrapping_offset(ii * c.rs + jj * c.cs) = x };
+        }
+    }
+}
+
+/// `sums[i * n + j] += sum_{lo <= p < hi} A[i, p] B[p, j]`, with the loops compiled for this
+/// CPU.
+///
+/// # Safety
+/// The views address `m x hi` and `hi x n` elements.
+#[allow(clippy::too_many_arguments)]
+unsafe fn small_range<T: GemmScalar>(
+    m: usize,
+    n: usize,
+    lo: usize,
+    hi: usize,
+    a: Mat<T>,
+    b: Mat<T>,
+    sums: &mut [f64],
+) {
+    #[cfg(target_arch = "x86_64")]
+    {
+        match Isa::best() {
+            // SAFETY: the CPU has the features; forwarded contract.
+            Isa::Avx512 => return unsafe { small_avx512(m, n, lo, hi, a, b, sums) },
+            // SAFETY: as above.
+            Isa::Avx2 => return unsafe { small_avx2(m, n, lo, hi, a, b, sums) },
+            Isa::Portable => {}
+        }
+    }
+    // SAFETY: forwarded contract.
+    unsafe { small_any(m, n, lo, hi, a, b, sums) }
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+#[allow(clippy::too_many_arguments)]
+unsafe fn small_avx512<T: GemmScalar>(
+    m: usize,
+    n: usize,
+    lo: usize,
+    hi: usize,
+    a: Mat<T>,
+    b: Mat<T>,
+    sums: &mut [f64],
+) {
+    // SAFETY: forwarded contract.
+    unsafe { small_any(m, n, lo, hi, a, b, sums) }
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+#[allow(clippy::too_many_arguments)]
+unsafe fn small_avx2<T: GemmScalar>(
+    m: usize,
+    n: usize,
+    lo: usize,
+    hi: usize,
+    a: Mat<T>,
+    b: Mat<T>,
+    sums: &mut [f64],
+) {
+    // SAFETY: forwarded contract.
+    unsafe { small_any(m, n, lo, hi, a, b, sums) }
+}
+
+/// The loops: per block of [`BLOCK`] steps of `p`, A's rows and B's columns gathered into
+/// contiguous scratch (read in place when already contiguous), then one [`block_dot`] per
+/// element of C.
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+unsafe fn small_any<T: GemmScalar>(
+    m: usize,
+    n: usize,
+    lo: usize,
+    hi: usize,
+    a: Mat<T>,
+    b: Mat<T>,
+    sums: &mut [f64],
+) {
+    let mut ab = vec![T::default(); if a.cs == 1 { 0 } else { m * BLOCK }];
+    let mut bb = vec![T::default(); if b.rs == 1 { 0 } else { n * BLOCK }];
+    for p0 in (lo..hi).step_by(BLOCK) {
+        let len = (hi - p0).min(BLOCK);
+        let p0i = p0 as isize;
+        if a.cs != 1 {
+            for i in 0..m {
+                let row = a.ptr.wrapping_offset(i as isize * a.rs + p0i * a.cs);
+                for (q, o) in ab[i * BLOCK..i * BLOCK + len].iter_mut().enumerate() {
+                    // SAFETY: p0 + q < hi.
+                    *o = unsafe { *row.wrapping_offset(q as isize * a.cs) };
+                }
+            }
+        }
+        if b.rs != 1 {
+            for q in 0..len {
+                let src = b.ptr.wrapping_offset((p0i + q as isize) * b.rs);
+                for j in 0..n {
+                    // SAFETY: p0 + q < hi, j < n.
+                    bb[j * BLOCK + q] = unsafe { *src.wrapping_offset(j as isize * b.cs) };
+                }
+            }
+        }
+        for i in 0..m {
+            let x: &[T] = if a.cs == 1 {
+                // SAFETY: row i, columns p0..p0 + len, contiguous.
+                unsafe {
+                    std::slice::from_raw_parts(a.ptr.wrapping_offset(i as isize * a.rs + p0i), len)
+                }
+            } else {
+                &ab[i * BLOCK..i * BLOCK + len]
+            };
+            for j in 0..n {
+                let y: &[T] = if b.rs == 1 {
+                    // SAFETY: column j, rows p0..p0 + len, contiguous.
+                    unsafe {
+                        std::slice::from_raw_parts(
+                            b.ptr.wrapping_offset(j as isize * b.cs + p0i),
+                            len,
+                        )
+                    }
+                } else {
+                    &bb[j * BLOCK..j * BLOCK + len]
+                };
+                sums[i * n + j] += block_dot(x, y);
+            }
+        }
+    }
+}

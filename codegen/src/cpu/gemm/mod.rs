@@ -363,6 +363,11 @@ pub unsafe fn gemm_blocked<T: GemmScalar>(
         unsafe { gemv::gemv(m, k, n, a, b, c, epi) };
         return;
     }
+    if blocking.is_none() && gemv::small_applies(m, k, n) {
+        // SAFETY: forwarded contract.
+        unsafe { gemv::small(m, k, n, a, b, c, epi) };
+        return;
+    }
     let isa = if isa.is_available() { isa } else { Isa::best() };
     let spec = T::spec(isa).filter(|_| k > 0).map(|mut s| {
         if let Some(b) = blocking {

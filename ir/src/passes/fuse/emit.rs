@@ -16,7 +16,7 @@ use crate::dtype::DType;
 use crate::error::{IrError, Result};
 use crate::graph::{Graph, NodeId};
 use crate::kernel::build::Builder;
-use crate::kernel::{ArgId, Var};
+use crate::kernel::{ArgId, Inst, Var};
 use crate::literal::Scalar;
 use crate::op::{BinaryOp, Op, ReduceOp, UnaryOp};
 use std::collections::{HashMap, HashSet};
@@ -40,6 +40,8 @@ struct Emitter<'a> {
     /// Loop variable of each dim group, when open.
     vars: Vec<Option<Var>>,
     memo: HashMap<NodeId, Var>,
+    /// The value of each constant emitted (casts of them fold, see [`Self::cast`]).
+    consts: HashMap<Var, Scalar>,
     accs: HashMap<NodeId, Var>,
     args: HashMap<(NodeId, Vec<bool>), ArgId>,
     inputs: Vec<NodeId>,
@@ -86,12 +88,23 @@ impl Emitter<'_> {
         self.g.node(n).ty.dtype
     }
 
+    /// `x` as `to`. A constant's cast is a constant of `to`: a loop that mixes dtypes only
+    /// through a cast constant (`np.clip(f64, np.float32(0.5), ..)`) then has one dtype class
+    /// and vectorizes.
     fn cast(&mut self, x: Var, from: DType, to: DType) -> Var {
         if from == to {
             x
+        } else if let Some(&s) = self.consts.get(&x) {
+            self.konst(crate::kernel::eval::cast(s, to))
         } else {
             self.b.cast(to, x)
         }
+    }
+
+    fn konst(&mut self, s: Scalar) -> Var {
+        let v = self.b.konst(s);
+        self.consts.insert(v, s);
+        v
     }
 
     fn emitted(&self, n: NodeId) -> bool {
@@ -144,7 +157,7 @@ impl Emitter<'_> {
             return Ok(v);
         }
         let v = if let Some(s) = self.splat(n) {
-            self.b.konst(s)
+            self.konst(s)
         } else if self.is_load(n) {
             self.load(n)?
         } else {
@@ -438,6 +451,7 @@ pub(super) fn emit_group(
         b: Builder::new(String::new()),
         vars: Vec::new(),
         memo: HashMap::new(),
+        consts: HashMap::new(),
         accs: HashMap::new(),
         args: HashMap::new(),
         inputs: Vec::new(),
@@ -648,6 +662,11 @@ pub(super) fn emit_group(
         }
     }
     let mut kernel = em.b.finish();
+    // Constants left unused by folded casts go: a loop's dtypes are those of what it defines.
+    let used: HashSet<Var> = kernel.body.iter().flat_map(|i| i.uses()).collect();
+    kernel
+        .body
+        .retain(|i| !matches!(i, Inst::Const { dst, .. } if !used.contains(dst)));
     let names: Vec<&str> = view.roots.iter().map(|&r| g.node(r).op.name()).collect();
     kernel.name = format!(
         "fused_{}_{}",

@@ -1,0 +1,85 @@
+"""Patterns the random-program fuzzer's perf mode found 10-500x slower than NumPy, checked
+against NumPy for values, dtypes and shapes (the speed itself is measured by
+``program_oracle.py --perf``)."""
+
+import ember
+import numpy as np
+import pytest
+
+
+def check(f, *args):
+    want = f(*args)
+    got = ember.jit(f)(*args)
+    want = want if isinstance(want, tuple) else (want,)
+    got = got if isinstance(got, tuple) else (got,)
+    assert len(want) == len(got)
+    for w, g in zip(want, got, strict=True):
+        g = np.asarray(g)
+        assert g.dtype == np.asarray(w).dtype
+        assert g.shape == np.shape(w)
+        np.testing.assert_allclose(g, w, rtol=1e-6)
+
+
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")
+def test_cast_constant_in_a_loop_of_another_dtype():
+    # seed 1389: the float32 clip bound cast to float64 kept the loop scalar.
+    def f(a1, a2):
+        v0 = np.cosh(a2)
+        v1 = np.clip(a2, np.float32(0.5), v0)
+        return np.logical_or(a1, v1)
+
+    a1 = np.random.default_rng(1).integers(-5, 6, (100000,)).astype(np.int64)
+    for x in (-1024.37, 0.0, 0.25, np.nan):
+        check(f, a1, np.array(x, dtype=np.float64))
+
+
+@pytest.mark.parametrize("k", [3, 1000, 100000])
+@pytest.mark.parametrize("p", [0.0, 0.001, 0.5])
+def test_bool_matmul_small_output(k, p):
+    # seed 2233: a strided bool a @ a.T with a 7 x 7 result.
+    a0 = (np.random.default_rng(2).random((7, 2 * k)) < p)[:, ::2]
+
+    def f(a):
+        v0 = a @ a.T
+        return v0, np.sum(np.add(3.0, v0), axis=-1)
+
+    check(f, a0)
+    b = np.random.default_rng(3).random((k, 5)) < p
+    check(lambda a, b: a @ b, np.ascontiguousarray(a0), b)
+
+
+def test_float_matmul_small_output_long_k():
+    a = np.random.default_rng(4).standard_normal((7, 40000)).astype(np.float32)
+    want = a.astype(np.float64) @ a.astype(np.float64).T
+    got = np.asarray(ember.jit(lambda x: x @ x.T)(a))
+    assert got.dtype == np.float32
+    np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-3)
+
+
+def test_concatenate_short_inner_blocks():
+    # seed 1044: bools concatenated along a length-1 last axis of a reversed view.
+    a0 = (np.random.default_rng(5).standard_normal((100000, 1, 1)) * 10)[:, :, ::-1]
+
+    def f(a0):
+        v0 = a0 < a0
+        v1 = np.concatenate([v0, v0], axis=-1)
+        return np.expand_dims(np.add(np.int32(3), v1), -2), a0
+
+    check(f, a0)
+
+
+def test_stack_broadcast_and_transposed():
+    # seeds 1851, 2179, 729: stacks of broadcast, transposed and mixed-dtype operands.
+    a = np.broadcast_to(np.array([[True]]), (100000, 1))
+    check(lambda a: np.stack([a, a], axis=1), a)
+    b = np.random.default_rng(6).integers(-5, 6, (1, 1000)).astype(np.int64).T
+    check(lambda b: np.stack([b.clip(True, np.int32(0)), b], axis=2), b)
+    c = np.random.default_rng(7).integers(-5, 6, (64, 1250)).astype(np.int32).T
+
+    def g(c):
+        v0 = np.tanh(c).prod(axis=0)
+        return np.stack([c, c * v0], axis=-1)
+
+    check(g, c)
+    check(lambda x, y: np.concatenate([x, y, x], axis=1), c[:, :3], np.ones((1250, 2), np.float32))
+    check(lambda x: np.concatenate([x, x], axis=0), c)
