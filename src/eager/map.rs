@@ -150,7 +150,8 @@ pub(crate) fn zip3_map<C: Element, A: Element, B: Element, U: Element>(
     })
 }
 
-/// A fresh C-contiguous copy of `x` (any dtype).
+/// A fresh C-contiguous copy of `x` (any dtype): nested loops and tiled transposes
+/// ([`crate::strided_copy`]), not an element iterator.
 pub(crate) fn copy(x: &Tensor) -> Result<Tensor> {
-    crate::with_dtype!(x.dtype(), T => map::<T, T>(x, |v| v))
+    x.deep_copy()
 }

@@ -68,11 +68,21 @@ pub fn k_order(ndim: usize, strides: &[Vec<isize>]) -> Vec<usize> {
 /// reduction's loops run in its operands' memory order; `inputs` are the shape and strides of
 /// the tensor bound to each input argument, in order. `None` when the kernel runs best as it
 /// is (C order), or when an input's layout cannot be viewed over the iteration space's axes.
+///
+/// With `c_out` the outputs keep C order (results that later steps read) while the loops
+/// still run in the operands' memory order, split where an input's layout needs it (a kernel
+/// that merged axes assuming C-ordered operands, called with a transposed one): reads
+/// stream, writes scatter (a reduction writes one element per reduced run). The plan is
+/// returned even when its loops are the kernel's own. (Measured against C-order loops with
+/// strided reads and against copying the operand first: `a.T.sum(axis=0)` of a (512, 16,
+/// 64) float32 array feeding a later step 0.087 ms, 0.16 ms, 0.39 ms; `a < a` of a Fortran
+/// (128, 250, 16) float32 array 0.41 ms, 0.57 ms, 0.40 ms.)
 pub(crate) fn plan(
     loops: &LoopNest,
     decls: &[ArgDecl],
     inputs: &[(&[usize], Strides)],
     out_shape: &[usize],
+    c_out: bool,
 ) -> Option<Relayout> {
     let n_kept = loops.extents.len() - loops.reduced;
     if out_shape.contains(&0) || loops.extents[n_kept..].contains(&1) {
@@ -138,6 +148,7 @@ pub(crate) fn plan(
         })
         .collect();
     let order = k_order(out_shape.len(), &on_out);
+    let c_order: Vec<usize> = (0..out_shape.len()).rev().collect();
     let on_reduced: Vec<Vec<isize>> = strides
         .iter()
         .map(|s| s[out_axes.len()..].to_vec())
@@ -156,12 +167,12 @@ pub(crate) fn plan(
         .collect();
     let identity = kept_axes.iter().copied().eq(0..out_axes.len())
         && reduced_axes.iter().copied().eq(out_axes.len()..size.len());
-    if identity {
+    if identity && !c_out {
         return None;
     }
     let mut out_strides: Strides = smallvec::smallvec![0; out_shape.len()];
     let mut step = 1isize;
-    for &a in &order {
+    for &a in if c_out { &c_order } else { &order } {
         out_strides[a] = step;
         step *= out_shape[a] as isize;
     }
@@ -231,6 +242,31 @@ pub(crate) fn plan(
     })
 }
 
+/// When a view covers one block of memory with each element once (a C-ordered array with
+/// its axes permuted, some possibly reversed): the offset, in elements, from its first
+/// element to the block's lowest address. A full reduction whose result does not depend on
+/// the order it folds in reads such operands as flat arrays in memory order.
+pub(crate) fn dense_base(shape: &[usize], strides: &[isize]) -> Option<isize> {
+    let mut dims: Vec<(usize, isize)> = shape
+        .iter()
+        .zip(strides)
+        .filter(|(&n, _)| n != 1)
+        .map(|(&n, &s)| (n, s))
+        .collect();
+    dims.sort_by_key(|&(_, s)| s.unsigned_abs());
+    let (mut expected, mut base) = (1usize, 0isize);
+    for (n, s) in dims {
+        if s.unsigned_abs() != expected {
+            return None;
+        }
+        expected = expected.checked_mul(n)?;
+        if s < 0 {
+            base += (n as isize - 1) * s;
+        }
+    }
+    Some(base)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -274,6 +310,7 @@ mod tests {
             &decls,
             &[(&[512, 512], smallvec![1, 512])],
             &[512, 512],
+            false,
         )
         .expect("a new layout");
         assert_eq!(r.out_strides.as_slice(), &[1, 512]);
@@ -300,6 +337,7 @@ mod tests {
             &decls,
             &[(&[4, 5, 6], smallvec![1, 4, 20]), (&[6], smallvec![1])],
             &[4, 5, 6],
+            false,
         )
         .expect("a new layout");
         assert_eq!(r.out_strides.as_slice(), &[1, 4, 20]);
@@ -325,6 +363,7 @@ mod tests {
             &decls,
             &[(&[4, 6], smallvec![1, 4]), (&[6], smallvec![0])],
             &[4, 6],
+            false,
         )
         .expect("a new layout");
         assert_eq!(r.out_strides.as_slice(), &[1, 4]);
@@ -351,6 +390,7 @@ mod tests {
                 (&[4, 6], smallvec![1, 0]),
             ],
             &[4, 5, 6],
+            false,
         )
         .expect("a new layout");
         assert_eq!(r.loops.extents, vec![6, 5, 4]);
@@ -377,6 +417,7 @@ mod tests {
             &decls,
             &[(&[4, 6], smallvec![1, 4]), (&[4, 6], smallvec![0, 0])],
             &[4, 6],
+            false,
         )
         .expect("a new layout");
         assert_eq!(r.loops.extents, vec![24]);
@@ -397,9 +438,12 @@ mod tests {
         ];
         let c = (&[4usize, 6][..], smallvec![6, 1]);
         let t = (&[4usize, 6][..], smallvec![1, 4]);
-        assert_eq!(plan(&loops, &decls, &[c.clone(), c.clone()], &[4, 6]), None);
-        assert_eq!(plan(&loops, &decls, &[t.clone(), c], &[4, 6]), None);
-        assert!(plan(&loops, &decls, &[t.clone(), t], &[4, 6]).is_some());
+        assert_eq!(
+            plan(&loops, &decls, &[c.clone(), c.clone()], &[4, 6], false),
+            None
+        );
+        assert_eq!(plan(&loops, &decls, &[t.clone(), c], &[4, 6], false), None);
+        assert!(plan(&loops, &decls, &[t.clone(), t], &[4, 6], false).is_some());
     }
 
     #[test]
@@ -417,6 +461,7 @@ mod tests {
             &decls,
             &[(&[4, 1, 6], smallvec![1, 4, 4])],
             &[4, 1, 6],
+            false,
         )
         .expect("a new layout");
         assert_eq!(r.out_strides.as_slice(), &[1, 24, 4]);
@@ -428,8 +473,14 @@ mod tests {
             present: vec![vec![0, 1], vec![0, 1]],
         };
         let decls = [decl(&[4, 6], true), decl(&[4, 6], false)];
-        let r =
-            plan(&loops, &decls, &[(&[4, 6], smallvec![2, 16])], &[4, 6]).expect("a new layout");
+        let r = plan(
+            &loops,
+            &decls,
+            &[(&[4, 6], smallvec![2, 16])],
+            &[4, 6],
+            false,
+        )
+        .expect("a new layout");
         assert_eq!(r.out_strides.as_slice(), &[1, 4]);
         assert_eq!(r.loops.extents, vec![6, 4]);
         assert_eq!(r.strides[1], vec![16, 2]);
@@ -441,7 +492,13 @@ mod tests {
         };
         let decls = [decl(&[24], true), decl(&[24], false)];
         assert_eq!(
-            plan(&loops, &decls, &[(&[6, 4], smallvec![1, 6])], &[4, 6]),
+            plan(
+                &loops,
+                &decls,
+                &[(&[6, 4], smallvec![1, 6])],
+                &[4, 6],
+                false
+            ),
             None
         );
     }
@@ -463,6 +520,7 @@ mod tests {
             &decls,
             &[(&[4, 5, 6], smallvec![1, 4, 20])],
             &[4, 5],
+            false,
         )
         .expect("a new layout");
         assert_eq!(r.out_strides.as_slice(), &[1, 4]);
@@ -476,7 +534,54 @@ mod tests {
             &decls,
             &[(&[4, 5, 6], smallvec![30, 6, 1])],
             &[4, 5],
+            false,
         );
         assert_eq!(c, None);
+    }
+
+    #[test]
+    fn c_ordered_results_split_the_loops_an_input_needs() {
+        // a.sum(axis=0) of a = np.transpose(c) for a C (52, 16, 64) array c: the view
+        // (64, 16, 52) has strides (1, 64, 1024). The kernel merged the kept axes into one
+        // loop of 832 assuming C order; with a C-ordered result its loops split into 52 and
+        // 16 (the operand's memory order), and the reduction reads 64 contiguous elements
+        // per result.
+        let loops = LoopNest {
+            extents: vec![832, 64],
+            reduced: 1,
+            present: vec![vec![0], vec![1, 0]],
+        };
+        let decls = [decl(&[832], true), decl(&[64, 832], false)];
+        let input = [(&[64usize, 16, 52][..], smallvec![1, 64, 1024])];
+        let r = plan(&loops, &decls, &input, &[16, 52], true).expect("a plan");
+        assert_eq!(r.out_strides.as_slice(), &[52, 1]);
+        assert_eq!(r.loops.extents, vec![52, 16, 64]);
+        assert_eq!(r.loops.reduced, 1);
+        assert_eq!(r.loops.present, vec![vec![0, 1], vec![0, 1, 2]]);
+        assert_eq!(r.strides, vec![vec![1, 52], vec![1024, 64, 1]]);
+        // Without `c_out` the result takes the operand's order (Fortran).
+        let k = plan(&loops, &decls, &input, &[16, 52], false).expect("a plan");
+        assert_eq!(k.out_strides.as_slice(), &[1, 16]);
+        // An elementwise kernel keeps its loops (and C order) when its inputs are C.
+        let loops = LoopNest {
+            extents: vec![24],
+            reduced: 0,
+            present: vec![vec![0], vec![0]],
+        };
+        let decls = [decl(&[24], true), decl(&[24], false)];
+        let r = plan(&loops, &decls, &[(&[4, 6], smallvec![6, 1])], &[4, 6], true).expect("a plan");
+        assert_eq!(r.loops.extents, vec![24]);
+        assert_eq!(r.out_strides.as_slice(), &[6, 1]);
+    }
+
+    #[test]
+    fn dense_views_and_their_lowest_address() {
+        assert_eq!(dense_base(&[4, 6], &[6, 1]), Some(0));
+        assert_eq!(dense_base(&[4, 6], &[1, 4]), Some(0));
+        assert_eq!(dense_base(&[4, 6], &[-1, 4]), Some(-3));
+        assert_eq!(dense_base(&[4, 1, 6], &[1, 99, -4]), Some(-20));
+        assert_eq!(dense_base(&[4, 6], &[2, 8]), None);
+        assert_eq!(dense_base(&[4, 6], &[0, 1]), None);
+        assert_eq!(dense_base(&[], &[]), Some(0));
     }
 }

@@ -189,6 +189,76 @@ impl Kernel {
         })
     }
 
+    /// For a full reduction whose result does not depend on the order it visits elements
+    /// in: whether each argument is read along its one loop (`true`) or is a scalar read
+    /// whole. Such a kernel is constants and accumulators, one loop whose variable is used
+    /// only as the whole index of 1-d loads of its extent, a body of loads, pure operations
+    /// and `Update`s (no argmax/argmin, no stores), then element-wise work on the
+    /// accumulators and stores of single elements. The runtime binds operands that share one
+    /// dense layout in memory order (a Fortran-ordered array's sum read as a flat array);
+    /// the sums then add in another order, as NumPy's do for such layouts.
+    pub fn flat_reduction(&self) -> Option<Vec<bool>> {
+        let b = &self.body;
+        let start = b
+            .iter()
+            .position(|i| !matches!(i, Inst::Const { .. } | Inst::Acc { .. }))?;
+        if !b[..start].iter().any(|i| matches!(i, Inst::Acc { .. })) {
+            return None;
+        }
+        let Inst::Loop { var, extent, .. } = b[start] else {
+            return None;
+        };
+        let end = start
+            + 1
+            + b[start + 1..]
+                .iter()
+                .position(|i| matches!(i, Inst::EndLoop))?;
+        let mut along = vec![false; self.args.len()];
+        for inst in &b[start + 1..end] {
+            match inst {
+                Inst::Load { arg, index, .. } => {
+                    let decl = self.args.get(*arg as usize)?;
+                    if decl.output {
+                        return None;
+                    }
+                    if index.as_slice() == [var] && decl.shape.as_slice() == [extent] {
+                        along[*arg as usize] = true;
+                    } else if !index.is_empty() || decl.shape.iter().product::<usize>() != 1 {
+                        return None;
+                    }
+                }
+                Inst::Update { .. }
+                | Inst::Const { .. }
+                | Inst::Unary { .. }
+                | Inst::Binary { .. }
+                | Inst::Select { .. }
+                | Inst::Cast { .. } => {
+                    if inst.uses().contains(&var) {
+                        return None;
+                    }
+                }
+                _ => return None,
+            }
+        }
+        for inst in &b[end + 1..] {
+            match inst {
+                Inst::Store { arg, .. } => {
+                    let decl = self.args.get(*arg as usize)?;
+                    if !decl.output || decl.shape.iter().product::<usize>() != 1 {
+                        return None;
+                    }
+                }
+                Inst::Const { .. }
+                | Inst::Unary { .. }
+                | Inst::Binary { .. }
+                | Inst::Select { .. }
+                | Inst::Cast { .. } => {}
+                _ => return None,
+            }
+        }
+        Some(along)
+    }
+
     /// This kernel (one [`Kernel::loop_nest`]) over the loops `to` (the outermost parallel):
     /// argument `a` is declared with the extents of the loops `to.present[a]`, in that order,
     /// and indexed by their variables. The caller must pass each argument the strides that
@@ -449,5 +519,47 @@ mod tests {
             present: vec![vec![0, 1], vec![0, 1], vec![0]],
         };
         assert!(k.relooped(&bias_apart).is_ok());
+    }
+
+    #[test]
+    fn flat_reductions_are_recognized() {
+        // out = sum(x * s) over 12 elements, s a scalar argument.
+        let mut b = Builder::new("flat");
+        let out = b.arg(DType::F32, &[], true);
+        let x = b.arg(DType::F32, &[12], false);
+        let s = b.arg(DType::F32, &[], false);
+        let a = b.acc(ReduceOp::Sum, DType::F32);
+        let i = b.open_loop(12, false);
+        let v = b.load(x, &[i]);
+        let k = b.load(s, &[]);
+        let v = b.binary(BinaryOp::Mul, v, k);
+        b.update(a, v);
+        b.close_loop();
+        b.store(out, &[], a);
+        assert_eq!(b.finish().flat_reduction(), Some(vec![false, true, false]));
+        // An argmax depends on the order: not flat.
+        let mut b = Builder::new("argmax");
+        let out = b.arg(DType::I64, &[], true);
+        let x = b.arg(DType::F32, &[12], false);
+        let a = b.acc(ReduceOp::ArgMax, DType::F32);
+        let i = b.open_loop(12, false);
+        let v = b.load(x, &[i]);
+        b.update_arg(a, v, i);
+        b.close_loop();
+        b.store(out, &[], a);
+        assert_eq!(b.finish().flat_reduction(), None);
+        // Nor a reduction with kept loops.
+        let mut b = Builder::new("rows");
+        let out = b.arg(DType::F32, &[3], true);
+        let x = b.arg(DType::F32, &[3, 4], false);
+        let i = b.open_loop(3, true);
+        let a = b.acc(ReduceOp::Sum, DType::F32);
+        let j = b.open_loop(4, false);
+        let v = b.load(x, &[i, j]);
+        b.update(a, v);
+        b.close_loop();
+        b.store(out, &[i], a);
+        b.close_loop();
+        assert_eq!(b.finish().flat_reduction(), None);
     }
 }
