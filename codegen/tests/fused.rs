@@ -5,6 +5,7 @@
 mod common;
 
 use common::{buffer, check, check_schedule, Rng};
+use ember_ir::passes::fuse::partition;
 use ember_ir::{
     BinaryOp, DType, Device, Graph, Literal, NodeId, Op, ReduceOp, Scalar, UnaryOp, ValueType,
 };
@@ -284,5 +285,28 @@ fn outlined_math_in_large_kernels() {
         let y = add(&mut g, Op::Binary(BinaryOp::Div), &[e, s]);
         g.output(y).unwrap();
         check_graph(&g, &mut rng);
+    }
+}
+
+#[test]
+fn int32_to_float64_loops_vectorize() {
+    // `np.tanh(int32) / 2.0`: float64 results from int32 loads (two int32s per vector).
+    let mut rng = Rng(64);
+    for n in [1, 3, 7, 100, 1001] {
+        let mut g = Graph::new();
+        let x = inp(&mut g, DType::I32, &[n]);
+        let y = inp(&mut g, DType::F64, &[n]);
+        let c = add(&mut g, Op::Cast(DType::F64), &[x]);
+        let t = add(&mut g, Op::Unary(UnaryOp::Tanh), &[c]);
+        let two = add(&mut g, Op::Const(Literal::scalar(Scalar::F64(2.0))), &[]);
+        let d = add(&mut g, Op::Binary(BinaryOp::Div), &[t, two]);
+        let r = add(&mut g, Op::Binary(BinaryOp::Add), &[d, y]);
+        g.output(r).unwrap();
+        assert_eq!(check_schedule(&g, &mut rng, (-40.0, 40.0), 4.0, 0.0), 1);
+        if n >= 100 {
+            let s = partition(&g).unwrap();
+            let k = common::backend().compile(&s.kernels()[0].kernel).unwrap();
+            assert!(k.vector_step() > 1, "the loop vectorizes\n{}", k.kernel());
+        }
     }
 }

@@ -617,6 +617,11 @@ impl Lower<'_, '_> {
                 }
                 (Bool, _) => self.b.ins().ineg(x),
                 (I32, F32) | (I64, F64) => self.b.ins().fcvt_from_sint(tt, x),
+                // The low two lanes of a narrow int32 load (`vector::narrow_loads`).
+                (I32, F64) if mode == Mode::Vec64 => {
+                    let w = self.b.ins().swiden_low(x);
+                    self.b.ins().fcvt_from_sint(tt, w)
+                }
                 (F32, I32) => self.float_to_int(from, to, x, mode),
                 _ => {
                     return Err(CodegenError::Unsupported(format!(

@@ -133,6 +133,30 @@ fn outer_unroll(extent: usize, mode: Mode) -> usize {
         .unwrap_or(UNROLL_LIGHT)
 }
 
+/// int32 loads of the loop's own elements whose every use is a cast to float64: in a 64-bit
+/// loop each vector of them is an 8-byte load of two int32s (`I32X4`, low lanes), converted
+/// by widening the low lanes to int64 and converting (`vcvtqq2pd` with AVX-512). Without this, `np.tanh(int32)` or
+/// `int32 / 2.0` (float64 results) ran as scalar loops.
+fn narrow_loads(l: &Lower, body: &[Inst], var: Var) -> HashSet<Var> {
+    body.iter()
+        .filter_map(|i| match i {
+            Inst::Load { dst, arg, index }
+                if index.last() == Some(&var)
+                    && !index[..index.len() - 1].contains(&var)
+                    && l.k.args[*arg as usize].dtype == DType::I32 =>
+            {
+                Some(*dst)
+            }
+            _ => None,
+        })
+        .filter(|d| {
+            let mut uses = body.iter().filter(|j| j.uses().contains(d)).peekable();
+            uses.peek().is_some()
+                && uses.all(|j| matches!(j, Inst::Cast { to: DType::F64, x, .. } if x == d))
+        })
+        .collect()
+}
+
 /// The variables of the loops nested in `body`.
 fn nested_loop_vars(body: &[Inst]) -> HashSet<Var> {
     body.iter()
@@ -166,12 +190,18 @@ pub fn plan(l: &Lower, pc: usize, end: usize, var: Var, outer: bool) -> Option<P
     } else {
         accs::widened_casts(l, body, var)
     };
+    let narrow = if outer {
+        HashSet::new()
+    } else {
+        narrow_loads(l, body, var)
+    };
     let mut dts: HashSet<DType> = HashSet::new();
     for inst in body {
         match inst {
             Inst::UpdateArg { .. } => return None,
             Inst::Loop { .. } | Inst::EndLoop => continue,
             Inst::Cast { dst, .. } if wide.contains(dst) => continue,
+            Inst::Load { dst, .. } if narrow.contains(dst) => continue,
             Inst::Load { arg, .. } | Inst::Store { arg, .. } => {
                 dts.insert(l.k.args[*arg as usize].dtype);
             }
@@ -248,7 +278,8 @@ pub fn plan(l: &Lower, pc: usize, end: usize, var: Var, outer: bool) -> Option<P
                             | (DType::I64, DType::F64)
                     );
                 let widened = inst.def().is_some_and(|d| wide.contains(&d));
-                if !widened && (!ok || !class_ok(from, mode) || !class_ok(*to, mode)) {
+                let narrowed = narrow.contains(x) && mode == Mode::Vec64;
+                if !widened && !narrowed && (!ok || !class_ok(from, mode) || !class_ok(*to, mode)) {
                     return None;
                 }
             }
@@ -735,7 +766,19 @@ impl Lower<'_, '_> {
                     }
                     return Ok(());
                 }
-                if matches!(inst, Inst::Load { .. }) {
+                if let (Inst::Load { .. }, DType::I32, Mode::Vec64) = (inst, dt, mode) {
+                    // A narrow load (`narrow_loads`): two int32s per vector, low lanes.
+                    let vs = (0..self.unroll)
+                        .map(|u| {
+                            let w = self.b.ins().load(types::I64, flags, addr, size * u as i32);
+                            let v = self.b.ins().scalar_to_vector(types::I64X2, w);
+                            let f = MemFlagsData::new()
+                                .with_endianness(cranelift_codegen::ir::Endianness::Little);
+                            self.b.ins().bitcast(types::I32X4, f, v)
+                        })
+                        .collect();
+                    vv.insert(*dst, vs);
+                } else if matches!(inst, Inst::Load { .. }) {
                     let vs = (0..self.unroll)
                         .map(|u| self.b.ins().load(t, flags, addr, size * u as i32))
                         .collect();
