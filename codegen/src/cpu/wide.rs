@@ -52,7 +52,8 @@ pub fn available() -> bool {
     })
 }
 
-fn host_has_avx512() -> bool {
+/// AVX-512F on this CPU (the wide routines' own check, whatever `EMBER_WIDE_MATH` says).
+pub(crate) fn host_has_avx512() -> bool {
     #[cfg(target_arch = "x86_64")]
     {
         std::arch::is_x86_feature_detected!("avx512f")

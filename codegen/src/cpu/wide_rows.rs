@@ -20,6 +20,7 @@
 //! On hosts without AVX-512 the functions run plain Rust loops with the same results (nothing
 //! calls them there: the lowering only plans row calls when [`super::wide::available`]).
 
+use super::wide::host_has_avx512;
 use ember_ir::kernel::eval;
 use ember_ir::{Scalar, UnaryOp};
 
@@ -28,24 +29,13 @@ pub const SCALE_MUL: u32 = 1;
 /// `ember_row_scale_f32` flag: store with non-temporal (streaming) stores.
 pub const SCALE_STREAM: u32 = 2;
 
-fn has_avx512() -> bool {
-    #[cfg(target_arch = "x86_64")]
-    {
-        std::arch::is_x86_feature_detected!("avx512f")
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    {
-        false
-    }
-}
-
 /// The max of `x[..n]` (`-inf` when `n == 0`); NaN when any element is NaN.
 ///
 /// # Safety
 /// `x` readable for `n` float32 elements.
 pub unsafe extern "C" fn ember_row_max_f32(x: *const f32, n: usize) -> f32 {
     #[cfg(target_arch = "x86_64")]
-    if has_avx512() {
+    if host_has_avx512() {
         // SAFETY: AVX-512F present; the caller guarantees the buffer.
         return unsafe { avx512::extreme(x, n, true) };
     }
@@ -59,7 +49,7 @@ pub unsafe extern "C" fn ember_row_max_f32(x: *const f32, n: usize) -> f32 {
 /// `x` readable for `n` float32 elements.
 pub unsafe extern "C" fn ember_row_min_f32(x: *const f32, n: usize) -> f32 {
     #[cfg(target_arch = "x86_64")]
-    if has_avx512() {
+    if host_has_avx512() {
         // SAFETY: AVX-512F present; the caller guarantees the buffer.
         return unsafe { avx512::extreme(x, n, false) };
     }
@@ -79,7 +69,7 @@ pub unsafe extern "C" fn ember_row_exp_sum_f32(
     n: usize,
 ) -> f32 {
     #[cfg(target_arch = "x86_64")]
-    if has_avx512() {
+    if host_has_avx512() {
         // SAFETY: AVX-512F present; the caller guarantees the buffers.
         return unsafe { avx512::exp_sum(x, m, y, n) };
     }
@@ -113,7 +103,7 @@ pub unsafe extern "C" fn ember_row_scale_f32(
     flags: u32,
 ) {
     #[cfg(target_arch = "x86_64")]
-    if has_avx512() {
+    if host_has_avx512() {
         // SAFETY: AVX-512F present; the caller guarantees the buffers.
         unsafe { avx512::scale(y, s, z, n, flags) };
         return;

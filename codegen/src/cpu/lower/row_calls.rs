@@ -69,15 +69,14 @@ pub struct RowPlan {
 }
 
 impl RowPlan {
-    /// The row calls of `k` (its first `len` instructions), none unless the wide routines are
-    /// available.
-    pub fn of(k: &Kernel, len: usize, types: &[Option<DType>]) -> RowPlan {
+    /// The row calls of `k` (its first `len` instructions; `ends[pc]` is the `EndLoop` of the
+    /// loop at `pc`, as `Lower::ends`), none unless the wide routines are available.
+    pub fn of(k: &Kernel, len: usize, types: &[Option<DType>], ends: &[usize]) -> RowPlan {
         let mut plan = RowPlan::default();
         if !wide::available() {
             return plan;
         }
         let body = &k.body[..len.min(k.body.len())];
-        let ends = loop_ends(body);
         let ty = |v: Var| types.get(v.0 as usize).copied().flatten();
         for (pc, inst) in body.iter().enumerate() {
             let Inst::Loop {
@@ -88,12 +87,14 @@ impl RowPlan {
             else {
                 continue;
             };
-            let Some(&end) = ends.get(&pc) else { continue };
+            let Some(&end) = ends.get(pc).filter(|&&e| e > pc && e < body.len()) else {
+                continue;
+            };
             if let Some(c) = match_loop(k, &body[pc + 1..end], *var, &ty) {
                 plan.calls.insert(pc, c);
             }
         }
-        plan.redirect = find_redirect(k, body, &ends, &plan.calls);
+        plan.redirect = find_redirect(k, body, ends, &plan.calls);
         if let Some((_, s)) = plan.redirect {
             if let Some(RowCall::Scale { store, .. }) = plan.calls.get(&s) {
                 let a = &k.args[store.0 as usize];
@@ -103,23 +104,6 @@ impl RowPlan {
         }
         plan
     }
-}
-
-fn loop_ends(body: &[Inst]) -> HashMap<usize, usize> {
-    let mut ends = HashMap::new();
-    let mut stack = Vec::new();
-    for (i, inst) in body.iter().enumerate() {
-        match inst {
-            Inst::Loop { .. } => stack.push(i),
-            Inst::EndLoop => {
-                if let Some(s) = stack.pop() {
-                    ends.insert(s, i);
-                }
-            }
-            _ => {}
-        }
-    }
-    ends
 }
 
 /// The row call a loop body (without its `Loop`/`EndLoop`) is, if any.
@@ -247,7 +231,7 @@ fn match_loop(
 fn find_redirect(
     k: &Kernel,
     body: &[Inst],
-    ends: &HashMap<usize, usize>,
+    ends: &[usize],
     calls: &HashMap<usize, RowCall>,
 ) -> Option<(usize, usize)> {
     for (&pc, c) in calls {
@@ -263,15 +247,14 @@ fn find_redirect(
         if extent * 4 > SCRATCH_BYTES || !k.args[st.0 as usize].output {
             continue;
         }
-        let end = ends[&pc];
+        let end = ends[pc];
         // The next loop of the same body that touches the argument must be the scale loop.
         let touches = |i: &Inst| matches!(i, Inst::Load { arg, .. } | Inst::Store { arg, .. } if *arg == st.0);
         let Some(next) = (end + 1..body.len()).find(|&i| touches(&body[i])) else {
             continue;
         };
-        let Some((&spc, RowCall::Scale { y, store, .. })) = calls
-            .iter()
-            .find(|(&s, _)| s < next && ends.get(&s).is_some_and(|&e| e > next))
+        let Some((&spc, RowCall::Scale { y, store, .. })) =
+            calls.iter().find(|(&s, _)| s < next && ends[s] > next)
         else {
             continue;
         };
@@ -280,15 +263,14 @@ fn find_redirect(
         };
         // Same row (the index variables other than the loop's own), in place.
         let same = |a: &Access| a.0 == st.0 && a.1[..a.1.len() - 1] == st.1[..st.1.len() - 1];
-        let send = ends[&spc];
+        let send = ends[spc];
         if e2 != extent || !same(y) || !same(store) {
             continue;
         }
         // Nothing after the scale loop, up to the end of the enclosing loop body, reads it.
-        let enclosing_end = ends
-            .iter()
-            .filter(|(&s, &e)| s < pc && e > send)
-            .map(|(_, &e)| e)
+        let enclosing_end = (0..pc)
+            .filter(|&s| matches!(body[s], Inst::Loop { .. }) && ends[s] > send)
+            .map(|s| ends[s])
             .min()
             .unwrap_or(body.len());
         if (send + 1..enclosing_end).any(|i| touches(&body[i])) {
