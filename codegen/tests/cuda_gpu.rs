@@ -255,6 +255,37 @@ fn w1_bandwidth_with_cuda_events() {
     );
 }
 
+#[test]
+fn timing_events_are_pooled_and_stay_ordered() {
+    let Some(dev) = device() else {
+        return;
+    };
+    let n = 1 << 20;
+    let k = cuda_common::w1(DType::F32, n);
+    let compiled = dev.compile(&k).expect("compile");
+    let ins: Vec<_> = (0..3)
+        .map(|_| dev.alloc(DType::F32, n).expect("alloc"))
+        .collect();
+    let out = dev.alloc(DType::F32, n).expect("alloc");
+    // Many more marks than the pool keeps: each pair times one launch with events that
+    // earlier pairs gave back, and later marks never time before earlier ones.
+    let first = dev.mark().expect("mark");
+    for _ in 0..200 {
+        let start = dev.mark().expect("mark");
+        let mut args: Vec<cuda::runtime::DeviceArg<'_>> = ins
+            .iter()
+            .map(|b| cuda::runtime::DeviceArg::In(b, 0, vec![1]))
+            .collect();
+        args.push(cuda::runtime::DeviceArg::Out(&out, 0, vec![1]));
+        dev.launch(&compiled, &mut args).expect("launch");
+        let end = dev.mark().expect("mark");
+        let ms = start.elapsed_ms(&end).expect("elapsed");
+        assert!(ms >= 0.0 && ms.is_finite(), "{ms}");
+        assert!(first.elapsed_ms(&end).expect("elapsed") >= ms);
+    }
+    assert!(dev.idle_events() >= 2 && dev.idle_events() <= 64);
+}
+
 /// The fast-math option's accuracy, measured against the interpreter's float64-based
 /// references: accurate mode stays within 4 ULP (as `every_unary_op_and_cast` checks);
 /// `--use_fast_math` trades this for hardware approximations, bounded here at 2e-3 relative

@@ -23,7 +23,8 @@
 //!   ([`clear_cache`] empties both).
 //! * [`device`]: discovery; with no driver, [`devices`] explains why ("no CUDA driver found
 //!   (looked for libcuda.so, ...)").
-//! * [`runtime`]: device buffers, copies (pinned staging for large ones), launches, events.
+//! * [`runtime`]: device buffers, copies (pinned staging for large ones), launches, events
+//!   (pooled by [`recycle`]).
 //! * [`grid`]: runs a kernel's plan on the CPU (blocks, threads, warp shuffles, shared memory,
 //!   barriers) so the grid logic is tested against the interpreter without a GPU.
 //!
@@ -48,6 +49,7 @@ mod libs;
 pub mod nvrtc;
 pub mod ops;
 pub mod plan;
+pub mod recycle;
 pub mod render;
 pub mod runtime;
 

@@ -1,7 +1,13 @@
 //! Running kernels on a CUDA device: context and stream, device buffers, host<->device copies
 //! (through pinned, double-buffered staging for large transfers), launches with the CPU
 //! backend's argument convention, matrix products through cuBLAS when it loads
-//! ([`CudaDevice::gemm`]), and CUDA events for timing ([`CudaDevice::mark`]).
+//! ([`CudaDevice::gemm`]), and CUDA events for timing ([`CudaDevice::mark`]), taken from a
+//! per-device pool ([`Recycler`]) instead of being created for every mark.
+//!
+//! Each device has one stream, and every copy, launch and cuBLAS call goes on it, so stream
+//! order alone orders all of Ember's work. cudarc's per-allocation event tracking (two
+//! `cuEventCreate` per allocation, and event records and waits around every use of a buffer)
+//! exists to order work across streams; it is turned off for the device's context.
 //!
 //! Everything here needs a driver and a device; [`CudaDevice::open`] returns an error (never
 //! panics) on a machine without them, so this module builds and links everywhere.
@@ -13,6 +19,7 @@ use super::cache::{Cache, CompiledKernel};
 use super::device::{cuda_devices, CudaDeviceInfo};
 use super::error::CudaError;
 use super::nvrtc::{Image, Options};
+use super::recycle::Recycler;
 use super::render::ENTRY;
 use crate::error::{CodegenError, Result};
 use cudarc::driver::{
@@ -30,6 +37,9 @@ use std::sync::{Arc, Mutex, OnceLock};
 pub const PINNED_MIN: usize = 1 << 20;
 /// Size of each of the two pinned staging chunks.
 const CHUNK: usize = 8 << 20;
+/// Idle timing events kept per device: enough for the marks of a profiled plan's launches
+/// that are alive at once, small enough not to matter to the driver.
+const IDLE_EVENTS: usize = 64;
 
 fn drv(call: &str) -> impl FnOnce(dr::DriverError) -> CodegenError + '_ {
     move |e| CudaError::driver(call, format!("{e:?}")).into()
@@ -72,6 +82,8 @@ pub struct CudaDevice {
     stream: Arc<CudaStream>,
     functions: Mutex<HashMap<usize, (Arc<CompiledKernel>, CudaFunction)>>,
     staging: Mutex<Option<[Stage; 2]>>,
+    /// Timing events not in use ([`CudaDevice::mark`], [`CudaDevice::time`]).
+    events: Arc<Recycler<CudaEvent>>,
 }
 
 impl std::fmt::Debug for CudaDevice {
@@ -100,6 +112,11 @@ impl CudaDevice {
             ))
         })?;
         let ctx = CudaContext::new(ordinal).map_err(drv("cuCtx (primary context)"))?;
+        // SAFETY: cudarc's event tracking orders buffer uses across streams. Every buffer
+        // this device allocates is used on its one stream only (copies, launches and cuBLAS
+        // all go on `stream`), so stream order already orders them; it is disabled before
+        // the first buffer exists, as cudarc requires.
+        unsafe { ctx.disable_event_tracking() };
         let stream = ctx.new_stream().map_err(drv("cuStreamCreate"))?;
         Ok(Arc::new(CudaDevice {
             info,
@@ -108,6 +125,7 @@ impl CudaDevice {
             stream,
             functions: Mutex::new(HashMap::new()),
             staging: Mutex::new(None),
+            events: Arc::new(Recycler::new(IDLE_EVENTS)),
         }))
     }
 
@@ -345,14 +363,27 @@ impl CudaDevice {
     }
 
     /// Records a timing event on the stream now: two marks give the device time of the work
-    /// queued between them ([`Mark::elapsed_ms`]).
+    /// queued between them ([`Mark::elapsed_ms`]). The event comes from the device's pool and
+    /// goes back to it when the mark is dropped.
     pub fn mark(&self) -> Result<Mark> {
-        let e = self
-            .ctx
-            .new_event(Some(sys::CUevent_flags::CU_EVENT_DEFAULT))
-            .map_err(drv("cuEventCreate"))?;
-        e.record(&self.stream).map_err(drv("cuEventRecord"))?;
-        Ok(Mark(e))
+        let event = self.events.take(|| {
+            self.ctx
+                .new_event(Some(sys::CUevent_flags::CU_EVENT_DEFAULT))
+                .map_err(drv("cuEventCreate"))
+        })?;
+        let mark = Mark {
+            event: Some(event),
+            pool: self.events.clone(),
+        };
+        mark.event()
+            .record(&self.stream)
+            .map_err(drv("cuEventRecord"))?;
+        Ok(mark)
+    }
+
+    /// The number of idle timing events in the device's pool.
+    pub fn idle_events(&self) -> usize {
+        self.events.idle()
     }
 
     /// Whether matrix products can go through cuBLAS on this device, or why not (no library,
@@ -417,14 +448,9 @@ impl CudaDevice {
     /// Runs `f` (which queues work on this device) between two CUDA events and returns its
     /// result with the elapsed device time in milliseconds.
     pub fn time<T>(&self, f: impl FnOnce(&Self) -> Result<T>) -> Result<(T, f32)> {
-        let flags = Some(sys::CUevent_flags::CU_EVENT_DEFAULT);
-        let start = self.ctx.new_event(flags).map_err(drv("cuEventCreate"))?;
-        let end = self.ctx.new_event(flags).map_err(drv("cuEventCreate"))?;
-        start.record(&self.stream).map_err(drv("cuEventRecord"))?;
+        let start = self.mark()?;
         let out = f(self)?;
-        end.record(&self.stream).map_err(drv("cuEventRecord"))?;
-        end.synchronize().map_err(drv("cuEventSynchronize"))?;
-        let ms = start.elapsed_ms(&end).map_err(drv("cuEventElapsedTime"))?;
+        let ms = start.elapsed_ms(&self.mark()?)?;
         Ok((out, ms))
     }
 
@@ -461,8 +487,13 @@ impl CudaDevice {
     }
 }
 
-/// A CUDA event recorded on a device's stream ([`CudaDevice::mark`]).
-pub struct Mark(CudaEvent);
+/// A CUDA event recorded on a device's stream ([`CudaDevice::mark`]); dropping it gives
+/// the event back to the device's pool.
+pub struct Mark {
+    /// Always `Some` until dropped.
+    event: Option<CudaEvent>,
+    pool: Arc<Recycler<CudaEvent>>,
+}
 
 impl std::fmt::Debug for Mark {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -471,10 +502,29 @@ impl std::fmt::Debug for Mark {
 }
 
 impl Mark {
+    fn event(&self) -> &CudaEvent {
+        self.event
+            .as_ref()
+            .expect("a mark holds its event until dropped")
+    }
+
     /// Milliseconds of device time from this mark to `end`, waiting for `end`'s work.
     pub fn elapsed_ms(&self, end: &Mark) -> Result<f32> {
-        end.0.synchronize().map_err(drv("cuEventSynchronize"))?;
-        self.0.elapsed_ms(&end.0).map_err(drv("cuEventElapsedTime"))
+        let end = end.event();
+        end.synchronize().map_err(drv("cuEventSynchronize"))?;
+        self.event()
+            .elapsed_ms(end)
+            .map_err(drv("cuEventElapsedTime"))
+    }
+}
+
+impl Drop for Mark {
+    fn drop(&mut self) {
+        // Re-recording an event overwrites its state, so one whose work is still pending
+        // can be reused at once: its next record is queued after that work anyway.
+        if let Some(e) = self.event.take() {
+            self.pool.give(e);
+        }
     }
 }
 
