@@ -6,7 +6,6 @@
 mod common;
 
 use common::{buffer, check, Rng};
-use ember_codegen::cpu::lower::loop_ends;
 use ember_codegen::cpu::lower::row_calls::{RowCall, RowPlan};
 use ember_codegen::cpu::wide;
 use ember_codegen::cpu::KernelArg;
@@ -93,7 +92,7 @@ fn kernel(case: Case, r: usize, c: usize) -> Kernel {
 
 fn plan(k: &Kernel) -> RowPlan {
     let types = k.verify().unwrap();
-    RowPlan::of(k, k.body.len(), &types, &loop_ends(&k.body))
+    RowPlan::of(k, k.body.len(), &types, &k.loop_ends())
 }
 
 #[test]

@@ -88,24 +88,6 @@ pub struct Lower<'a, 'b> {
     row_scratch: Option<cranelift_codegen::ir::StackSlot>,
 }
 
-/// For each `Loop` in `body`, the pc of its `EndLoop` (0 at other pcs).
-pub fn loop_ends(body: &[Inst]) -> Vec<usize> {
-    let mut ends = vec![0; body.len()];
-    let mut stack = Vec::new();
-    for (i, inst) in body.iter().enumerate() {
-        match inst {
-            Inst::Loop { .. } => stack.push(i),
-            Inst::EndLoop => {
-                if let Some(s) = stack.pop() {
-                    ends[s] = i;
-                }
-            }
-            _ => {}
-        }
-    }
-    ends
-}
-
 /// The pointer-sized signature every kernel function has.
 pub fn kernel_signature(module: &JITModule) -> Signature {
     let mut sig = module.make_signature();
@@ -144,7 +126,7 @@ impl<'a, 'b> Lower<'a, 'b> {
         let nonpositive = nonpositive_differences(k);
         let (mut k, mut types) = (k.clone(), types.to_vec());
         let pipeline = rows::pipeline(&mut k, &mut types);
-        let ends = loop_ends(&k.body);
+        let ends = k.loop_ends();
         Lower {
             b,
             k: std::rc::Rc::new(k),

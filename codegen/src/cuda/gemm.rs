@@ -32,7 +32,6 @@
 //!
 //! [`super::grid`] runs the same tiles, slices, thread mapping and barriers on the CPU.
 
-use super::plan::loop_ends;
 use ember_ir::kernel::{ArgId, Inst, Kernel, Var};
 use ember_ir::{BinaryOp, DType, ReduceOp};
 use smallvec::SmallVec;
@@ -161,7 +160,7 @@ pub fn owned(ty: usize, tx: usize, r: usize, q: usize) -> (usize, usize) {
 /// (see the module documentation) with float32 or float64 operands.
 pub fn recognize(k: &Kernel) -> Option<Gemm> {
     let body = &k.body;
-    let ends = loop_ends(k);
+    let ends = k.loop_ends();
     // The update, and the loops around it from the inside out.
     let upd = body.iter().position(|i| matches!(i, Inst::Update { .. }))?;
     let loops = enclosing_loops(body, &ends, upd);

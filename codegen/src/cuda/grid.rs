@@ -10,7 +10,7 @@
 use super::error::CudaError;
 use super::gemm::{self, Gemm, Operand, BK, BM, BN, THREADS, TM, TN};
 use super::ops::fold_op;
-use super::plan::{loop_ends, Mode, Plan, VEC};
+use super::plan::{Mode, Plan, VEC};
 use crate::error::Result;
 use ember_ir::kernel::interp::Buffer;
 use ember_ir::kernel::{acc_identity, eval, Inst, Kernel, Var};
@@ -73,7 +73,7 @@ pub fn simulate(kernel: &Kernel, bufs: &mut [Buffer], max_blocks: u32) -> Result
     let launch = plan.launch(max_blocks);
     let mut s = Sim {
         k: &k,
-        ends: loop_ends(&k),
+        ends: k.loop_ends(),
         plan: &plan,
         stats: SimStats {
             grid: launch.grid,

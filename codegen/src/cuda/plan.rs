@@ -78,28 +78,10 @@ pub struct Launch {
     pub block: u32,
 }
 
-/// The index of the `EndLoop` matching each `Loop` (indexed by the loop's position).
-pub fn loop_ends(k: &Kernel) -> Vec<usize> {
-    let mut ends = vec![0; k.body.len()];
-    let mut stack = Vec::new();
-    for (i, inst) in k.body.iter().enumerate() {
-        match inst {
-            Inst::Loop { .. } => stack.push(i),
-            Inst::EndLoop => {
-                if let Some(s) = stack.pop() {
-                    ends[s] = i;
-                }
-            }
-            _ => {}
-        }
-    }
-    ends
-}
-
 impl Plan {
     /// Plans a kernel (which must verify).
     pub fn new(k: &Kernel) -> Plan {
-        let ends = loop_ends(k);
+        let ends = k.loop_ends();
         let rows = k.parallel_loop();
         let single = Plan {
             mode: Mode::Single,

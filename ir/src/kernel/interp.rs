@@ -130,20 +130,7 @@ pub fn run(kernel: &Kernel, buffers: &mut [Buffer]) -> Result<()> {
             ));
         }
     }
-    // Matching EndLoop of each Loop.
-    let mut ends = vec![0; kernel.body.len()];
-    let mut stack = Vec::new();
-    for (i, inst) in kernel.body.iter().enumerate() {
-        match inst {
-            Inst::Loop { .. } => stack.push(i),
-            Inst::EndLoop => {
-                if let Some(s) = stack.pop() {
-                    ends[s] = i;
-                }
-            }
-            _ => {}
-        }
-    }
+    let ends = kernel.loop_ends();
     let mut m = Machine {
         k: kernel,
         vals: vec![None; types.len()],

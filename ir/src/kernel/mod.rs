@@ -634,6 +634,25 @@ impl Kernel {
         }
     }
 
+    /// For each `Loop` of the body, the position of its `EndLoop` (0 at other positions):
+    /// every backend and the interpreter jump over or into loops with it.
+    pub fn loop_ends(&self) -> Vec<usize> {
+        let mut ends = vec![0; self.body.len()];
+        let mut open = Vec::new();
+        for (i, inst) in self.body.iter().enumerate() {
+            match inst {
+                Inst::Loop { .. } => open.push(i),
+                Inst::EndLoop => {
+                    if let Some(s) = open.pop() {
+                        ends[s] = i;
+                    }
+                }
+                _ => {}
+            }
+        }
+        ends
+    }
+
     /// The outermost loop when it is parallel: `(var, extent)`.
     pub fn parallel_loop(&self) -> Option<(Var, usize)> {
         match self.body.first() {
