@@ -62,7 +62,8 @@ impl CpuKernel {
     }
 
     /// Lets an elementwise kernel or a reduction write its outputs in its operands' memory order (as NumPy
-    /// does) instead of C order; the caller promises that only the plan's caller reads them.
+    /// does) instead of C order; the caller promises that only steps which take any strides
+    /// read them (the plan's caller, views, CPU kernels).
     pub(crate) fn keep_operand_order(&mut self) {
         self.keep_order = true;
     }
@@ -103,9 +104,9 @@ fn first_input_address(inputs: &[&Tensor]) -> Option<usize> {
 }
 
 /// Runs a kernel over other loops than its own when an operand is not C-ordered (see
-/// [`super::layout`]): an elementwise kernel or a reduction whose results only the caller
-/// reads runs over its operands' memory order and its outputs get NumPy's `order='K'`
-/// strides; one whose results later steps read keeps C-ordered outputs but splits the
+/// [`super::layout`]): an elementwise kernel or a reduction whose results only steps that
+/// take any strides read runs over its operands' memory order and its outputs get NumPy's
+/// `order='K'` strides; one whose results other steps read keeps C-ordered outputs but splits the
 /// loops that an operand's layout cannot be viewed over (a kernel that merged axes assuming
 /// C order, called with a transposed operand), instead of copying the operand; a full
 /// reduction indifferent to order reads operands that share one dense layout as flat

@@ -2,7 +2,8 @@
 //!
 //! A NumPy ufunc allocates its result in the memory order of its operands (`x.T + 1` is
 //! Fortran-ordered for a C-ordered `x`) and streams through memory. An elementwise kernel
-//! whose results are the function's outputs does the same here: [`plan`] orders the
+//! whose results are the function's outputs, or are read only by views and other CPU
+//! kernels, does the same here: [`plan`] orders the
 //! iteration space's axes as NumPy's iterator does ([`k_order`]), merges the axes that are
 //! contiguous in every operand and in the result, and says which loops to run the kernel
 //! over ([`Kernel::relooped`](ember_ir::kernel::Kernel::relooped)) and with which strides.

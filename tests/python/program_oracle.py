@@ -384,7 +384,8 @@ def perf(prog, ratio=5.0, floor=1e-3):
     jf = ember.jit(f)
     if _quiet(jf, *args)[1] is not None or jf.cache_info().fallbacks:
         return None
-    contiguous = [np.ascontiguousarray(a) if isinstance(a, np.ndarray) else a for a in args]
+    # np.array, not np.ascontiguousarray, which makes 0-d arrays 1-d.
+    contiguous = [np.array(a, order="C") if isinstance(a, np.ndarray) else a for a in args]
     t_jit, t_c, t_np = _best_time(jf, args), _best_time(jf, contiguous), _best_time(f, args)
     notes = []
     if t_jit > ratio * t_c and t_jit - t_c > floor:
