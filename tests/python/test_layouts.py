@@ -315,7 +315,7 @@ THROUGH_VIEWS = [
     ("exp_T_plus_1", lambda x: np.exp(x).transpose((2, 1, 0)) + 1),
     ("perm_then_slice", lambda x: np.transpose(x * 2, (2, 0, 1))[1:, ::2]),
     ("two_views", lambda x: (np.sqrt(np.abs(x)).T, np.sqrt(np.abs(x))[::-1])),
-    ("view_kernel_view", lambda x: ((np.abs(x).T * 2)[::-1].T + 1)),
+    ("view_kernel_view", lambda x: (np.abs(x).T * 2)[::-1].T + 1),
     ("broadcast", lambda x: np.broadcast_to((x + 1)[:, :1, :], x.shape) * x),
 ]
 
