@@ -17,6 +17,7 @@
 //! | sin,cos | 2 (1) | 2 (1) | [-1e4, 1e4] fast path; up to 1e7 and 1e30 (libm lanes) |
 //! | erf     | 3 (1) | 4 (1) | [-7, 7], tiny values |
 //! | pow     | 1 (0) | 1 (0, libm) | x in (0, 60], y in [-20, 20]; negative x with integral y; specials |
+//! | pow f32 vector | 0.5001 (0.49999, fractional vs f64 `pow`) | - | also every binade, bases next to 1 with exponents up to 2^30, fractional exponents of negative bases; specials bit for bit |
 //! | sinh,cosh | 2 (1) | 3 (2) | [-3, 3], [-92, 92] / [-712, 712], tiny values, overflow edges; every f32 in [0, 90] (2, 1) |
 //! | arctan  | 2 (2) | 2 (1) | [-4, 4], 2^-149 .. 2^128 both signs / 2^-1074 .. 2^1024, thresholds; every f32 >= 0 (2) |
 //! | arctan2 | 2 (1) | 2 (1) | (y, x) in [-10, 10]^2, magnitudes 2^±60 both signs, near the diagonal; specials bit for bit |
@@ -762,5 +763,147 @@ fn inverse_and_hyperbolic_loops_vectorize() {
             ];
             common::check(&k, &ins, ATAN2_BOUND[f] + 1.0, 0.0);
         }
+    }
+}
+
+/// The error of float32 `got` against `exact` (a float64 value) in float32 ULPs of `exact`
+/// (fractional: a correctly rounded result is within 0.5).
+fn f32_ulp_error(got: f64, exact: f64) -> f64 {
+    let a = exact.abs();
+    let spacing = if a < f32::MIN_POSITIVE as f64 {
+        2f64.powi(-149)
+    } else {
+        2f64.powi(a.log2().floor() as i32 - 23)
+    };
+    (got - exact).abs() / spacing
+}
+
+/// float32 `pow` in the vector loop (four lanes as two float64 pairs, a fast path for
+/// positive finite `x` and finite `y`) and the scalar loop, against float64 `pow` of the same
+/// inputs (within 2^-52 of the exact value, far below a float32 ULP): within `POW_F32_BOUND`
+/// float32 ULPs (fractional; 0.5 is correct rounding) wherever the result is finite and
+/// nonzero, every overflow and underflow as the rounded reference, and every pair of special
+/// values (±0, ±inf, NaN, ±1, negative bases with odd, even and fractional exponents,
+/// denormals, extremes) bit for bit as C's `pow` rounded to float32, sign of zero included.
+#[test]
+fn pow_float32_vector_accuracy_and_specials() {
+    const POW_F32_BOUND: f64 = 0.5 + 1e-4;
+    let mut rng = Rng(0x9077);
+    let (mut xs, mut ys) = (Vec::new(), Vec::new());
+    for _ in 0..40000 {
+        xs.push(rng.uniform(0.0, 60.0));
+        ys.push(rng.uniform(-20.0, 20.0));
+    }
+    // Every binade, exponents that overflow, underflow and land in the denormals.
+    for _ in 0..40000 {
+        xs.push(rng.uniform(-149.0, 128.0).exp2());
+        ys.push(rng.uniform(-4.0, 4.0));
+    }
+    // Bases next to 1 with huge exponents (where `y log x` must be accurate).
+    for _ in 0..20000 {
+        let d = rng.uniform(-24.0, -1.0).exp2();
+        xs.push(if rng.next() & 1 == 0 {
+            1.0 + d
+        } else {
+            1.0 - d
+        });
+        ys.push(rng.uniform(-1.0, 1.0) * rng.uniform(0.0, 30.0).exp2());
+    }
+    // Negative bases: integral exponents (odd and even) and fractional ones (NaN).
+    for _ in 0..20000 {
+        xs.push(-rng.uniform(0.0, 10.0));
+        let y = rng.uniform(-40.0, 40.0);
+        ys.push(if rng.next().is_multiple_of(4) { y } else { y.round() });
+    }
+    let sp = [
+        f64::NAN,
+        f64::INFINITY,
+        f64::NEG_INFINITY,
+        0.0,
+        -0.0,
+        1.0,
+        -1.0,
+        2.0,
+        -2.0,
+        0.5,
+        -0.5,
+        0.75,
+        1.5,
+        -1.5,
+        3.0,
+        -3.0,
+        7.0,
+        1e-45,
+        -1e-45,
+        1e-40,
+        f32::MIN_POSITIVE as f64,
+        f32::MAX as f64,
+        f32::MIN as f64,
+        1e10,
+        -1e10,
+    ];
+    let n_random = xs.len();
+    for &x in &sp {
+        for &y in &sp {
+            xs.push(x);
+            ys.push(y);
+        }
+    }
+    let (xs, ys): (Vec<f64>, Vec<f64>) = xs
+        .iter()
+        .zip(&ys)
+        .map(|(&x, &y)| (x as f32 as f64, y as f32 as f64))
+        .unzip();
+    let mut worst = (0.0, 0.0, 0.0);
+    for (path, got) in
+        ["vector", "scalar"]
+            .iter()
+            .zip(run_binary(BinaryOp::Pow, DType::F32, &xs, &ys))
+    {
+        for j in 0..xs.len() {
+            let (x, y, g) = (xs[j], ys[j], got[j]);
+            let exact = x.powf(y);
+            let want = exact as f32 as f64;
+            let finite = want.is_finite() && want != 0.0;
+            if j >= n_random || !finite {
+                let same = (want.is_nan() && g.is_nan()) || want.to_bits() == g.to_bits();
+                assert!(
+                    same,
+                    "{path} pow({x:e}, {y:e}) float32: got {g:e}, want {want:e}"
+                );
+                continue;
+            }
+            let e = f32_ulp_error(g, exact);
+            if e > worst.0 {
+                worst = (e, x, y);
+            }
+        }
+    }
+    println!(
+        "pow float32: max {} ulp (at x = {:e}, y = {:e}), bound {POW_F32_BOUND}",
+        worst.0, worst.1, worst.2
+    );
+    assert!(
+        worst.0 <= POW_F32_BOUND,
+        "pow float32: {} ulp at ({:e}, {:e}) exceeds {POW_F32_BOUND}",
+        worst.0,
+        worst.1,
+        worst.2
+    );
+}
+
+/// float32 `pow` loops vectorize; float64 `pow` stays libm's per element (see `math.rs`).
+#[test]
+fn pow_loops_vectorize_float32_only() {
+    for (dt, vectorizes) in [(DType::F32, true), (DType::F64, false)] {
+        let mut b = Builder::new("pow_loop");
+        let (a0, a1) = (b.arg(dt, &[64], false), b.arg(dt, &[64], false));
+        let o = b.arg(dt, &[64], true);
+        let i = b.open_loop(64, true);
+        let (x, y) = (b.load(a0, &[i]), b.load(a1, &[i]));
+        let p = b.binary(BinaryOp::Pow, x, y);
+        b.store(o, &[i], p);
+        let k = backend().compile(&b.finish()).unwrap();
+        assert_eq!(k.vector_step() > 1, vectorizes, "{dt}\n{}", k.kernel());
     }
 }

@@ -68,7 +68,9 @@ pub fn unary_vectorizes(op: UnaryOp, dt: DType) -> bool {
 pub fn binary_vectorizes(op: BinaryOp, dt: DType) -> bool {
     use BinaryOp::*;
     match dt {
-        DType::F32 | DType::F64 => !matches!(op, FloorDiv | Rem | Pow),
+        // float32 `pow` through float64 lanes (`Lower::pow_f32x4`); float64 `pow` is libm's.
+        DType::F32 => !matches!(op, FloorDiv | Rem),
+        DType::F64 => !matches!(op, FloorDiv | Rem | Pow),
         DType::I32 | DType::I64 => matches!(
             op,
             Add | Sub | Mul | Max | Min | Eq | Ne | Lt | Le | Gt | Ge | And | Or | Xor
@@ -525,6 +527,7 @@ impl Lower<'_, '_> {
                     let r = M::new(&mut self.b, types::F64).pow(a64, b64);
                     self.b.ins().fdemote(types::F32, r)
                 }
+                Pow if dt == DType::F32 && mode == Mode::Vec32 => self.pow_f32x4(a, b),
                 _ if mode == Mode::Scalar => self.call_binary_ext(op, dt, a, b)?,
                 _ => return Err(CodegenError::Unsupported(format!("vector {op} on {dt}"))),
             });
@@ -545,6 +548,70 @@ impl Lower<'_, '_> {
             _ if mode == Mode::Scalar => self.call_binary_ext(op, dt, a, b)?,
             _ => return Err(CodegenError::Unsupported(format!("vector {op} on {dt}"))),
         })
+    }
+
+    /// float32 `x ** y` for four lanes, as the scalar path computes it: each half promoted to
+    /// `f64x2` (`cvtps2pd`), [`M::pow_many`] in float64 (one fast-path branch for both
+    /// halves), each result rounded once to float32 (`cvtpd2ps`) and the halves rejoined
+    /// (`punpcklqdq`). The float64 error (about `|y log x| 2^-52`, below 2^-44 relative
+    /// wherever the float32 result is finite and nonzero) is far below half a float32 ULP,
+    /// so the result is the correctly rounded one except within that distance of a rounding
+    /// boundary (bound in `math.rs`).
+    fn pow_f32x4(&mut self, x: Value, y: Value) -> Value {
+        let f = MemFlagsData::new().with_endianness(cranelift_codegen::ir::Endianness::Little);
+        let mut halves = |v: Value| {
+            let lo = self.b.ins().fvpromote_low(v);
+            let bytes = self.b.ins().bitcast(types::I8X16, f, v);
+            let mask: Vec<u8> = (8u8..16).collect::<Vec<_>>().repeat(2);
+            let imm = self.b.func.dfg.immediates.push(mask.into());
+            let up = self.b.ins().shuffle(bytes, bytes, imm);
+            let up = self.b.ins().bitcast(types::F32X4, f, up);
+            (lo, self.b.ins().fvpromote_low(up))
+        };
+        let (xl, xh) = halves(x);
+        let (yl, yh) = halves(y);
+        // Common case: every x positive and finite (float64-normal once promoted, float32
+        // denormals included), every y finite: no special case to patch (a third of the
+        // work); any other lane takes the full sequence.
+        let ok = {
+            let mut m = M::new(&mut self.b, types::F32X4);
+            let (lo, inf) = (m.c(0.0), m.c(f64::INFINITY));
+            let xlo = m.cmp(FloatCC::GreaterThan, x, lo);
+            let xhi = m.cmp(FloatCC::LessThan, x, inf);
+            let ay = m.abs(y);
+            let yfin = m.cmp(FloatCC::LessThan, ay, inf);
+            let ok = m.b.ins().band(xlo, xhi);
+            let ok = m.b.ins().band(ok, yfin);
+            m.b.ins().vall_true(ok)
+        };
+        let (fast, slow, join) = (
+            self.b.create_block(),
+            self.b.create_block(),
+            self.b.create_block(),
+        );
+        let outs = [
+            self.b.append_block_param(join, types::F64X2),
+            self.b.append_block_param(join, types::F64X2),
+        ];
+        self.b.ins().brif(ok, fast, &[], slow, &[]);
+        self.b.switch_to_block(fast);
+        let r = M::new(&mut self.b, types::F64X2).pow_positive_many(&[xl, xh], &[yl, yh]);
+        self.b.ins().jump(join, &[r[0].into(), r[1].into()]);
+        self.b.switch_to_block(slow);
+        let r = M::new(&mut self.b, types::F64X2).pow_many(&[xl, xh], &[yl, yh]);
+        self.b.ins().jump(join, &[r[0].into(), r[1].into()]);
+        self.b.switch_to_block(join);
+        let r = outs;
+        let (lo, hi) = (self.b.ins().fvdemote(r[0]), self.b.ins().fvdemote(r[1]));
+        // The low 8 bytes of each: lanes 0-1 from `lo`, 2-3 from `hi`.
+        let (lo, hi) = (
+            self.b.ins().bitcast(types::I8X16, f, lo),
+            self.b.ins().bitcast(types::I8X16, f, hi),
+        );
+        let mask: Vec<u8> = (0u8..8).chain(16..24).collect();
+        let imm = self.b.func.dfg.immediates.push(mask.into());
+        let r = self.b.ins().shuffle(lo, hi, imm);
+        self.b.ins().bitcast(types::F32X4, f, r)
     }
 
     /// NumPy's `maximum` (`max`) or `minimum` of floats on x86-64: `a` when `a > b` (`a < b`)
@@ -574,6 +641,18 @@ impl Lower<'_, '_> {
             // `cvttps2dq` has exactly these semantics.
             return self.b.ins().x86_cvtt2dq(tt, x);
         }
+        if cfg!(target_arch = "x86_64")
+            && mode == Mode::Vec64
+            && (from, to) == (DType::F64, DType::I32)
+        {
+            // `cvttpd2dq` (the same semantics) into a narrow int32 pair
+            // (`vector::narrow_values`). Cranelift lowers `x86_cvtt2dq` on `f64x2` only as
+            // the first operand of an `snarrow` whose second is a zero vector (Wasm's
+            // `i32x4.relaxed_trunc_f64x2_s_zero`): exactly `cvttpd2dq`, upper lanes zero.
+            let c = self.b.ins().x86_cvtt2dq(types::I64X2, x);
+            let z = super::math::vconst(&mut self.b, types::I64X2, vec![0; 16]);
+            return self.b.ins().snarrow(c, z);
+        }
         let (bound, min) = if to == DType::I32 {
             (2147483648.0, i32::MIN as i64)
         } else {
@@ -587,7 +666,19 @@ impl Lower<'_, '_> {
         let ok = m.b.ins().band(ge, lt);
         let z = m.c(0.0);
         let xs = m.sel(ok, x, z);
-        let r = self.b.ins().fcvt_to_sint_sat(tt, xs);
+        let r = if mode == Mode::Vec64 {
+            // float64 -> int64 lanes: x86 has no 128-bit `cvttpd2qq` without AVX-512 and
+            // Cranelift's x64 backend lowers no `f64x2` -> `i64x2` conversion, so each lane
+            // converts in scalar code (`cvttsd2si`); the rest of the loop stays vector.
+            let l0 = self.b.ins().extractlane(xs, 0);
+            let l1 = self.b.ins().extractlane(xs, 1);
+            let c0 = self.b.ins().fcvt_to_sint_sat(types::I64, l0);
+            let c1 = self.b.ins().fcvt_to_sint_sat(types::I64, l1);
+            let v = self.b.ins().scalar_to_vector(tt, c0);
+            self.b.ins().insertlane(v, c1, 1)
+        } else {
+            self.b.ins().fcvt_to_sint_sat(tt, xs)
+        };
         let minv = self.konst(to, 0.0, min, mode);
         self.select(to, ok, r, minv, mode)
     }
@@ -617,12 +708,23 @@ impl Lower<'_, '_> {
                 }
                 (Bool, _) => self.b.ins().ineg(x),
                 (I32, F32) | (I64, F64) => self.b.ins().fcvt_from_sint(tt, x),
-                // The low two lanes of a narrow int32 load (`vector::narrow_loads`).
+                // Narrow int32s (`vector::narrow_values`): the low two lanes of an `I32X4`.
                 (I32, F64) if mode == Mode::Vec64 => {
                     let w = self.b.ins().swiden_low(x);
                     self.b.ins().fcvt_from_sint(tt, w)
                 }
-                (F32, I32) => self.float_to_int(from, to, x, mode),
+                (I32, I64) if mode == Mode::Vec64 => self.b.ins().swiden_low(x),
+                (I64, I32) if mode == Mode::Vec64 => {
+                    // Each lane's low half to the low two lanes (one `pshufd`).
+                    let f = MemFlagsData::new()
+                        .with_endianness(cranelift_codegen::ir::Endianness::Little);
+                    let bytes = self.b.ins().bitcast(types::I8X16, f, x);
+                    let mask: Vec<u8> = [0u8, 1, 2, 3, 8, 9, 10, 11].repeat(2);
+                    let imm = self.b.func.dfg.immediates.push(mask.into());
+                    let r = self.b.ins().shuffle(bytes, bytes, imm);
+                    self.b.ins().bitcast(types::I32X4, f, r)
+                }
+                (F32, I32) | (F64, I32 | I64) => self.float_to_int(from, to, x, mode),
                 _ => {
                     return Err(CodegenError::Unsupported(format!(
                         "vector cast {from} to {to}"

@@ -3,11 +3,12 @@
 //!
 //! *Inner loops.* A loop vectorizes across its iterations when it contains no loop, every
 //! value in it is float32/int32/bool (4 lanes of 32 bits) or float64/int64/bool (2 lanes of 64
-//! bits), every load and store indexes the loop variable in at most one dimension, and every op
-//! has a vector form (others, e.g. `tan`, integer `floor_divide`, or int64 <-> float64 casts,
-//! call Rust per element or have no 128-bit x86 instruction, so such loops stay scalar). Bools
-//! are lane masks in registers and bytes in memory. Loads that do not use the loop variable are
-//! hoisted and splat.
+//! bits; int32 values at the edges of such a loop, loaded, stored or cast from and to
+//! float64/int64, held two to a vector, see `narrow_values`), every load and store indexes the
+//! loop variable in at most one dimension, and every op has a vector form (others, e.g. `tan`,
+//! integer `floor_divide` or float64 `pow`, call Rust or libm per element, so such loops stay
+//! scalar). Bools are lane masks in registers and bytes in memory. Loads that do not use the
+//! loop variable are hoisted and splat.
 //!
 //! *Outer loops.* A loop containing loops vectorizes across its own iterations when a load in
 //! it indexes the contiguous (last) dimension with its variable, e.g. `out[n] = sum_m x[m, n]`:
@@ -133,17 +134,30 @@ fn outer_unroll(extent: usize, mode: Mode) -> usize {
         .unwrap_or(UNROLL_LIGHT)
 }
 
-/// int32 loads of the loop's own elements whose every use is a cast to float64: in a 64-bit
-/// loop each vector of them is an 8-byte load of two int32s (`I32X4`, low lanes), converted
-/// by widening the low lanes to int64 and converting (`vcvtqq2pd` with AVX-512). Without this, `np.tanh(int32)` or
-/// `int32 / 2.0` (float64 results) ran as scalar loops.
-fn narrow_loads(l: &Lower, body: &[Inst], var: Var) -> HashSet<Var> {
+/// int32 values of a 64-bit loop held "narrow": the two lanes' int32s in the low half of an
+/// `I32X4` (the form `cvttpd2dq` produces and an 8-byte load or store moves), so loops that
+/// mix float64 or int64 with int32 at their edges vectorize. A narrow value is an int32 load
+/// of the loop's own elements, or a cast to int32 of a float64 (`cvttpd2dq`: NaN, ±inf and
+/// out-of-range lanes give `i32::MIN`, NumPy's result on x86-64) or of an int64 (one
+/// `pshufd`); its every use is a cast to float64 or int64 (widening the low lanes) or a store
+/// into an int32 buffer along the loop. Without this, `np.tanh(int32)`, `int32 / 2.0`,
+/// `np.tanh(x).astype(np.int32)` and `x.mean(axis=0, dtype=np.int32)` ran as scalar loops.
+/// Casts in `wide` (int32 into int64 sums: four lanes per vector in a 32-bit loop) keep
+/// their int32 operands out.
+fn narrow_values(l: &Lower, body: &[Inst], var: Var, wide: &HashSet<Var>) -> HashSet<Var> {
+    let along =
+        |index: &[Var]| index.last() == Some(&var) && !index[..index.len() - 1].contains(&var);
+    let i32_arg = |arg: &u32| l.k.args[*arg as usize].dtype == DType::I32;
     body.iter()
         .filter_map(|i| match i {
-            Inst::Load { dst, arg, index }
-                if index.last() == Some(&var)
-                    && !index[..index.len() - 1].contains(&var)
-                    && l.k.args[*arg as usize].dtype == DType::I32 =>
+            Inst::Load { dst, arg, index } if along(index) && i32_arg(arg) => Some(*dst),
+            // `x86_cvtt2dq` on `f64x2` exists only on x86-64.
+            Inst::Cast {
+                dst,
+                to: DType::I32,
+                x,
+            } if (cfg!(target_arch = "x86_64") && l.ty(*x) == DType::F64)
+                || l.ty(*x) == DType::I64 =>
             {
                 Some(*dst)
             }
@@ -152,7 +166,13 @@ fn narrow_loads(l: &Lower, body: &[Inst], var: Var) -> HashSet<Var> {
         .filter(|d| {
             let mut uses = body.iter().filter(|j| j.uses().contains(d)).peekable();
             uses.peek().is_some()
-                && uses.all(|j| matches!(j, Inst::Cast { to: DType::F64, x, .. } if x == d))
+                && uses.all(|j| match j {
+                    Inst::Cast { dst, to, x } => {
+                        x == d && matches!(to, DType::F64 | DType::I64) && !wide.contains(dst)
+                    }
+                    Inst::Store { arg, index, value } => value == d && i32_arg(arg) && along(index),
+                    _ => false,
+                })
         })
         .collect()
 }
@@ -190,18 +210,15 @@ pub fn plan(l: &Lower, pc: usize, end: usize, var: Var, outer: bool) -> Option<P
     } else {
         accs::widened_casts(l, body, var)
     };
-    let narrow = if outer {
-        HashSet::new()
-    } else {
-        narrow_loads(l, body, var)
-    };
+    let narrow = narrow_values(l, body, var, &wide);
     let mut dts: HashSet<DType> = HashSet::new();
     for inst in body {
         match inst {
             Inst::UpdateArg { .. } => return None,
             Inst::Loop { .. } | Inst::EndLoop => continue,
             Inst::Cast { dst, .. } if wide.contains(dst) => continue,
-            Inst::Load { dst, .. } if narrow.contains(dst) => continue,
+            Inst::Load { dst, .. } | Inst::Cast { dst, .. } if narrow.contains(dst) => continue,
+            Inst::Store { value, .. } if narrow.contains(value) => continue,
             Inst::Load { arg, .. } | Inst::Store { arg, .. } => {
                 dts.insert(l.k.args[*arg as usize].dtype);
             }
@@ -276,9 +293,12 @@ pub fn plan(l: &Lower, pc: usize, end: usize, var: Var, outer: bool) -> Option<P
                         (DType::I32, DType::F32)
                             | (DType::F32, DType::I32)
                             | (DType::I64, DType::F64)
+                            | (DType::F64, DType::I64)
                     );
                 let widened = inst.def().is_some_and(|d| wide.contains(&d));
-                let narrowed = narrow.contains(x) && mode == Mode::Vec64;
+                let narrowed = (narrow.contains(x)
+                    || inst.def().is_some_and(|d| narrow.contains(&d)))
+                    && mode == Mode::Vec64;
                 if !widened && !narrowed && (!ok || !class_ok(from, mode) || !class_ok(*to, mode)) {
                     return None;
                 }
@@ -767,7 +787,7 @@ impl Lower<'_, '_> {
                     return Ok(());
                 }
                 if let (Inst::Load { .. }, DType::I32, Mode::Vec64) = (inst, dt, mode) {
-                    // A narrow load (`narrow_loads`): two int32s per vector, low lanes.
+                    // A narrow load (`narrow_values`): two int32s per vector, low lanes.
                     let vs = (0..self.unroll)
                         .map(|u| {
                             let w = self.b.ins().load(types::I64, flags, addr, size * u as i32);
@@ -778,6 +798,16 @@ impl Lower<'_, '_> {
                         })
                         .collect();
                     vv.insert(*dst, vs);
+                } else if let (Inst::Store { .. }, DType::I32, Mode::Vec64) = (inst, dt, mode) {
+                    // A narrow store: the low lanes' two int32s as one float64 lane (`movsd`,
+                    // no move to a general register).
+                    let f = MemFlagsData::new()
+                        .with_endianness(cranelift_codegen::ir::Endianness::Little);
+                    for (u, v) in get(vv, *dst)?.into_iter().enumerate() {
+                        let d = self.b.ins().bitcast(types::F64X2, f, v);
+                        let w = self.b.ins().extractlane(d, 0);
+                        self.b.ins().store(flags, w, addr, size * u as i32);
+                    }
                 } else if matches!(inst, Inst::Load { .. }) {
                     let vs = (0..self.unroll)
                         .map(|u| self.b.ins().load(t, flags, addr, size * u as i32))
