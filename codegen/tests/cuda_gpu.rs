@@ -219,6 +219,19 @@ fn large_transfers_round_trip_through_pinned_staging() {
     assert_eq!(dev.download(&buf).expect("download"), bytes);
 }
 
+/// Unit-stride 1-d views of `ins` and then `out`: a flat kernel's arguments.
+fn flat_args<'a>(
+    ins: &'a [cuda::runtime::DeviceBuffer],
+    out: &'a cuda::runtime::DeviceBuffer,
+) -> Vec<cuda::runtime::DeviceArg<'a>> {
+    let mut args: Vec<_> = ins
+        .iter()
+        .map(|b| cuda::runtime::DeviceArg::In(b, 0, vec![1]))
+        .collect();
+    args.push(cuda::runtime::DeviceArg::Out(out, 0, vec![1]));
+    args
+}
+
 #[test]
 fn w1_bandwidth_with_cuda_events() {
     let Some(dev) = device() else {
@@ -232,12 +245,7 @@ fn w1_bandwidth_with_cuda_events() {
         .collect();
     let mut out = dev.alloc(DType::F32, n).expect("alloc");
     let run = |dev: &CudaDevice, out: &mut cuda::runtime::DeviceBuffer| {
-        let mut args: Vec<cuda::runtime::DeviceArg<'_>> = ins
-            .iter()
-            .map(|b| cuda::runtime::DeviceArg::In(b, 0, vec![1]))
-            .collect();
-        args.push(cuda::runtime::DeviceArg::Out(out, 0, vec![1]));
-        dev.launch(&compiled, &mut args)
+        dev.launch(&compiled, &mut flat_args(&ins, out))
     };
     run(&dev, &mut out).expect("warm-up");
     let (_, ms) = dev
@@ -272,12 +280,8 @@ fn timing_events_are_pooled_and_stay_ordered() {
     let first = dev.mark().expect("mark");
     for _ in 0..200 {
         let start = dev.mark().expect("mark");
-        let mut args: Vec<cuda::runtime::DeviceArg<'_>> = ins
-            .iter()
-            .map(|b| cuda::runtime::DeviceArg::In(b, 0, vec![1]))
-            .collect();
-        args.push(cuda::runtime::DeviceArg::Out(&out, 0, vec![1]));
-        dev.launch(&compiled, &mut args).expect("launch");
+        dev.launch(&compiled, &mut flat_args(&ins, &out))
+            .expect("launch");
         let end = dev.mark().expect("mark");
         let ms = start.elapsed_ms(&end).expect("elapsed");
         assert!(ms >= 0.0 && ms.is_finite(), "{ms}");

@@ -685,17 +685,7 @@ fn atan2_accuracy_and_specials() {
                 }
             }
         }
-        println!(
-            "arctan2 {dt}: max {} ulp (at y = {:e}, x = {:e}), bound {bound}",
-            worst.0, worst.1, worst.2
-        );
-        assert!(
-            worst.0 <= bound,
-            "atan2 {dt}: {} ulp at ({:e}, {:e}) exceeds {bound}",
-            worst.0,
-            worst.1,
-            worst.2
-        );
+        assert_worst(&format!("arctan2 {dt}"), worst, bound);
     }
 }
 
@@ -813,7 +803,11 @@ fn pow_float32_vector_accuracy_and_specials() {
     for _ in 0..20000 {
         xs.push(-rng.uniform(0.0, 10.0));
         let y = rng.uniform(-40.0, 40.0);
-        ys.push(if rng.next().is_multiple_of(4) { y } else { y.round() });
+        ys.push(if rng.next().is_multiple_of(4) {
+            y
+        } else {
+            y.round()
+        });
     }
     let sp = [
         f64::NAN,
@@ -879,16 +873,17 @@ fn pow_float32_vector_accuracy_and_specials() {
             }
         }
     }
-    println!(
-        "pow float32: max {} ulp (at x = {:e}, y = {:e}), bound {POW_F32_BOUND}",
-        worst.0, worst.1, worst.2
-    );
+    assert_worst("pow float32", worst, POW_F32_BOUND);
+}
+
+/// Prints the worst error of a two-argument function, `(ulps, first, second)`, and asserts
+/// it is within `bound` ULP.
+fn assert_worst<T: std::fmt::LowerExp>(what: &str, worst: (f64, T, T), bound: f64) {
+    let (u, a, b) = worst;
+    println!("{what}: max {u} ulp (at ({a:e}, {b:e})), bound {bound}");
     assert!(
-        worst.0 <= POW_F32_BOUND,
-        "pow float32: {} ulp at ({:e}, {:e}) exceeds {POW_F32_BOUND}",
-        worst.0,
-        worst.1,
-        worst.2
+        u <= bound,
+        "{what}: {u} ulp at ({a:e}, {b:e}) exceeds {bound}"
     );
 }
 
