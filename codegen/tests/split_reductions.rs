@@ -273,6 +273,32 @@ fn column_reductions_match_the_interpreter() {
     }
 }
 
+/// Wide column reductions with too few rows for two parts of rows (fewer than the interchange's
+/// rows per part) but enough work to split: the interchange's cap on parts is 0 or 1, and
+/// they run unsplit (they panicked choosing parts: `x.sum(axis=0)` of an 8 x 50000 array).
+#[test]
+fn column_reductions_with_too_few_rows_to_split() {
+    use ember_codegen::cpu::lower::split::parts_for;
+    assert_eq!(parts_for(1000, 1 << 20, 0), None);
+    assert_eq!(parts_for(1000, 1 << 20, 1), None);
+    assert!(parts_for(1000, 1 << 20, 2).is_some());
+    let mut rng = Rng(86);
+    for dt in [DType::F32, DType::F64, DType::I64] {
+        for op in [ReduceOp::Sum, ReduceOp::Max] {
+            for (r, c) in [(8, 50_000), (15, 20_000), (3, 100_000), (1, 200_000)] {
+                let k = column_kernel(op, dt, r, c, false);
+                let vals = values(&mut rng, dt, r * c, -4.0, 4.0);
+                check(
+                    &k,
+                    &[buffer(dt, &[r, c], &vals, false)],
+                    8.0,
+                    tol(op, dt, r, 4.0),
+                );
+            }
+        }
+    }
+}
+
 /// Several accumulators in one column kernel (sum and max of the same values, the shape of a
 /// horizontal merge) and a transposed view (unit stride along the rows: the ordinary form).
 #[test]

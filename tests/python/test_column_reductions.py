@@ -299,3 +299,16 @@ def test_full_reductions_nan_inf_ties(op, dtype):
     y[n - 2] = -np.inf  # inf - inf: NaN for sums
     with np.errstate(invalid="ignore"):
         np.testing.assert_array_equal(f(y), getattr(y, op)())
+
+
+@pytest.mark.parametrize("shape", [(8, 50_000), (15, 20_000), (3, 100_000), (2, 8, 20_000)])
+@pytest.mark.parametrize("op", ["sum", "mean", "max", "var"])
+def test_wide_column_reductions_of_few_rows(op, shape):
+    # Enough work to split, too few rows for two parts of rows: these panicked choosing the
+    # parts (found by the fuzzer at large sizes: np.mean(x, axis=0) of 8 x 1562 x 32).
+    rng = np.random.default_rng(len(shape) * 100 + shape[0])
+    x = rng.standard_normal(shape)
+    f = ember.jit(lambda a: getattr(a, op)(axis=0), fallback="error")
+    np.testing.assert_allclose(f(x), getattr(x, op)(axis=0), rtol=1e-12, atol=1e-12)
+    eager = getattr(ember.asarray(x), op)(axis=0)
+    np.testing.assert_allclose(eager, getattr(x, op)(axis=0), rtol=1e-12, atol=1e-12)

@@ -90,9 +90,10 @@ impl Phase {
 
 /// The parts a reduction loop of `extent` iterations over `work` elements splits into:
 /// `(chunk, parts)`, or `None` when it should not split. Chunks are multiples of 64
-/// iterations when they are that long (vector loops then run whole iterations).
+/// iterations when they are that long (vector loops then run whole iterations). A
+/// `max_parts` below 2 (a caller's cap, e.g. too few rows for two parts) never splits.
 pub fn parts_for(extent: usize, work: usize, max_parts: usize) -> Option<(usize, usize)> {
-    if work < SPLIT_MIN_WORK || extent < 2 {
+    if work < SPLIT_MIN_WORK || extent < 2 || max_parts < 2 {
         return None;
     }
     let want = (work / PART_WORK).clamp(1, max_parts).min(extent);
