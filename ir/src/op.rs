@@ -252,6 +252,20 @@ impl BinaryOp {
         matches!(self, Eq | Ne | Lt | Le | Gt | Ge | And | Or | Xor)
     }
 
+    /// The predicate `op'` with `a op b == b op' a` (`<` for `>`, ...); `None` for ops that
+    /// are not predicates.
+    pub fn swapped(self) -> Option<Self> {
+        use BinaryOp::*;
+        Some(match self {
+            Lt => Gt,
+            Le => Ge,
+            Gt => Lt,
+            Ge => Le,
+            Eq | Ne | And | Or | Xor => self,
+            _ => return None,
+        })
+    }
+
     /// The dtype both operands are converted to before the op runs.
     pub fn compute_dtype(self, a: DType, b: DType) -> Result<DType> {
         use BinaryOp::*;

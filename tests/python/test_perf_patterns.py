@@ -83,3 +83,68 @@ def test_stack_broadcast_and_transposed():
     check(g, c)
     check(lambda x, y: np.concatenate([x, y, x], axis=1), c[:, :3], np.ones((1250, 2), np.float32))
     check(lambda x: np.concatenate([x, x], axis=0), c)
+
+
+_EDGE_F32 = np.array(
+    [
+        0.0,
+        -0.0,
+        -2.0,
+        2.5,
+        0.1,
+        -0.1,
+        np.nextafter(np.float32(0.1), np.float32(1)),
+        1e-45,
+        3e38,
+        -3e38,
+        np.inf,
+        -np.inf,
+        np.nan,
+        16777216.0,
+        2147483648.0,
+    ],
+    dtype=np.float32,
+)
+_EDGE_I32 = np.array([0, 1, -1, -2, 2, 3, 2**31 - 1, -(2**31), 7, -7], dtype=np.int32)
+
+
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")
+@pytest.mark.parametrize(
+    "k",
+    [
+        np.int64(-2),
+        np.float64(2.5),
+        0.1,
+        np.float64(0.1),
+        np.float64(-0.1),
+        np.float64(1e300),
+        np.float64(1e-50),
+        np.float64(np.nan),
+        np.float64(np.inf),
+        np.int64(2**40),
+        np.int64(-(2**31)),
+        np.float64(2147483647.5),
+        np.float64(-2147483648.5),
+    ],
+)
+def test_predicates_against_wider_constants(k):
+    # seeds 5445, 7720, 7893: float32 (or int32) values compared with a float64 or int64
+    # constant were widened to float64 in the loop, which then ran scalar (arctan2 per element).
+    def f(a):
+        return (
+            a != k,
+            k < a,
+            a <= k,
+            a >= k,
+            k > a,
+            a == k,
+            np.logical_or(a, k),
+            np.logical_and(k, a),
+            np.logical_xor(a, k),
+            np.arctan2(np.logical_not(a != k), a),
+        )
+
+    rng = np.random.default_rng(5)
+    for edge in (_EDGE_F32, _EDGE_I32):
+        a = np.concatenate([np.tile(edge, 20), rng.choice(edge, 1000)])
+        check(f, a)

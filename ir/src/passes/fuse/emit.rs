@@ -62,6 +62,87 @@ fn presence(shape: &[usize], domain: &[usize]) -> Vec<bool> {
         .collect()
 }
 
+/// What `x op k` (`x` of dtype `dx`, converted to `c` as the op does) is in `dx` itself.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub(crate) enum Narrowed {
+    /// `x op' k'` with `k'` of dtype `dx`.
+    Op(BinaryOp, Scalar),
+    /// The same for every `x`.
+    Const(bool),
+}
+
+/// `x op k` for `x` of dtype `dx` and a constant `k` of dtype `c` (the op's compute dtype),
+/// rewritten in `dx`, when every `dx` value converts to `c` exactly (float32 to float64,
+/// int32 to float64 or int64). Comparisons take the `dx` neighbours of `k`: with `lo <= k <=
+/// hi` the nearest `dx` values (equal when `k` is exact), `x < k` and `x <= k` are `x < hi`
+/// (or `x <= k` itself when exact), `x > k` and `x >= k` are `x > lo`, and an inexact `k` is
+/// never equal to `x`; NaN `x` compares false both ways, as before. Logical ops only see
+/// whether `k` is nonzero (NaN is).
+pub(crate) fn narrow_predicate(op: BinaryOp, dx: DType, c: DType, k: Scalar) -> Option<Narrowed> {
+    use BinaryOp::*;
+    let exact = matches!(
+        (dx, c),
+        (DType::F32, DType::F64) | (DType::I32, DType::F64) | (DType::I32, DType::I64)
+    );
+    if !exact || !op.is_predicate() {
+        return None;
+    }
+    if matches!(op, And | Or | Xor) {
+        let nonzero = match k {
+            Scalar::F64(v) => v != 0.0,
+            Scalar::I64(v) => v != 0,
+            _ => return None,
+        };
+        let one = if nonzero { 1.0 } else { 0.0 };
+        return Some(Narrowed::Op(op, Scalar::F64(one).cast(dx)));
+    }
+    // The dx values next to k: (lo, hi), None beyond dx's range.
+    let (lo, hi) = match (dx, k) {
+        (DType::F32, Scalar::F64(v)) => {
+            if v.is_nan() {
+                return Some(Narrowed::Op(op, Scalar::F32(f32::NAN)));
+            }
+            let r = v as f32;
+            let (lo, hi) = match (r as f64).partial_cmp(&v)? {
+                std::cmp::Ordering::Equal => (r, r),
+                std::cmp::Ordering::Less => (r, r.next_up()),
+                std::cmp::Ordering::Greater => (r.next_down(), r),
+            };
+            (Some(Scalar::F32(lo)), Some(Scalar::F32(hi)))
+        }
+        (DType::I32, Scalar::F64(v)) => {
+            if v.is_nan() {
+                return Some(Narrowed::Const(op == Ne));
+            }
+            let int = |f: f64| {
+                (f >= i32::MIN as f64 && f <= i32::MAX as f64).then_some(Scalar::I32(f as i32))
+            };
+            let lo = int(v.floor()).or((v > i32::MAX as f64).then_some(Scalar::I32(i32::MAX)));
+            let hi = int(v.ceil()).or((v < i32::MIN as f64).then_some(Scalar::I32(i32::MIN)));
+            (lo, hi)
+        }
+        (DType::I32, Scalar::I64(v)) => {
+            let lo = i32::try_from(v)
+                .ok()
+                .or((v > i32::MAX as i64).then_some(i32::MAX));
+            let hi = i32::try_from(v)
+                .ok()
+                .or((v < i32::MIN as i64).then_some(i32::MIN));
+            (lo.map(Scalar::I32), hi.map(Scalar::I32))
+        }
+        _ => return None,
+    };
+    Some(match (op, lo, hi) {
+        (_, Some(l), Some(h)) if l == h => Narrowed::Op(op, l),
+        (Eq | Ne, ..) => Narrowed::Const(op == Ne),
+        (Lt | Le, _, Some(h)) => Narrowed::Op(Lt, h),
+        (Gt | Ge, Some(l), _) => Narrowed::Op(Gt, l),
+        // k above (below) every dx value.
+        (Lt | Le | Gt | Ge, ..) => Narrowed::Const(true),
+        _ => return None,
+    })
+}
+
 impl Emitter<'_> {
     /// True when `n` is read from a buffer (not computed here).
     fn is_load(&self, n: NodeId) -> bool {
@@ -99,6 +180,33 @@ impl Emitter<'_> {
         } else {
             self.b.cast(to, x)
         }
+    }
+
+    /// A predicate between a value and a constant computed in `c`, where every value of the
+    /// value's dtype is exact in `c`: the same predicate in the value's own dtype against an
+    /// adjusted constant, or a constant (see [`narrow_predicate`]). The loop then needs no
+    /// widening cast and keeps one dtype class: `x_f32 != np.int64(-2)` and
+    /// `np.logical_or(x_f32, 2.5)` vectorize as float32 loops.
+    fn narrowed_predicate(
+        &mut self,
+        op: BinaryOp,
+        (a, da): (Var, DType),
+        (b, db): (Var, DType),
+        c: DType,
+    ) -> Option<Var> {
+        let (x, dx, k, op) = match (self.consts.get(&a), self.consts.get(&b)) {
+            (None, Some(&k)) => (a, da, k, op),
+            (Some(&k), None) => (b, db, k, op.swapped()?),
+            _ => return None,
+        };
+        let k = crate::kernel::eval::cast(k, c);
+        Some(match narrow_predicate(op, dx, c, k)? {
+            Narrowed::Op(op, k) => {
+                let k = self.konst(k);
+                self.b.binary(op, x, k)
+            }
+            Narrowed::Const(v) => self.konst(Scalar::Bool(v)),
+        })
     }
 
     fn konst(&mut self, s: Scalar) -> Var {
@@ -225,6 +333,9 @@ impl Emitter<'_> {
                 let (a, b) = (self.emit(ops[0])?, self.emit(ops[1])?);
                 let (da, db) = (self.dt(ops[0]), self.dt(ops[1]));
                 let c = bop.compute_dtype(da, db)?;
+                if let Some(r) = self.narrowed_predicate(bop, (a, da), (b, db), c) {
+                    return Ok(self.cast(r, DType::Bool, nd));
+                }
                 let a = self.cast(a, da, c);
                 let b = self.cast(b, db, c);
                 let r = self.b.binary(bop, a, b);

@@ -178,3 +178,170 @@ fn kernels_reading_permuted_or_sliced_views_keep_their_dimensions() {
         [vec![8, 16], vec![8, 16]]
     );
 }
+
+/// `x op k` rewritten in `x`'s own dtype (float32 or int32 against a float64 or int64
+/// constant) agrees with the widened comparison for every pair of tricky values.
+#[test]
+fn predicates_against_wider_constants_narrow_exactly() {
+    use super::emit::{narrow_predicate, Narrowed};
+    use crate::dtype::DType;
+    use crate::kernel::eval;
+    use crate::literal::Scalar;
+    use crate::op::BinaryOp;
+    let fk = [
+        0.0,
+        -0.0,
+        -2.0,
+        2.5,
+        0.1,
+        -0.1,
+        1e-50,
+        -1e-50,
+        1e300,
+        -1e300,
+        f32::MAX as f64,
+        f32::MAX as f64 * 1.0000001,
+        f32::MIN_POSITIVE as f64 / 3.0,
+        16777217.0,
+        2147483647.0,
+        2147483647.5,
+        2147483648.0,
+        -2147483648.0,
+        -2147483648.5,
+        -2147483649.0,
+        f64::INFINITY,
+        f64::NEG_INFINITY,
+        f64::NAN,
+    ];
+    let fx = [
+        0.0f32,
+        -0.0,
+        -2.0,
+        2.5,
+        0.1,
+        -0.1,
+        0.1f32.next_up(),
+        0.1f32.next_down(),
+        1e-45,
+        -1e-45,
+        16777216.0,
+        16777218.0,
+        f32::MAX,
+        f32::MIN,
+        2147483648.0,
+        -2147483648.0,
+        f32::INFINITY,
+        f32::NEG_INFINITY,
+        f32::NAN,
+    ];
+    let ix = [
+        0,
+        1,
+        -1,
+        -2,
+        2,
+        3,
+        i32::MAX,
+        i32::MIN,
+        i32::MAX - 1,
+        i32::MIN + 1,
+    ];
+    let ik = [
+        0i64,
+        -2,
+        3,
+        i32::MAX as i64,
+        i32::MAX as i64 + 1,
+        i32::MIN as i64,
+        i32::MIN as i64 - 1,
+        i64::MAX,
+        i64::MIN,
+    ];
+    let mut cases: Vec<(Scalar, DType, Scalar)> = Vec::new();
+    for &k in &fk {
+        cases.extend(
+            fx.iter()
+                .map(|&x| (Scalar::F32(x), DType::F64, Scalar::F64(k))),
+        );
+        cases.extend(
+            ix.iter()
+                .map(|&x| (Scalar::I32(x), DType::F64, Scalar::F64(k))),
+        );
+    }
+    for &k in &ik {
+        cases.extend(
+            ix.iter()
+                .map(|&x| (Scalar::I32(x), DType::I64, Scalar::I64(k))),
+        );
+    }
+    let ops = [
+        BinaryOp::Eq,
+        BinaryOp::Ne,
+        BinaryOp::Lt,
+        BinaryOp::Le,
+        BinaryOp::Gt,
+        BinaryOp::Ge,
+        BinaryOp::And,
+        BinaryOp::Or,
+        BinaryOp::Xor,
+    ];
+    for (x, c, k) in cases {
+        for op in ops {
+            let want = eval::binary(op, eval::cast(x, c), k);
+            let got = match narrow_predicate(op, x.dtype(), c, k).expect("narrows") {
+                Narrowed::Op(op2, k2) => {
+                    assert_eq!(k2.dtype(), x.dtype());
+                    eval::binary(op2, x, k2)
+                }
+                Narrowed::Const(v) => Scalar::Bool(v),
+            };
+            assert_eq!(got, want, "{x:?} {op} {k:?} (in {c})");
+            // The constant on the left.
+            let want = eval::binary(op, k, eval::cast(x, c));
+            let got = match narrow_predicate(op.swapped().unwrap(), x.dtype(), c, k).unwrap() {
+                Narrowed::Op(op2, k2) => eval::binary(op2, x, k2),
+                Narrowed::Const(v) => Scalar::Bool(v),
+            };
+            assert_eq!(got, want, "{k:?} {op} {x:?} (in {c})");
+        }
+    }
+    // Int64 values are not all exact in float64: no rewrite.
+    assert_eq!(
+        narrow_predicate(BinaryOp::Lt, DType::I64, DType::F64, Scalar::F64(2.5)),
+        None
+    );
+}
+
+/// A float32 compared with a float64 constant, and an int32 with an int64 one, compare in their
+/// own dtype (no widening cast in the loop: one dtype class, a vector loop).
+#[test]
+fn predicates_against_wider_constants_compare_in_the_narrow_dtype() {
+    let kernel = |text: &str| {
+        let (_, s) = schedule(text);
+        match &s.steps[..] {
+            [Step::Kernel(k)] => k.kernel.to_string(),
+            other => panic!("{other:?}"),
+        }
+    };
+    let k = kernel(
+        "%0 = input 0 : f32[8]\n%1 = const i64[] -2\n%2 = not_equal %0, %1\n\
+         %3 = logical_not %2\n%4 = arctan2 %3, %0\noutput 0 %4\n",
+    );
+    assert!(k.contains("not_equal %") && k.contains("-2.0:f32"), "{k}");
+    assert!(!k.contains("to f64"), "{k}");
+    let k = kernel(
+        "%0 = input 0 : f32[8]\n%1 = const f64[] 2.5\n%2 = logical_or %0, %1\noutput 0 %2\n",
+    );
+    assert!(k.contains("1.0:f32") && !k.contains("to f64"), "{k}");
+    // The constant on the left; 0.1 is not a float32: `0.1 <= x` is `x > 0.099999994`.
+    let k = kernel(
+        "%0 = input 0 : f32[8]\n%1 = const f64[] 0.1\n%2 = less_equal %1, %0\noutput 0 %2\n",
+    );
+    assert!(
+        k.contains("0.099999994:f32") && k.contains("greater %"),
+        "{k}"
+    );
+    assert!(!k.contains("to f64"), "{k}");
+    let k = kernel("%0 = input 0 : i32[8]\n%1 = const i64[] 7\n%2 = less %0, %1\noutput 0 %2\n");
+    assert!(k.contains("7:i32") && !k.contains("to i64"), "{k}");
+}
