@@ -1,15 +1,16 @@
-//! Exhaustive accuracy of the generated float32 `sinh`, `cosh`, `arctan`, `arcsin` and
-//! `arccos`: every float32 of each function's range through the vector loop (and every
+//! Exhaustive accuracy of the generated float32 `sinh`, `cosh`, `arctan`, `arcsin`,
+//! `arccos` and `tan`: every float32 of each function's range through the vector loop (and every
 //! `STEP`-th one, default 97, through the scalar strided loop), against the float64 function
 //! rounded to float32:
 //!
 //! ```text
-//! cargo run --release -p ember-codegen --example trig_ulp [sinh cosh arctan arcsin arccos]
+//! cargo run --release -p ember-codegen --example trig_ulp [sinh cosh arctan arcsin arccos tan]
 //! ```
 //!
 //! Ranges: `sinh`/`cosh` all of `[0, 90]` (beyond 89.416 both overflow; `-x` gives the same
 //! or negated result by construction), `arctan` all of `[0, inf]`, `arcsin` `[0, 1]`,
-//! `arccos` `[-1, 1]`. Prints the maximum ULP error with where it occurs and a histogram.
+//! `arccos` `[-1, 1]`, `tan` `[0, 8192]` (its fast range; beyond, libm; odd by construction).
+//! Prints the maximum ULP error with where it occurs and a histogram.
 
 use ember_codegen::cpu::{CpuBackend, KernelArg};
 use ember_ir::kernel::build::Builder;
@@ -44,7 +45,7 @@ fn main() {
         .and_then(|s| s.parse().ok())
         .unwrap_or(97);
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let all = ["sinh", "cosh", "arctan", "arcsin", "arccos"];
+    let all = ["sinh", "cosh", "arctan", "arcsin", "arccos", "tan"];
     let names: Vec<&str> = if args.is_empty() {
         all.to_vec()
     } else {
@@ -62,6 +63,7 @@ fn main() {
                 f64::acos,
                 vec![(0, 1f32.to_bits()), (0x8000_0000, (-1f32).to_bits())],
             ),
+            "tan" => (UnaryOp::Tan, f64::tan, vec![(0, 8192f32.to_bits())]),
             _ => panic!("unknown function {name}"),
         };
         let mut b = Builder::new(format!("{name}_ulp"));

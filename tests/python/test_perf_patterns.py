@@ -148,3 +148,34 @@ def test_predicates_against_wider_constants(k):
     for edge in (_EDGE_F32, _EDGE_I32):
         a = np.concatenate([np.tile(edge, 20), rng.choice(edge, 1000)])
         check(f, a)
+
+
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")
+@pytest.mark.parametrize("dtype", [np.float32, np.float64, np.int32, np.int64])
+def test_tan_vectorized(dtype):
+    # seeds 6066, 6475, 7772, 7929: tan had no vector form and called libm per element
+    # (5-12x NumPy). Now Cephes' tan after the sin/cos reduction, libm beyond 8192 (float32)
+    # or 1e6 (float64), so huge arguments, NaN and infinities stay exact.
+    rng = np.random.default_rng(6)
+    if np.issubdtype(dtype, np.floating):
+        k = np.arange(-300, 300)
+        poles = (k * (np.pi / 2)).astype(dtype)
+        poles = np.concatenate([poles, np.nextafter(poles, dtype(np.inf)), np.nextafter(poles, dtype(-np.inf))])
+        special = np.array([0.0, -0.0, np.nan, np.inf, -np.inf, 1e-30, -1e-30, 8192.5, 1e6 + 0.5, 3e7, 1e30], dtype)
+        a = np.concatenate([rng.uniform(-1e4, 1e4, 5000).astype(dtype), poles, special, rng.standard_normal(999)])
+        a = a.astype(dtype)
+    else:
+        a = rng.integers(-(10**6), 10**6, 5001).astype(dtype)
+
+    def f(x):
+        return np.tan(x)
+
+    got = np.asarray(ember.jit(f)(a))
+    want = f(a)
+    assert got.dtype == want.dtype
+    np.testing.assert_allclose(got, want, rtol=4e-7 if want.dtype == np.float32 else 1e-15)
+    np.testing.assert_array_equal(np.signbit(got[want == 0]), np.signbit(want[want == 0]))
+    # Strided (the scalar loop) too.
+    np.testing.assert_allclose(
+        np.asarray(ember.jit(f)(a[::3])), want[::3], rtol=4e-7 if want.dtype == np.float32 else 1e-15
+    )

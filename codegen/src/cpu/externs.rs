@@ -1,4 +1,4 @@
-//! Rust functions generated code calls for the ops it does not inline (rare ones: `tan`,
+//! Rust functions generated code calls for the ops it does not inline (rare ones:
 //! `arcsin`, float `floor_divide`, integer `power`, ...). They call the kernel IR's own scalar
 //! semantics ([`ember_ir::kernel::eval`]), so these ops agree with the interpreter bit for bit.
 //! Each takes the op as its index in `UnaryOp::ALL` / `BinaryOp::ALL`.
@@ -80,16 +80,21 @@ pub extern "C" fn ember_binary_i32(op: u32, a: i32, b: i32) -> i32 {
     }
 }
 
-/// Recomputes float32 sin (`cos == 0`) or cos lanes whose argument is beyond the fast range.
+/// Recomputes float32 sin (`which == 0`), cos (1) or tan (2) lanes whose argument is beyond
+/// the fast range.
 ///
 /// # Safety
 /// `x` and `r` point to `n` readable / writable floats.
-pub unsafe extern "C" fn ember_sincos_fix_f32(x: *const f32, r: *mut f32, n: u32, cos: u32) {
+pub unsafe extern "C" fn ember_sincos_fix_f32(x: *const f32, r: *mut f32, n: u32, which: u32) {
     for i in 0..n as usize {
         // SAFETY: the caller passes n-element stack slots.
         let v = unsafe { *x.add(i) };
         if (v.abs() as f64) > super::math::SINCOS_FAST_LIMIT_F32 || v.is_nan() {
-            let y = if cos != 0 { v.cos() } else { v.sin() };
+            let y = match which {
+                0 => v.sin(),
+                1 => v.cos(),
+                _ => v.tan(),
+            };
             // SAFETY: as above.
             unsafe { *r.add(i) = y };
         }
@@ -100,12 +105,16 @@ pub unsafe extern "C" fn ember_sincos_fix_f32(x: *const f32, r: *mut f32, n: u32
 ///
 /// # Safety
 /// `x` and `r` point to `n` readable / writable doubles.
-pub unsafe extern "C" fn ember_sincos_fix_f64(x: *const f64, r: *mut f64, n: u32, cos: u32) {
+pub unsafe extern "C" fn ember_sincos_fix_f64(x: *const f64, r: *mut f64, n: u32, which: u32) {
     for i in 0..n as usize {
         // SAFETY: the caller passes n-element stack slots.
         let v = unsafe { *x.add(i) };
         if v.abs() > super::math::SINCOS_FAST_LIMIT_F64 || v.is_nan() {
-            let y = if cos != 0 { v.cos() } else { v.sin() };
+            let y = match which {
+                0 => v.sin(),
+                1 => v.cos(),
+                _ => v.tan(),
+            };
             // SAFETY: as above.
             unsafe { *r.add(i) = y };
         }

@@ -36,12 +36,21 @@ pub fn cl_type(dt: DType, mode: Mode) -> Type {
     }
 }
 
+/// Which function the slow sin/cos/tan lanes recompute (the `which` argument of
+/// `ember_sincos_fix_f32` / `_f64`).
+#[derive(Clone, Copy)]
+enum SlowTrig {
+    Sin = 0,
+    Cos = 1,
+    Tan = 2,
+}
+
 /// True when the vector form of `op` on `dt` exists (for the loop's mode); other ops make the
 /// loop run scalar.
 pub fn unary_vectorizes(op: UnaryOp, dt: DType) -> bool {
     use UnaryOp::*;
     match dt {
-        DType::F32 | DType::F64 => op != Tan,
+        DType::F32 | DType::F64 => true,
         DType::I32 | DType::I64 => matches!(
             op,
             Neg | Abs
@@ -313,7 +322,12 @@ impl Lower<'_, '_> {
                     } else {
                         r
                     };
-                    return self.patch_sincos(dt, x, r, op == Cos, mode);
+                    let which = if op == Cos {
+                        SlowTrig::Cos
+                    } else {
+                        SlowTrig::Sin
+                    };
+                    return self.patch_sincos(dt, x, r, which, mode);
                 }
                 Tanh => m.tanh(x),
                 Erf => m.erf(x),
@@ -346,7 +360,11 @@ impl Lower<'_, '_> {
                 Atan => m.atan(x),
                 Asin => m.asin(x),
                 Acos => m.acos(x),
-                Tan => return Err(CodegenError::Unsupported(format!("vector {op} on {dt}"))),
+                Tan => {
+                    let r = m.tan(x);
+                    let r = m.zero_keeps_sign(x, r);
+                    return self.patch_sincos(dt, x, r, SlowTrig::Tan, mode);
+                }
             });
         }
         // Integers and bools.
@@ -421,13 +439,14 @@ impl Lower<'_, '_> {
         })
     }
 
-    /// Recomputes sin/cos lanes beyond the fast range through libm (a rarely taken branch).
+    /// Recomputes sin/cos/tan lanes beyond the fast range through libm (a rarely taken
+    /// branch).
     fn patch_sincos(
         &mut self,
         dt: DType,
         x: Value,
         r: Value,
-        cos: bool,
+        which: SlowTrig,
         mode: Mode,
     ) -> Result<Value> {
         let ty = cl_type(dt, mode);
@@ -469,7 +488,7 @@ impl Lower<'_, '_> {
         let px = self.b.ins().stack_addr(types::I64, sx, 0);
         let pr = self.b.ins().stack_addr(types::I64, sr, 0);
         let n = self.b.ins().iconst(types::I32, ty.lane_count() as i64);
-        let c = self.b.ins().iconst(types::I32, cos as i64);
+        let c = self.b.ins().iconst(types::I32, which as i64);
         let name = if dt == DType::F32 {
             "ember_sincos_fix_f32"
         } else {

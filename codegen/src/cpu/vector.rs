@@ -5,7 +5,7 @@
 //! value in it is float32/int32/bool (4 lanes of 32 bits) or float64/int64/bool (2 lanes of 64
 //! bits; int32 values at the edges of such a loop, loaded, stored or cast from and to
 //! float64/int64, held two to a vector, see `narrow_values`), every load and store indexes the
-//! loop variable in at most one dimension, and every op has a vector form (others, e.g. `tan`,
+//! loop variable in at most one dimension, and every op has a vector form (others, e.g.
 //! integer `floor_divide` or float64 `pow`, call Rust or libm per element, so such loops stay
 //! scalar). Bools are lane masks in registers and bytes in memory. Loads that do not use the
 //! loop variable are hoisted and splat.
