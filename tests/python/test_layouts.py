@@ -429,3 +429,55 @@ def test_dense_reversed_operands_of_full_reductions_are_read_in_place():
         got = jf(x)
     np.testing.assert_allclose(got, x.sum(), rtol=1e-5)
     assert "packed" not in p.summary() and "copied" not in p.summary(), p.summary()
+
+
+RESHAPE_AND_MATMUL_READERS = [
+    # Fuzzer seed 5091: a comparison of a transposed operand, flattened. NumPy writes it in
+    # the operand's order and the reshape copies; the kernel used to scatter C-ordered
+    # bytes (0.44 ms, NumPy 0.08).
+    ("flatten", lambda: (make((256, 1000), np.float32).T,), lambda x: (True > x).reshape((256000,))),
+    # A reshape NumPy can view: the result keeps the kernel's Fortran order.
+    ("reshape-view", lambda: (make((64, 300), np.float64).T,), lambda x: (x * 2).reshape((300, 1, 64))),
+    (
+        "reshape-view-out",
+        lambda: (make((64, 300), np.float32).T,),
+        lambda x: (np.exp(x), np.exp(x).reshape((30, 10, 64))),
+    ),
+    # Fuzzer seed 6837: a cast of a Fortran operand feeding a GEMM (4.0 ms, NumPy 1.4).
+    (
+        "cast-matmul",
+        lambda: (np.asfortranarray(RNG.integers(-5, 6, (2500, 31))), make((31,), np.float32)),
+        lambda a, w: np.int64(3) > a @ w,
+    ),
+    (
+        "matmul-T-operand",
+        lambda: (make((300, 200), np.float32), make((300, 50), np.float32)),
+        lambda a, b: (a.T * 2) @ b,
+    ),
+    ("matmul-both", lambda: (np.asfortranarray(make((120, 90), np.float64)),), lambda a: (a + 1) @ (a - 1).T),
+    (
+        "matmul-epilogue",
+        lambda: (make((80, 64), np.float32), make((64,), np.float32)),
+        lambda a, b: np.maximum((a.T * 3) @ a + b, 0),
+    ),
+    ("matmul-int", lambda: (np.asfortranarray(RNG.integers(-5, 6, (60, 70))),), lambda a: (a * 2) @ a.T),
+    ("matmul-bool", lambda: (make((60, 70), np.float32).T,), lambda a: (a > 0) @ (a < 0).T),
+    ("matmul-batched", lambda: (make((40, 30, 6), np.float64),), lambda a: np.transpose(a + 1, (2, 1, 0)) @ a[:, :, 0]),
+]
+
+
+@pytest.mark.parametrize(
+    "make_args,fn",
+    [(r[1], r[2]) for r in RESHAPE_AND_MATMUL_READERS],
+    ids=[r[0] for r in RESHAPE_AND_MATMUL_READERS],
+)
+def test_kernels_read_by_reshapes_and_matmuls_take_operand_order(make_args, fn):
+    # Reshapes (a view or a C-order copy) and GEMMs (any strides) read kernel results in
+    # whatever order they come: such kernels write their operands' order as NumPy does.
+    args = make_args()
+    jf = ember.jit(fn)
+    want = fn(*args)
+    for got in (jf(*args), jf(*args)):
+        got, wants = (got, want) if isinstance(want, tuple) else ((got,), (want,))
+        for g, w in zip(got, wants, strict=True):
+            check_close(g, w, tol=1e-4)
