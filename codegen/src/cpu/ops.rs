@@ -80,6 +80,8 @@ pub fn binary_vectorizes(op: BinaryOp, dt: DType) -> bool {
         // float32 `pow` through float64 lanes (`Lower::pow_f32x4`); float64 `pow` is libm's.
         DType::F32 => !matches!(op, FloorDiv | Rem),
         DType::F64 => !matches!(op, FloorDiv | Rem | Pow),
+        // int32 `floor_divide` and `%` through float64 lanes (`Lower::int32_div_rem`).
+        DType::I32 if matches!(op, FloorDiv | Rem) => cfg!(target_arch = "x86_64"),
         DType::I32 | DType::I64 => matches!(
             op,
             Add | Sub | Mul | Max | Min | Eq | Ne | Lt | Le | Gt | Ge | And | Or | Xor
@@ -564,6 +566,11 @@ impl Lower<'_, '_> {
             Mul => self.b.ins().imul(a, b),
             Max => self.b.ins().smax(a, b),
             Min => self.b.ins().smin(a, b),
+            FloorDiv | Rem
+                if cfg!(target_arch = "x86_64") && dt == DType::I32 && mode == Mode::Vec32 =>
+            {
+                self.int32_div_rem(op == Rem, a, b)
+            }
             _ if mode == Mode::Scalar => self.call_binary_ext(op, dt, a, b)?,
             _ => return Err(CodegenError::Unsupported(format!("vector {op} on {dt}"))),
         })
@@ -631,6 +638,57 @@ impl Lower<'_, '_> {
         let imm = self.b.func.dfg.immediates.push(mask.into());
         let r = self.b.ins().shuffle(lo, hi, imm);
         self.b.ins().bitcast(types::F32X4, f, r)
+    }
+
+    /// int32 `a // b` (`rem`: `a % b`, Python's: floor division, remainder with the sign of
+    /// `b`) for four lanes, in float64: each half widened to `f64x2` (`cvtdq2pd`), `floor(a /
+    /// b)` (exact: a quotient of int32s that is not an integer is at least `1/|b|` from one,
+    /// more than the division's rounding error `|a/b| 2^-53` since `|a| < 2^53`), truncated
+    /// back (`cvttpd2dq`), the halves rejoined. As the kernel IR's semantics: division by
+    /// zero gives 0 (both ops), and `MIN // -1` wraps to `MIN` (`2^31` is out of range, which
+    /// `cvttpd2dq` turns into `MIN`) with `MIN % -1 = 0`. The remainder is `a - b q`.
+    fn int32_div_rem(&mut self, rem: bool, a: Value, b: Value) -> Value {
+        let f = MemFlagsData::new().with_endianness(cranelift_codegen::ir::Endianness::Little);
+        let mut halves = [Value::from_u32(0); 2];
+        for (h, half) in halves.iter_mut().enumerate() {
+            let widen = |s: &mut Self, v: Value| {
+                let v = if h == 0 {
+                    v
+                } else {
+                    let bytes = s.b.ins().bitcast(types::I8X16, f, v);
+                    let mask: Vec<u8> = (8u8..16).collect::<Vec<_>>().repeat(2);
+                    let imm = s.b.func.dfg.immediates.push(mask.into());
+                    let up = s.b.ins().shuffle(bytes, bytes, imm);
+                    s.b.ins().bitcast(types::I32X4, f, up)
+                };
+                let w = s.b.ins().swiden_low(v);
+                s.b.ins().fcvt_from_sint(types::F64X2, w)
+            };
+            let (x, y) = (widen(self, a), widen(self, b));
+            let d = self.b.ins().fdiv(x, y);
+            let d = self.b.ins().floor(d);
+            let c = self.b.ins().x86_cvtt2dq(types::I64X2, d);
+            let z = super::math::vconst(&mut self.b, types::I64X2, vec![0; 16]);
+            *half = self.b.ins().snarrow(c, z);
+        }
+        // The low 8 bytes of each: lanes 0-1 from the first half, 2-3 from the second.
+        let (lo, hi) = (
+            self.b.ins().bitcast(types::I8X16, f, halves[0]),
+            self.b.ins().bitcast(types::I8X16, f, halves[1]),
+        );
+        let mask: Vec<u8> = (0u8..8).chain(16..24).collect();
+        let imm = self.b.func.dfg.immediates.push(mask.into());
+        let q = self.b.ins().shuffle(lo, hi, imm);
+        let q = self.b.ins().bitcast(types::I32X4, f, q);
+        let zero = super::math::vconst(&mut self.b, types::I32X4, vec![0; 16]);
+        let by_zero = self.b.ins().icmp(IntCC::Equal, b, zero);
+        let r = if rem {
+            let bq = self.b.ins().imul(b, q);
+            self.b.ins().isub(a, bq)
+        } else {
+            q
+        };
+        self.b.ins().band_not(r, by_zero)
     }
 
     /// NumPy's `maximum` (`max`) or `minimum` of floats on x86-64: `a` when `a > b` (`a < b`)
