@@ -35,6 +35,34 @@ pub(crate) fn build<U: Element>(
     Tensor::from_storage(U::DTYPE, shape, Arc::new(storage))
 }
 
+/// [`build`] for a `fill` that writes every element: the storage comes from the buffer pool
+/// ([`Storage::for_overwrite`]: recycled, or fresh huge pages) instead of zeroed pages that
+/// fault one by one on the first write (a 16 MB concatenation spent a third of its time
+/// there). `fill` sees the elements as uninitialized and must write each of them; an error
+/// from it drops the storage unread.
+pub(crate) fn build_uninit<U: Element>(
+    shape: &[usize],
+    fill: impl FnOnce(&mut [std::mem::MaybeUninit<U>]) -> Result<()>,
+) -> Result<Tensor> {
+    let too_big = || EmberError::Value(format!("array of shape {shape:?} is too big"));
+    let n = shape
+        .iter()
+        .try_fold(1usize, |a, &d| a.checked_mul(d))
+        .ok_or_else(too_big)?;
+    let nbytes = n
+        .checked_mul(std::mem::size_of::<U>())
+        .filter(|&b| b <= isize::MAX as usize - crate::storage::ALIGN)
+        .ok_or_else(too_big)?;
+    let storage = Storage::for_overwrite(nbytes)?;
+    // SAFETY: the storage is fresh and not shared yet, holds `n` elements of `U` and is
+    // aligned for them; `MaybeUninit` makes no claim about their contents.
+    let out = unsafe {
+        std::slice::from_raw_parts_mut(storage.as_mut_ptr() as *mut std::mem::MaybeUninit<U>, n)
+    };
+    fill(out)?;
+    Tensor::from_storage(U::DTYPE, shape, Arc::new(storage))
+}
+
 /// A mutable n-d view of a freshly built output slice.
 pub(crate) fn out_view<'a, U>(shape: &[usize], out: &'a mut [U]) -> Result<ArrayViewMutD<'a, U>> {
     ArrayViewMutD::from_shape(IxDyn(shape), out)

@@ -2,11 +2,12 @@
 //! [`Buffer`] over the same `Arc<Storage>` with new strides and offset. Concat copies.
 
 use super::cast::astype;
-use super::map::{build, copy};
+use super::map::{build_uninit, copy};
 use crate::error::{EmberError, Result};
 use crate::tensor::{Buffer, Strides, Tensor};
 use ember_ir::shape::{contiguous_strides, numel};
 use ember_ir::{SliceDim, ValueType};
+use std::mem::MaybeUninit;
 
 /// A view of `x`'s storage with a new layout. Empty results get offset 0 so that the data
 /// pointer never points past the storage.
@@ -209,46 +210,63 @@ pub(crate) fn concat(xs: &[&Tensor], axis: usize, out: &ValueType) -> Result<Ten
             "concatenate: operands add up to {lens} along axis {axis}, output has {total}"
         )));
     }
-    crate::with_dtype!(out.dtype, T => build::<T>(&out.shape, |o| {
-        let row = total * inner;
-        let mut start = 0;
-        for x in &cast {
-            let chunk = x.shape()[axis] * inner;
-            let v = x.view::<T>()?;
+    // Every element is written: the runs tile the output (checked above: the chunks add up
+    // to each run's length).
+    crate::with_dtype!(out.dtype, T => build_uninit::<T>(&out.shape, |o| {
+        let mut parts: Vec<(&[T], usize)> = Vec::with_capacity(cast.len());
+        let views: Vec<_> = cast.iter().map(|x| x.view::<T>()).collect::<Result<_>>()?;
+        for (x, v) in cast.iter().zip(&views) {
             let src = v.as_slice().ok_or_else(|| {
                 EmberError::Backend("concatenate: operand not contiguous after a copy".into())
             })?;
-            if chunk > 0 && outer > 0 {
-                copy_runs(src, &mut o[start..], chunk, row, outer);
-            }
-            start += chunk;
+            parts.push((src, x.shape()[axis] * inner));
+        }
+        // Nothing to copy when a run is empty (chunks_exact_mut needs a non-zero length).
+        if outer > 0 && total * inner > 0 {
+            interleave(&parts, o, total * inner, outer);
         }
         Ok(())
     }))
 }
 
-/// Copies `runs` consecutive chunks of `chunk` elements from `src` to `dst`, the chunks
-/// `stride` elements apart in `dst`. Short chunks copy element by element (a `memcpy` call
+/// Fills `runs` output runs of `row` elements, each the concatenation of one chunk of every
+/// part in turn (`parts` are C-ordered operands with their chunk lengths, which add up to
+/// `row`). Writing run after run streams through the output once, as NumPy does; copying
+/// operand after operand instead wrote every run's cache lines once per operand (a stack of
+/// two (1000, 1000) float64 arrays along the last axis 3.0 -> 2.3 ms, and 1.1 ms with pooled
+/// storage, [`build_uninit`]; NumPy 1.7 ms).
+fn interleave<T: Copy>(
+    parts: &[(&[T], usize)],
+    out: &mut [MaybeUninit<T>],
+    row: usize,
+    runs: usize,
+) {
+    if parts.iter().all(|&(_, chunk)| chunk == 1) {
+        // A stack along the last axis: one element of each part per run.
+        for (r, o) in out.chunks_exact_mut(row).take(runs).enumerate() {
+            for (o, &(src, _)) in o.iter_mut().zip(parts) {
+                o.write(src[r]);
+            }
+        }
+        return;
+    }
+    for (r, o) in out.chunks_exact_mut(row).take(runs).enumerate() {
+        let mut at = 0;
+        for &(src, chunk) in parts {
+            copy_chunk(&src[r * chunk..(r + 1) * chunk], &mut o[at..at + chunk]);
+            at += chunk;
+        }
+    }
+}
+
+/// `dst.write_copy_of_slice(src)`, element by element for short chunks (a `memcpy` call
 /// per chunk would dominate).
-fn copy_runs<T: Copy>(src: &[T], dst: &mut [T], chunk: usize, stride: usize, runs: usize) {
-    match chunk {
-        1 => {
-            for (d, &s) in dst.iter_mut().step_by(stride).zip(&src[..runs]) {
-                *d = s;
-            }
+fn copy_chunk<T: Copy>(src: &[T], dst: &mut [MaybeUninit<T>]) {
+    if src.len() < 16 {
+        for (d, &s) in dst.iter_mut().zip(src) {
+            d.write(s);
         }
-        2..=15 => {
-            for (r, s) in src.chunks_exact(chunk).take(runs).enumerate() {
-                let d = &mut dst[r * stride..r * stride + chunk];
-                for (d, &s) in d.iter_mut().zip(s) {
-                    *d = s;
-                }
-            }
-        }
-        _ => {
-            for (r, s) in src.chunks_exact(chunk).take(runs).enumerate() {
-                dst[r * stride..r * stride + chunk].copy_from_slice(s);
-            }
-        }
+    } else {
+        dst.write_copy_of_slice(src);
     }
 }

@@ -161,3 +161,42 @@ fn concat_copies_runs_of_every_length() {
     let c = run(Op::Concat { axis: 1 }, &[&e, &e]).unwrap();
     assert_eq!(c.shape(), &[0, 6]);
 }
+
+/// Parts of unequal lengths along the axis (one element, a few, many, none), against index
+/// arithmetic: every output element comes from the part and position it should.
+#[test]
+fn concat_interleaves_parts_of_unequal_lengths() {
+    let (rows, inner) = (3usize, 2usize);
+    let lens = [1usize, 0, 5, 17];
+    let parts: Vec<Tensor> = lens
+        .iter()
+        .enumerate()
+        .map(|(p, &n)| {
+            let v: Vec<i32> = (0..rows * n * inner)
+                .map(|i| (p * 1000 + i) as i32)
+                .collect();
+            t(v, &[rows, n, inner])
+        })
+        .collect();
+    let refs: Vec<&Tensor> = parts.iter().collect();
+    let c = run(Op::Concat { axis: 1 }, &refs).unwrap();
+    let total: usize = lens.iter().sum();
+    assert_eq!(c.shape(), &[rows, total, inner]);
+    let mut want = Vec::new();
+    for r in 0..rows {
+        for (p, &n) in lens.iter().enumerate() {
+            for j in 0..n * inner {
+                want.push((p * 1000 + r * n * inner + j) as i32);
+            }
+        }
+    }
+    assert_eq!(vals::<i32>(&c), want);
+    // bool parts, stacked along a new last axis.
+    let a = t(vec![true, false, true], &[3, 1]);
+    let b = t(vec![false, false, true], &[3, 1]);
+    let c = run(Op::Concat { axis: 1 }, &[&a, &b, &a]).unwrap();
+    assert_eq!(
+        vals::<bool>(&c),
+        vec![true, false, true, false, false, false, true, true, true]
+    );
+}
