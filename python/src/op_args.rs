@@ -28,12 +28,23 @@ pub fn clip_impl(
 ) -> PyResult<Py<PyTensor>> {
     let py = x.py();
     let xt = to_tensor(x, "a")?;
-    let conv = |o: Option<&Bound<'_, PyAny>>, n: &str| -> PyResult<Option<Operand>> {
-        o.filter(|v| !v.is_none())
-            .map(|v| to_operand(v, n))
-            .transpose()
+    // NumPy drops a Python-int bound at or beyond an integer array's range on the side that
+    // clips nothing (`ops::clip` does for those within int64); one beyond int64 has no
+    // operand, so it is dropped here: `clip(int64_array, 0, 2**64)`.
+    let int = matches!(xt.dtype(), DType::I32 | DType::I64);
+    let beyond_int64 = |v: &Bound<'_, PyAny>, above: bool| -> PyResult<bool> {
+        Ok(int
+            && v.is_exact_instance_of::<pyo3::types::PyInt>()
+            && v.extract::<i64>().is_err()
+            && v.gt(0)? == above)
     };
-    let (lo, hi) = (conv(lo, "a_min")?, conv(hi, "a_max")?);
+    let conv = |o: Option<&Bound<'_, PyAny>>, n: &str, above: bool| -> PyResult<Option<Operand>> {
+        match o {
+            Some(v) if !v.is_none() && !beyond_int64(v, above)? => to_operand(v, n).map(Some),
+            _ => Ok(None),
+        }
+    };
+    let (lo, hi) = (conv(lo, "a_min", false)?, conv(hi, "a_max", true)?);
     let traced = xt.is_traced()
         || [&lo, &hi]
             .iter()

@@ -111,14 +111,21 @@ pub fn where_(cond: &Tensor, a: impl Into<Operand>, b: impl Into<Operand>) -> Re
 /// np.float32(3))` is float32, where promoting pairwise would widen to float64 at `maximum`.
 #[track_caller]
 pub fn clip(x: &Tensor, lo: Option<Operand>, hi: Option<Operand>) -> Result<Tensor> {
-    // NumPy drops a Python-int bound beyond an int32 array's range on the side that clips
-    // nothing (`clip(int32_array, 0, 2**40)`); on the other side it raises OverflowError.
-    let int32 = x.dtype() == DType::I32;
-    let keep = |o: &Operand, beyond: fn(i64) -> bool| {
-        !(int32 && matches!(o, Operand::Weak(Scalar::I64(v), WeakKind::Int) if beyond(*v)))
+    // NumPy (`_methods._clip`) drops a Python-int bound at or beyond an integer array's range
+    // on the side that clips nothing (`clip(int32_array, 0, 2**40)`, `clip(x, lo,
+    // 2**31 - 1)`); on the other side it raises OverflowError. At the range's edge the drop
+    // shows when the bounds cross: `clip(int32_array, np.inf, 2**31 - 1)` is inf, not a_max.
+    let range: Option<(i64, i64)> = match x.dtype() {
+        DType::I32 => Some((i32::MIN.into(), i32::MAX.into())),
+        DType::I64 => Some((i64::MIN, i64::MAX)),
+        _ => None,
     };
-    let lo = lo.filter(|o| keep(o, |v| v < i32::MIN.into()));
-    let hi = hi.filter(|o| keep(o, |v| v > i32::MAX.into()));
+    let weak_int = |o: &Operand| match (o, range) {
+        (Operand::Weak(Scalar::I64(v), WeakKind::Int), Some(r)) => Some((*v, r)),
+        _ => None,
+    };
+    let lo = lo.filter(|o| weak_int(o).is_none_or(|(v, (min, _))| v > min));
+    let hi = hi.filter(|o| weak_int(o).is_none_or(|(v, (_, max))| v < max));
     let mut operands = vec![Operand::Tensor(x.clone())];
     operands.extend(lo.iter().cloned());
     operands.extend(hi.iter().cloned());

@@ -323,12 +323,17 @@ def test_where_clip_astype(rng):
     [(0.5, np.float32(3.0)), (-2, np.float32(2.5)), (np.int64(-1), 2), (None, np.float32(0.5))]
     + [(0, 2**40), (-(2**40), 3), (1, 2**40)]
     # A weak float bound makes a weak int bound float64 too, where 2**40 fits.
-    + [(2**40, 0.5), (-(2**40), np.float32(0.5))],
+    + [(2**40, 0.5), (-(2**40), np.float32(0.5))]
+    # Crossed bounds where a_max is an integer array's largest value: NumPy drops it (seed
+    # 1491739: clip(int32_array, inf, 2**31 - 1) is inf).
+    + [(float("inf"), 2**31 - 1), (float("inf"), 2**63 - 1)]
+    + [(np.float32(3e9), 2**31 - 1), (-(2**31), -(2**31)), (2**31 - 1, -(2**31))],
 )
 def test_clip_promotes_its_three_operands_together(dtype, lo, hi, rng):
     # NumPy promotes x, a_min and a_max at once (NEP 50): clip(bool_array, 0.5, np.float32(3))
     # is float32, where promoting pairwise (maximum, then minimum) made it float64. A Python
-    # int beyond int32's range on the side that clips nothing is dropped (no OverflowError).
+    # int at or beyond an integer array's range on the side that clips nothing is dropped
+    # (no OverflowError).
     a = rand(rng, (7,), dtype)
     run_both(lambda: ember.clip(a, lo, hi), lambda: np.clip(a, lo, hi))
     run_both(lambda: ember.jit(lambda x: np.clip(x, lo, hi))(a), lambda: np.clip(a, lo, hi))
@@ -347,6 +352,16 @@ def test_ndarray_clip_with_tensor_bounds(bounds, rng):
         want = fn(b)
         assert_same(fn(ember.asarray(b)), want)
         assert_same(ember.jit(fn, fallback="error")(b), want)
+
+
+@pytest.mark.parametrize("dtype", ["int32", "int64"])
+@pytest.mark.parametrize("lo,hi", [(0, 2**64), (-(2**64), 3), (float("inf"), 2**64)])
+def test_clip_drops_bounds_beyond_int64_of_integer_arrays(dtype, lo, hi, rng):
+    # As within int64: a Python int beyond an integer array's range on the side that clips
+    # nothing is dropped (it raised OverflowError converting to an int64 operand).
+    a = rand(rng, (7,), dtype)
+    run_both(lambda: ember.clip(a, lo, hi), lambda: np.clip(a, lo, hi))
+    run_both(lambda: ember.jit(lambda x: x.clip(lo, hi))(a), lambda: np.clip(a, lo, hi))
 
 
 def test_clip_bound_beyond_int32_on_the_clipping_side_overflows(rng):

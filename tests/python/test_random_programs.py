@@ -24,7 +24,9 @@ FIRST_SEED = int(os.environ.get("EMBER_FUZZ_SEED", "0"))
 #: rows; 6394: the host GEMM read one matrix for a whole batch (a size-1 axis's odd stride);
 #: 104029, 106387, 115832, 125393: a kernel re-ordered for transposed / Fortran operands merged
 #: an np.broadcast_to argument's (stride-0) axis with one it lacks, viewing it past its end.
-REGRESSION_SEEDS = [3606, 4011, 6394, 104029, 106387, 115832, 125393]
+#: 1491739: np.clip(int32_array, inf, 2**31 - 1) kept the a_max that NumPy drops (an int at
+#: the array's largest value clips nothing), giving a_max where NumPy gives inf.
+REGRESSION_SEEDS = [3606, 4011, 6394, 104029, 106387, 115832, 125393, 1491739]
 
 #: Fallbacks that are Ember's design, not bugs: the generator writes these on purpose.
 EXPECTED_FALLBACKS = [
