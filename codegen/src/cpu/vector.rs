@@ -312,12 +312,21 @@ pub fn plan(l: &Lower, pc: usize, end: usize, var: Var, outer: bool) -> Option<P
                         (a.op, a.dtype)
                     }
                 };
-                if !matches!(
-                    op,
-                    ReduceOp::Sum | ReduceOp::Prod | ReduceOp::Max | ReduceOp::Min
-                ) || dtype == DType::Bool
-                    || !class_ok(dtype, mode)
-                {
+                let ok = match op {
+                    ReduceOp::Sum | ReduceOp::Prod | ReduceOp::Max | ReduceOp::Min => {
+                        dtype != DType::Bool && class_ok(dtype, mode)
+                    }
+                    // any/all of bools: lane masks or'ed/and'ed together.
+                    ReduceOp::Any | ReduceOp::All => {
+                        dtype == DType::Bool
+                            && match inst {
+                                Inst::Update { value, .. } => l.ty(*value) == DType::Bool,
+                                _ => true,
+                            }
+                    }
+                    _ => false,
+                };
+                if !ok {
                     return None;
                 }
             }

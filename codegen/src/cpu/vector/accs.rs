@@ -1,6 +1,7 @@
 //! Vector accumulators: float sums (pairwise over the unrolled vectors, then TwoSum into a
-//! compensated accumulator), max/min (one `maxps`/`minps` plus a NaN mask), and the fold of
-//! the lanes into the scalar accumulator after the loop.
+//! compensated accumulator), max/min (one `maxps`/`minps` plus a NaN mask), any/all of bools
+//! (lane masks or'ed/and'ed, one `vany_true`/`vall_true` at the end), and the fold of the
+//! lanes into the scalar accumulator after the loop.
 
 use crate::cpu::lower::{AccVars, Lower, Mode};
 use crate::cpu::ops::cl_type;
@@ -45,6 +46,8 @@ impl Lower<'_, '_> {
             ReduceOp::Sum => BinaryOp::Add,
             ReduceOp::Prod => BinaryOp::Mul,
             ReduceOp::Max => BinaryOp::Max,
+            ReduceOp::Any => BinaryOp::Or,
+            ReduceOp::All => BinaryOp::And,
             _ => BinaryOp::Min,
         };
         self.binary(bop, dt, a, b, mode)
@@ -188,6 +191,15 @@ impl Lower<'_, '_> {
             parts.insert(0, f);
         }
         let v = parts[0];
+        if matches!(a.op, ReduceOp::Any | ReduceOp::All) {
+            // Lane masks: one test of every lane gives the 0/1 bool the scalar holds.
+            let r = if a.op == ReduceOp::Any {
+                self.b.ins().vany_true(v)
+            } else {
+                self.b.ins().vall_true(v)
+            };
+            return self.acc_fold_scalar(&a, r);
+        }
         let mut lanes_v: Vec<Value> = (0..lanes as u8)
             .map(|j| self.b.ins().extractlane(v, j))
             .collect();
