@@ -224,3 +224,32 @@ def test_mixed_dtype_products(sa, sb, da, db):
         assert np.all(np.abs(got - want) <= tol * scale)
     else:
         np.testing.assert_array_equal(got, want)
+
+
+# Batches of tiny matrices (perf fuzzer seed 7548: the batch is the contiguous dimension of
+# `x.T`), exact for integers and bools, within rounding for floats.
+
+
+@pytest.mark.parametrize("dtype", [np.bool_, np.int32, np.int64, np.float32, np.float64])
+@pytest.mark.parametrize("shape", [(3, 3, 50000), (2, 2, 7), (4, 4, 3000), (5, 1, 300), (1, 3, 3)])
+def test_tiny_batched_products(shape, dtype):
+    rng = np.random.default_rng(5)
+    if np.dtype(dtype).kind == "f":
+        x = rng.standard_normal(shape).astype(dtype).T
+    else:
+        x = _ints(rng, shape, dtype, -5, 6).T
+    f = ember.jit(lambda a: a @ np.swapaxes(a, -1, -2))
+    for v in (x, np.ascontiguousarray(x)):
+        want, got = v @ np.swapaxes(v, -1, -2), np.asarray(f(v))
+        assert got.dtype == want.dtype and got.shape == want.shape
+        if want.dtype.kind == "f":
+            check(got, v, np.swapaxes(v, -1, -2), dtype)
+        else:
+            np.testing.assert_array_equal(got, want)
+    if np.dtype(dtype).kind == "i":
+        # Wrapping on overflow, as NumPy's integer matmul.
+        info = np.iinfo(dtype)
+        big = rng.integers(info.min, info.max, shape, dtype=dtype, endpoint=True).T
+        with np.errstate(all="ignore"):
+            want = big @ np.swapaxes(big, -1, -2)
+        np.testing.assert_array_equal(np.asarray(f(big)), want)

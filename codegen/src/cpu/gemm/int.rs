@@ -14,7 +14,10 @@
 //!   A[i, p] * B[p, :]` over contiguous rows of B (packed when B's rows are not contiguous),
 //!   one dot product per row for a column vector, rows split over the pool's threads. Its
 //!   inner loops are compiled for AVX-512 (with 64-bit multiplies), AVX2 and baseline x86-64.
+//! * tiny products (`m * k * n <= 512`, e.g. batches of 3 x 3 matrices) of either kind skip
+//!   the conversions and run as exact loops over the operands as they lie (`tiny`).
 
+use super::tiny::{self, TinyScalar};
 use super::{batched_gemm, BatchStrides, GemmScalar, Mat, MatMut};
 use crate::cpu::pool::Pool;
 use std::cell::Cell;
@@ -28,7 +31,7 @@ const CHUNK: usize = 1 << 17;
 const FLOAT_MIN: usize = 1 << 12;
 
 /// The integer element types of [`int_matmul`] (int32 and int64).
-pub trait IntScalar: Copy + Default + PartialEq + Send + Sync + 'static {
+pub trait IntScalar: TinyScalar + Copy + Default + PartialEq + Send + Sync + 'static {
     /// `self + x * y`, wrapping.
     fn mul_add(self, x: Self, y: Self) -> Self;
     /// The value as float64 (rounded beyond 2^53; see the module notes for when it is exact).
@@ -237,6 +240,11 @@ pub unsafe fn bool_matmul(
         unsafe { fill(batch, m, n, c, strides.c, 0) };
         return;
     }
+    if tiny::applies(m, k, n) {
+        // SAFETY: forwarded contract.
+        unsafe { tiny::tiny(batch, m, k, n, a, b, c, strides, |_, _, x| x) };
+        return;
+    }
     if m * n <= SMALL_BOOL {
         // SAFETY: forwarded contract.
         unsafe { bool_small(batch, m, k, n, a, b, c, strides) };
@@ -370,6 +378,11 @@ pub unsafe fn int_matmul<T: IntScalar>(
     if k == 0 {
         // SAFETY: forwarded contract.
         unsafe { fill(batch, m, n, c, strides.c, T::default()) };
+        return;
+    }
+    if tiny::applies(m, k, n) {
+        // SAFETY: forwarded contract (exact wrapping loops).
+        unsafe { tiny::tiny(batch, m, k, n, a, b, c, strides, |_, _, x| x) };
         return;
     }
     if m == 1 || n == 1 || batch * m * n * k < FLOAT_MIN {

@@ -19,7 +19,8 @@
 //! on the float GEMM where that is exact, on exact wrapping loops otherwise (`int`).
 //!
 //! Layout: `driver` (loop nest, packing, threads, edge tiles), `x86` (micro-kernels),
-//! `gemv` (thin products), `int` (integer and bool products).
+//! `gemv` (thin products), `tiny` (batches of tiny products), `int` (integer and bool
+//! products).
 //!
 //! Performance (2-core Sapphire Rapids, `codegen/examples/gemm_bench.rs`): float32 2048^3 about
 //! 345 GFLOP/s (OpenBLAS about the same), float64 about 160. Debug builds compile the
@@ -29,6 +30,7 @@
 mod driver;
 mod gemv;
 mod int;
+mod tiny;
 #[cfg(target_arch = "x86_64")]
 mod x86;
 
@@ -175,6 +177,7 @@ mod sealed {
 /// The element types GEMM supports (float32 and float64).
 pub trait GemmScalar:
     sealed::Sealed
+    + tiny::TinyScalar
     + Copy
     + Default
     + PartialOrd
@@ -363,6 +366,12 @@ pub unsafe fn gemm_blocked<T: GemmScalar>(
         unsafe { gemv::gemv(m, k, n, a, b, c, epi) };
         return;
     }
+    if blocking.is_none() && tiny::applies(m, k, n) {
+        let st = BatchStrides { a: 0, b: 0, c: 0 };
+        // SAFETY: forwarded contract.
+        unsafe { tiny::tiny_float(1, m, k, n, a, b, c, st, epi) };
+        return;
+    }
     if blocking.is_none() && gemv::small_applies(m, k, n) {
         // SAFETY: forwarded contract.
         unsafe { gemv::small(m, k, n, a, b, c, epi) };
@@ -498,6 +507,11 @@ pub unsafe fn batched_gemm_with<T: GemmScalar>(
         // SAFETY: forwarded contract: rows `i * m + r` of the tall A and C are row `r` of
         // batch `i`.
         unsafe { gemm_with(Isa::best(), batch * m, k, n, a, b, c, &epi) };
+        return;
+    }
+    if tiny::applies(m, k, n) {
+        // SAFETY: forwarded contract.
+        unsafe { tiny::tiny_float(batch, m, k, n, a, b, c, strides, epi) };
         return;
     }
     if gemv::applies(m, n) {
