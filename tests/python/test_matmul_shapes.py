@@ -253,3 +253,23 @@ def test_tiny_batched_products(shape, dtype):
         with np.errstate(all="ignore"):
             want = big @ np.swapaxes(big, -1, -2)
         np.testing.assert_array_equal(np.asarray(f(big)), want)
+
+
+# Bool products larger than the small-output scan (perf fuzzer seed 6446: a Fortran-ordered
+# (128, 6250) `a @ a.T`): dense ones settle in the first block of bits, sparse and all-false
+# ones scan all of k.
+
+
+@pytest.mark.parametrize("density", [0.0, 0.0003, 0.01, 0.5, 1.0])
+@pytest.mark.parametrize("order", ["C", "F"])
+def test_bool_products_any_density(density, order):
+    rng = np.random.default_rng(6)
+    a = np.asarray(rng.random((128, 6250)) < density, order=order)
+    f = ember.jit(lambda x: x @ x.T)
+    want, got = a @ a.T, np.asarray(f(a))
+    assert got.dtype == want.dtype
+    np.testing.assert_array_equal(got, want)
+    s = np.asarray(rng.random((3, 70, 900)) < density, order=order)
+    g = ember.jit(lambda x, y: x @ y)
+    t = np.asarray(rng.random((900, 90)) < density)
+    np.testing.assert_array_equal(np.asarray(g(s, t)), s @ t)

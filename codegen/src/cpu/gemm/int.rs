@@ -1,9 +1,10 @@
-//! Integer and bool matmul with NumPy's exact semantics, on the float GEMM where that is exact.
+//! Integer and bool matmul with NumPy's exact semantics: integers on the float GEMM where that
+//! is exact, bools on bit sets.
 //!
-//! * bool: `C[i, j] = OR_p (A[i, p] AND B[p, j])`. The operands become float32 0/1 matrices,
-//!   the float32 GEMM multiplies them and `C = (A B) != 0`. This is exact for every `k`: all
-//!   terms are 0 or 1, so every partial sum (in any order, blocked or fused) is a sum of
-//!   non-negative values, and a sum that includes a 1 is at least 1 after rounding.
+//! * bool: `C[i, j] = OR_p (A[i, p] AND B[p, j])`. Blocks of `p` of A's rows and B's columns
+//!   are packed into bit sets and each element of C still false is tested for a common bit,
+//!   64 terms per word; an element stops at its first true term, as NumPy's does
+//!   ([`bool_bits`]; small outputs scan bytes, [`bool_small`]).
 //! * int32 / int64 (wrapping on overflow, as NumPy's integer matmul): the operands are
 //!   converted to float64 while their largest magnitudes `max|A|`, `max|B|` are found. When
 //!   `max|A| * max|B| * k <= 2^53`, every product and every partial sum is an integer of at
@@ -250,25 +251,250 @@ pub unsafe fn bool_matmul(
         unsafe { bool_small(batch, m, k, n, a, b, c, strides) };
         return;
     }
-    let one = |x: u8| f32::from(x);
     // SAFETY: forwarded contract.
-    unsafe {
-        chunked(
-            batch,
-            m,
-            k,
-            n,
-            a,
-            b,
-            c,
-            strides,
-            one,
-            one,
-            |ch, prod: &[f32]| {
-                scatter(ch.nb, m, n, prod, ch.c, strides.c, |x| u8::from(x != 0.0));
-            },
-        )
+    unsafe { bool_bits(batch, m, k, n, a, b, c, strides) };
+}
+
+/// Bits of `p` per block of [`bool_bits`]: the first block, and the most.
+const BITS_FIRST: usize = 256;
+const BITS_MAX: usize = 4096;
+/// Rows (or columns) gathered into byte scratch at a time.
+const BITS_ROWS: usize = 64;
+
+/// Sets `out[r * words + w]` bit `t % 64` (`w = t / 64`) to element `(r, p0 + t)` of the
+/// `rows x len` block at `src` (element `(r, t)` at `src + r * sr + t * sp`, bytes 0 / 1),
+/// for `r < rows`, `t < len`; bits past `len` are zero.
+///
+/// # Safety
+/// `src` addresses every element of the block; `out` holds `rows * words` words.
+unsafe fn pack_bits(
+    rows: usize,
+    len: usize,
+    src: *const u8,
+    sr: isize,
+    sp: isize,
+    out: &mut [u64],
+    scratch: &mut [u8],
+) {
+    let words = len.div_ceil(64);
+    let w = words * 64;
+    for r0 in (0..rows).step_by(BITS_ROWS) {
+        let rb = (rows - r0).min(BITS_ROWS);
+        let bytes = &mut scratch[..rb * w];
+        let base = src.wrapping_offset(r0 as isize * sr);
+        if sp.unsigned_abs() <= sr.unsigned_abs() {
+            for r in 0..rb {
+                let row = base.wrapping_offset(r as isize * sr);
+                let dst = &mut bytes[r * w..r * w + len];
+                if sp == 1 {
+                    // SAFETY: the row's `len` elements are contiguous in the block.
+                    dst.copy_from_slice(unsafe { std::slice::from_raw_parts(row, len) });
+                } else {
+                    for (t, o) in dst.iter_mut().enumerate() {
+                        // SAFETY: (r, t) lies in the block.
+                        *o = unsafe { *row.wrapping_offset(t as isize * sp) };
+                    }
+                }
+            }
+        } else {
+            // The block's columns are the contiguous direction: read down each.
+            for t in 0..len {
+                let col = base.wrapping_offset(t as isize * sp);
+                for r in 0..rb {
+                    // SAFETY: (r, t) lies in the block.
+                    bytes[r * w + t] = unsafe { *col.wrapping_offset(r as isize * sr) };
+                }
+            }
+        }
+        for r in 0..rb {
+            bytes[r * w + len..(r + 1) * w].fill(0);
+            let row = &bytes[r * w..(r + 1) * w];
+            for (q, o) in out[(r0 + r) * words..(r0 + r + 1) * words]
+                .iter_mut()
+                .enumerate()
+            {
+                let mut bits = 0u64;
+                for e in 0..8 {
+                    let mut x = [0u8; 8];
+                    x.copy_from_slice(&row[q * 64 + e * 8..q * 64 + e * 8 + 8]);
+                    // Bytes 0 / 1: byte e's bit lands at bit 56 + e (no carries).
+                    let gathered = u64::from_le_bytes(x).wrapping_mul(0x0102_0408_1020_4080) >> 56;
+                    bits |= gathered << (8 * e);
+                }
+                *o = bits;
+            }
+        }
+    }
+}
+
+/// Whether `x[w] & y[w]` is nonzero for some `w`, stopping at the first 8-word chunk that is.
+#[inline(always)]
+fn and_any(x: &[u64], y: &[u64]) -> bool {
+    let (xc, yc) = (x.chunks_exact(8), y.chunks_exact(8));
+    let tail = xc
+        .remainder()
+        .iter()
+        .zip(yc.remainder())
+        .fold(0, |acc, (&u, &v)| acc | (u & v));
+    if tail != 0 {
+        return true;
+    }
+    for (u, v) in xc.zip(yc) {
+        if u.iter().zip(v).fold(0, |acc, (&p, &q)| acc | (p & q)) != 0 {
+            return true;
+        }
+    }
+    false
+}
+
+/// A bool product with a larger output: per block of `p` (256 bits, then growing to 4096),
+/// A's rows and B's columns packed into bit sets, and each element of C not yet true tested
+/// for a common bit; rows whose elements are all true drop out, and the scan stops once all
+/// are. NumPy's bool matmul also stops at the first true term: a dense or random `a @ a.T`
+/// settles in the first block (128 x 6250 bool: 1.9 ms through the float32 GEMM, which
+/// converts every operand and multiplies all of `k`). All-false operands scan all of `k`,
+/// 64 terms per word operation. Rows of C are split over the pool's threads.
+///
+/// # Safety
+/// As for [`bool_matmul`].
+#[allow(clippy::too_many_arguments)]
+unsafe fn bool_bits(
+    batch: usize,
+    m: usize,
+    k: usize,
+    n: usize,
+    a: Mat<u8>,
+    b: Mat<u8>,
+    c: MatMut<u8>,
+    strides: BatchStrides,
+) {
+    let job = Job {
+        m,
+        k,
+        n,
+        a,
+        b,
+        c,
+        strides,
     };
+    let rows = batch * m;
+    let pool = Pool::global();
+    let parts = if rows * n < 1 << 12 {
+        1
+    } else {
+        pool.threads().min(rows)
+    };
+    let per = rows.div_ceil(parts);
+    let work = |p: usize| {
+        let (lo, hi) = (p * per, ((p + 1) * per).min(rows));
+        let mut r = lo;
+        while r < hi {
+            let (q, i0) = (r / m, r % m);
+            let i1 = (m).min(i0 + hi - r);
+            // SAFETY: forwarded contract; parts write disjoint rows of C.
+            unsafe { bool_bits_rows(&job, q, i0, i1) };
+            r += i1 - i0;
+        }
+    };
+    if parts <= 1 {
+        work(0);
+    } else {
+        pool.run(parts, &work);
+    }
+}
+
+/// Rows `i0..i1` of batch `q` of [`bool_bits`].
+///
+/// # Safety
+/// As for [`bool_matmul`].
+unsafe fn bool_bits_rows(job: &Job<u8>, q: usize, i0: usize, i1: usize) {
+    let Job {
+        k,
+        n,
+        a,
+        b,
+        c,
+        strides,
+        ..
+    } = *job;
+    let rows = i1 - i0;
+    let q = q as isize;
+    let ap = a.ptr.wrapping_offset(q * strides.a + i0 as isize * a.rs);
+    let bp = b.ptr.wrapping_offset(q * strides.b);
+    let mut found = vec![0u8; rows * n];
+    let mut left: Vec<usize> = vec![n; rows];
+    let mut total = rows * n;
+    let mut abits = vec![0u64; rows * BITS_MAX / 64];
+    let mut bbits = vec![0u64; n * BITS_MAX / 64];
+    let mut scratch = vec![0u8; BITS_ROWS * BITS_MAX];
+    let (mut p0, mut kb) = (0, BITS_FIRST);
+    while p0 < k && total > 0 {
+        let len = (k - p0).min(kb);
+        let words = len.div_ceil(64);
+        let p0i = p0 as isize;
+        // SAFETY (both packs): the blocks lie in the caller's views.
+        // B's columns: element (j, t) at (p0 + t, j).
+        unsafe {
+            pack_bits(
+                n,
+                len,
+                bp.wrapping_offset(p0i * b.rs),
+                b.cs,
+                b.rs,
+                &mut bbits,
+                &mut scratch,
+            )
+        };
+        // A's rows that still have a false element, in runs.
+        let mut r = 0;
+        while r < rows {
+            if left[r] == 0 {
+                r += 1;
+                continue;
+            }
+            let mut e = r + 1;
+            while e < rows && left[e] > 0 {
+                e += 1;
+            }
+            // SAFETY: as above.
+            unsafe {
+                pack_bits(
+                    e - r,
+                    len,
+                    ap.wrapping_offset(r as isize * a.rs + p0i * a.cs),
+                    a.rs,
+                    a.cs,
+                    &mut abits[r * words..],
+                    &mut scratch,
+                )
+            };
+            r = e;
+        }
+        for r in 0..rows {
+            if left[r] == 0 {
+                continue;
+            }
+            let x = &abits[r * words..(r + 1) * words];
+            for j in 0..n {
+                if found[r * n + j] == 0 && and_any(x, &bbits[j * words..(j + 1) * words]) {
+                    found[r * n + j] = 1;
+                    left[r] -= 1;
+                    total -= 1;
+                }
+            }
+        }
+        p0 += len;
+        kb = (kb * 4).min(BITS_MAX);
+    }
+    let cp = c.ptr.wrapping_offset(q * strides.c + i0 as isize * c.rs);
+    for r in 0..rows {
+        for j in 0..n {
+            // SAFETY: (i0 + r, j) of batch q lies in C.
+            unsafe {
+                *cp.wrapping_offset(r as isize * c.rs + j as isize * c.cs) = found[r * n + j]
+            };
+        }
+    }
 }
 
 /// Largest `m * n` of a bool product that [`bool_small`] runs.
