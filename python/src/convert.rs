@@ -9,7 +9,7 @@ use ember::tensor::{Buffer, Strides};
 use ember::{DType, Scalar, Tensor};
 use numpy::npyffi::{self, flags};
 use numpy::{PyArray, PyArrayDescrMethods, PyUntypedArray, PyUntypedArrayMethods};
-use pyo3::exceptions::{PyOverflowError, PyTypeError};
+use pyo3::exceptions::PyTypeError;
 use pyo3::prelude::*;
 use pyo3::types::{PyBool, PyFloat, PyInt};
 use std::sync::Arc;
@@ -210,10 +210,18 @@ pub fn to_operand(obj: &Bound<'_, PyAny>, arg: &str) -> PyResult<Operand> {
         ));
     }
     if obj.is_instance_of::<PyInt>() {
-        let v: i64 = obj.extract().map_err(|_| {
-            PyOverflowError::new_err(format!("{arg}: Python integer {obj} does not fit in int64"))
-        })?;
-        return Ok(Operand::Weak(Scalar::I64(v), ember::ir::WeakKind::Int));
+        if let Ok(v) = obj.extract::<i64>() {
+            return Ok(Operand::Weak(Scalar::I64(v), ember::ir::WeakKind::Int));
+        }
+        // Beyond int64: still a weak int, held as its nearest float64 (±inf beyond float64's
+        // range). NumPy computes with it against float operands (`float_array + 2**70`),
+        // compares int arrays with it exactly, and refuses it elsewhere, as `ops` does.
+        let v: f64 = match obj.extract() {
+            Ok(v) => v,
+            Err(_) if obj.gt(0)? => f64::INFINITY,
+            Err(_) => f64::NEG_INFINITY,
+        };
+        return Ok(Operand::Weak(Scalar::F64(v), ember::ir::WeakKind::Int));
     }
     if obj.is_instance_of::<PyFloat>() && !is_numpy_scalar(obj) {
         return Ok(Operand::Weak(

@@ -256,6 +256,9 @@ pub fn full(
 ) -> PyResult<Py<PyTensor>> {
     let shape = shape_arg(shape)?;
     let value = match crate::convert::to_operand(fill_value, "fill_value")? {
+        Operand::Weak(Scalar::F64(_), ember::ir::WeakKind::Int) => {
+            return Err(beyond_int64("fill_value", fill_value));
+        }
         Operand::Weak(s, _) => s,
         Operand::Tensor(t) => t.item().py()?,
     };
@@ -303,6 +306,7 @@ pub fn arange(
 ) -> PyResult<Py<PyTensor>> {
     let scalar = |o: &Bound<'_, PyAny>, n: &str| -> PyResult<Scalar> {
         match crate::convert::to_operand(o, n)? {
+            Operand::Weak(Scalar::F64(_), ember::ir::WeakKind::Int) => Err(beyond_int64(n, o)),
             Operand::Weak(s, _) => Ok(s),
             Operand::Tensor(t) => t.item().py(),
         }
@@ -522,4 +526,12 @@ pub fn transfer_ledger(reset: bool) -> (Vec<LedgerRow>, usize) {
         })
         .collect();
     (rows, dropped)
+}
+
+/// The error for a Python int beyond int64 where Ember needs the int itself (NumPy would
+/// make an object array, which Ember does not have).
+fn beyond_int64(arg: &str, obj: &Bound<'_, PyAny>) -> PyErr {
+    pyo3::exceptions::PyOverflowError::new_err(format!(
+        "{arg}: Python integer {obj} does not fit in int64"
+    ))
 }

@@ -15,6 +15,9 @@ pub fn unary(op: UnaryOp, x: &Tensor) -> Result<Tensor> {
 #[track_caller]
 pub fn binary(op: BinaryOp, a: impl Into<Operand>, b: impl Into<Operand>) -> Result<Tensor> {
     let mut operands = [a.into(), b.into()];
+    if let Some(r) = beyond_int64(op, &mut operands)? {
+        return Ok(r);
+    }
     let exact = op.is_predicate() || matches!(op, BinaryOp::Div | BinaryOp::Atan2);
     if exact && operands.iter().any(beyond_int32) {
         // NumPy 2 compares an int32 array with a Python int beyond int32's range exactly
@@ -59,6 +62,66 @@ fn power_by_scalar(x: &Tensor, e: &Tensor) -> Result<Option<Tensor>> {
         return Ok(None);
     };
     unary(op, &astype(x, dtype)?).map(Some)
+}
+
+/// A Python int beyond int64 (a weak int held as a float64) against an integer or bool
+/// tensor, where NumPy 2 does not raise: division and arctan2 compute in float64 (the int
+/// tensor is cast first, as NumPy's float loop does), and predicates compare exactly: every
+/// int64 lies below such an int when it is positive, above it when negative, so the
+/// comparison of an int32/int64 tensor becomes one against int64's bound that gives the
+/// same answer everywhere. Other ops (logical ones, comparisons of bools, arithmetic) keep
+/// it and raise `OverflowError` in `resolve`, as NumPy does.
+/// `Some` with the result when the operation was rewritten and run here.
+fn beyond_int64(op: BinaryOp, operands: &mut [Operand; 2]) -> Result<Option<Tensor>> {
+    let huge = |o: &Operand| match o {
+        Operand::Weak(Scalar::F64(v), WeakKind::Int) => Some(*v),
+        _ => None,
+    };
+    use BinaryOp::*;
+    if matches!(op, And | Or | Xor) && operands.iter().any(|o| huge(o).is_some()) {
+        return Err(crate::error::EmberError::Overflow(
+            "Python integer beyond int64 in a logical operation".into(),
+        ));
+    }
+    let int_tensor = |o: &Operand| matches!(o, Operand::Tensor(t) if !t.dtype().is_float());
+    let (Some(h), true) = (
+        operands.iter().find_map(huge),
+        operands.iter().any(int_tensor),
+    ) else {
+        return Ok(None);
+    };
+    if matches!(op, BinaryOp::Div | BinaryOp::Atan2) {
+        for o in operands.iter_mut() {
+            if let Operand::Tensor(t) = o {
+                *o = Operand::Tensor(astype(t, DType::F64)?);
+            }
+        }
+        return Ok(None);
+    }
+    // Comparisons of int32/int64 only: NumPy raises for bool operands and logical ops.
+    let ints = operands
+        .iter()
+        .any(|o| matches!(o, Operand::Tensor(t) if matches!(t.dtype(), DType::I32 | DType::I64)));
+    if !ints || !matches!(op, Eq | Ne | Lt | Le | Gt | Ge) {
+        return Ok(None);
+    }
+    // Put the huge int second: `a op h`.
+    let (a, op) = match (&operands[0], &operands[1]) {
+        (Operand::Tensor(t), _) => (t.clone(), op),
+        (_, Operand::Tensor(t)) => (t.clone(), op.swapped().unwrap_or(op)),
+        _ => return Ok(None),
+    };
+    let (bound, op) = match op {
+        // h > int64::MAX: a < h, a <= h and a != h hold for every a (a <= MAX); a > h,
+        // a >= h and a == h for none (a > MAX).
+        Lt | Le | Ne if h > 0.0 => (i64::MAX, Le),
+        Gt | Ge | Eq if h > 0.0 => (i64::MAX, Gt),
+        // h < int64::MIN, mirrored.
+        Gt | Ge | Ne => (i64::MIN, Ge),
+        _ => (i64::MIN, Lt),
+    };
+    let a = astype(&a, DType::I64)?;
+    binary(op, &a, bound).map(Some)
 }
 
 /// A weak Python int that does not fit in int32.

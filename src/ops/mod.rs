@@ -125,6 +125,21 @@ pub fn resolve(operands: &[Operand]) -> Result<Vec<Tensor>> {
             Operand::Tensor(t) => Ok(t.clone()),
             Operand::Weak(v, kind) => {
                 let dtype = strong.map_or(kind.default_dtype(), |s| promote_weak(s, *kind));
+                if let (Scalar::F64(f), WeakKind::Int) = (v, kind) {
+                    // A Python int beyond int64 (held as a float64): out of bounds for an
+                    // integer dtype, and unconvertible beyond float64's range (NumPy's
+                    // errors for `int_array + 2**70` and `float_array + 2**1100`).
+                    if !dtype.is_float() {
+                        return Err(EmberError::Overflow(format!(
+                            "Python integer {f:e} out of bounds for {dtype}"
+                        )));
+                    }
+                    if f.is_infinite() {
+                        return Err(EmberError::Overflow(
+                            "Python integer too large to convert to float".into(),
+                        ));
+                    }
+                }
                 weak_to_tensor(*v, dtype)
             }
         })
