@@ -519,23 +519,50 @@ pub unsafe fn batched_gemm_with<T: GemmScalar>(
         unsafe { gemv::batched_gemv(batch, m, k, n, a, b, c, strides, epi) };
         return;
     }
-    for i in 0..batch as isize {
+    /// The views, shared read-only by the threads.
+    struct Job<'a, T> {
+        a: Mat<T>,
+        b: Mat<T>,
+        c: MatMut<T>,
+        epi: &'a Epilogue<T>,
+    }
+    // SAFETY: the caller vouches for the views; threads write disjoint batches of C.
+    unsafe impl<T> Sync for Job<'_, T> {}
+    let job = Job { a, b, c, epi };
+    let one = |i: usize| {
+        let (job, i) = (&job, i as isize);
         let ai = Mat {
-            ptr: a.ptr.wrapping_offset(i * strides.a),
-            ..a
+            ptr: job.a.ptr.wrapping_offset(i * strides.a),
+            ..job.a
         };
         let bi = Mat {
-            ptr: b.ptr.wrapping_offset(i * strides.b),
-            ..b
+            ptr: job.b.ptr.wrapping_offset(i * strides.b),
+            ..job.b
         };
         let ci = MatMut {
-            ptr: c.ptr.wrapping_offset(i * strides.c),
-            ..c
+            ptr: job.c.ptr.wrapping_offset(i * strides.c),
+            ..job.c
         };
         // SAFETY: the caller guarantees each batch's views.
-        unsafe { gemm_with(Isa::best(), m, k, n, ai, bi, ci, epi) };
+        unsafe { gemm_with(Isa::best(), m, k, n, ai, bi, ci, job.epi) };
+    };
+    // Products too small to split over the threads themselves are split by batch.
+    let work = m.saturating_mul(k).saturating_mul(n);
+    let pool = crate::cpu::pool::Pool::global();
+    if batch >= 2 && work < BATCH_SPLIT_MAX && work.saturating_mul(batch) >= BATCH_SPLIT_MAX {
+        let parts = pool.threads().min(batch);
+        let per = batch.div_ceil(parts);
+        pool.run(parts, &|p| {
+            (p * per..((p + 1) * per).min(batch)).for_each(one)
+        });
+    } else {
+        (0..batch).for_each(one);
     }
 }
+
+/// A batched product whose products are each below this many multiply-adds (the packed
+/// driver's own threshold for using threads) splits its batch over the pool's threads.
+const BATCH_SPLIT_MAX: usize = 1 << 18;
 
 /// Safe `C = A B` over C-contiguous slices (`a` is `m x k`, `b` is `k x n`, `c` is `m x n`).
 pub fn gemm_slices<T: GemmScalar>(
