@@ -273,3 +273,21 @@ def test_bool_products_any_density(density, order):
     g = ember.jit(lambda x, y: x @ y)
     t = np.asarray(rng.random((900, 90)) < density)
     np.testing.assert_array_equal(np.asarray(g(s, t)), s @ t)
+
+
+# A vector times a Fortran-ordered matrix with short columns (perf fuzzer seed 7737): the rows
+# of the transposed product are gathered into column-contiguous blocks.
+
+
+@pytest.mark.parametrize("dtype", FLOATS)
+@pytest.mark.parametrize("k", [2, 7, 31, 48, 49])
+def test_vector_times_fortran_matrix(k, dtype):
+    rng = np.random.default_rng(k)
+    a = np.asfortranarray(rng.standard_normal((k, 25000)).astype(dtype))
+    v = rng.standard_normal(k).astype(dtype)
+    bias = rng.standard_normal(25000).astype(dtype)
+    check(np.asarray(ember.jit(lambda x, y: x @ y)(v, a)), v, a, dtype)
+    got = np.asarray(ember.jit(lambda x, y, z: np.maximum(x @ y + z, 0))(v, a, bias))
+    want, scale = reference(v, a)
+    eps = np.finfo(dtype).eps
+    assert np.all(np.abs(got - np.maximum(want + bias, 0)) <= 8 * eps * (scale + np.abs(bias)))

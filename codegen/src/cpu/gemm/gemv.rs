@@ -276,6 +276,11 @@ unsafe fn run_any<T: GemmScalar>(t: &Thin<T>) {
         unsafe { axpy_rows(t) };
         return;
     }
+    if k <= SHORT_K && rows > 1 {
+        // SAFETY: forwarded contract.
+        unsafe { axpy_gathered(t) };
+        return;
+    }
     // Dot products: v contiguous (a copy when it is strided and read more than once).
     let copy: Vec<T>;
     let v = if t.v.s == 1 || rows == 1 {
@@ -392,28 +397,53 @@ fn block_dot<T: GemmScalar>(x: &[T], y: &[T]) -> f64 {
 /// As for [`run`], with `t.mat.rs == 1`.
 #[inline(always)]
 unsafe fn axpy_rows<T: GemmScalar>(t: &Thin<T>) {
-    let (rows, k) = (t.rows, t.k);
     let mut acc = [T::default(); ROWS];
     let mut total = [0.0f64; ROWS];
-    for r0 in (0..rows).step_by(ROWS) {
-        let rb = (rows - r0).min(ROWS);
+    // SAFETY: forwarded contract.
+    unsafe { axpy_rows_in(t, &mut acc, &mut total) }
+}
+
+/// [`axpy_rows`] with its partial sums in `acc` and `total` (`acc.len()` rows at a time).
+///
+/// # Safety
+/// As for [`axpy_rows`]; `acc` and `total` are equally long and not empty.
+#[inline(always)]
+unsafe fn axpy_rows_in<T: GemmScalar>(t: &Thin<T>, acc: &mut [T], total: &mut [f64]) {
+    let (rows, k) = (t.rows, t.k);
+    let step = acc.len();
+    for r0 in (0..rows).step_by(step) {
+        let rb = (rows - r0).min(step);
         let (acc, total) = (&mut acc[..rb], &mut total[..rb]);
         total.fill(0.0);
         for p0 in (0..k).step_by(BLOCK) {
             acc.fill(T::default());
-            for p in p0..(p0 + BLOCK).min(k) {
-                // SAFETY: p < k; rows r0..r0 + rb of column p are contiguous (rs == 1).
-                let (s, col) = unsafe {
-                    (
-                        *t.v.ptr.wrapping_offset(p as isize * t.v.s),
-                        std::slice::from_raw_parts(
-                            t.mat
-                                .ptr
-                                .wrapping_offset(r0 as isize + p as isize * t.mat.cs),
-                            rb,
-                        ),
-                    )
-                };
+            let pe = (p0 + BLOCK).min(k);
+            // SAFETY: p < k; rows r0..r0 + rb of column p are contiguous (rs == 1).
+            let column = |p: usize| unsafe {
+                (
+                    *t.v.ptr.wrapping_offset(p as isize * t.v.s),
+                    std::slice::from_raw_parts(
+                        t.mat
+                            .ptr
+                            .wrapping_offset(r0 as isize + p as isize * t.mat.cs),
+                        rb,
+                    ),
+                )
+            };
+            // Four columns per pass: one load and store of the partial sums per four
+            // multiply-adds.
+            let mut p = p0;
+            while p + 4 <= pe {
+                let ((s0, c0), (s1, c1), (s2, c2), (s3, c3)) =
+                    (column(p), column(p + 1), column(p + 2), column(p + 3));
+                let cols = c0.iter().zip(c1).zip(c2).zip(c3);
+                for (o, (((&x0, &x1), &x2), &x3)) in acc.iter_mut().zip(cols) {
+                    *o = *o + s0 * x0 + s1 * x1 + s2 * x2 + s3 * x3;
+                }
+                p += 4;
+            }
+            for p in p..pe {
+                let (s, col) = column(p);
                 for (o, &x) in acc.iter_mut().zip(col) {
                     *o = *o + s * x;
                 }
@@ -426,6 +456,49 @@ unsafe fn axpy_rows<T: GemmScalar>(t: &Thin<T>) {
             // SAFETY: r0 + i < rows.
             unsafe { store(t, r0 + i, T::from_f64(x)) };
         }
+    }
+}
+
+/// Longest rows [`axpy_gathered`] takes (a longer row amortizes its dot product's final
+/// reduction of 64 partial sums).
+const SHORT_K: usize = 48;
+/// Rows [`axpy_gathered`] transposes at a time (`SHORT_K` columns of them stay in L1).
+const GATHER_ROWS: usize = 128;
+
+/// `y = epilogue(M v)` for many short rows that are not contiguous down a column (a
+/// vector times a Fortran-ordered matrix, `v @ a` with `a` of shape `(31, 25000)`): one dot
+/// product per row would spend more on reducing its partial sums than on the `k` products,
+/// so blocks of [`GATHER_ROWS`] rows are transposed into column-contiguous scratch and run as
+/// [`axpy_rows`].
+///
+/// # Safety
+/// As for [`run`], with `t.k <= SHORT_K`.
+#[inline(always)]
+unsafe fn axpy_gathered<T: GemmScalar>(t: &Thin<T>) {
+    let (rows, k) = (t.rows, t.k);
+    let mut scratch = [T::default(); SHORT_K * GATHER_ROWS];
+    let mut acc = [T::default(); GATHER_ROWS];
+    let mut total = [0.0f64; GATHER_ROWS];
+    for r0 in (0..rows).step_by(GATHER_ROWS) {
+        let rb = (rows - r0).min(GATHER_ROWS);
+        for r in 0..rb {
+            let row = t.mat.ptr.wrapping_offset((r0 + r) as isize * t.mat.rs);
+            for p in 0..k {
+                // SAFETY: (r0 + r, p) lies in M; p * rb + r < k * GATHER_ROWS.
+                scratch[p * rb + r] = unsafe { *row.wrapping_offset(p as isize * t.mat.cs) };
+            }
+        }
+        let part = Thin {
+            mat: Mat {
+                ptr: scratch.as_ptr(),
+                rs: 1,
+                cs: rb as isize,
+            },
+            ..t.rows(r0, r0 + rb)
+        };
+        // SAFETY: the scratch holds the block's rows column by column; y and the addend are
+        // the caller's, restricted to the block.
+        unsafe { axpy_rows_in(&part, &mut acc, &mut total) };
     }
 }
 
