@@ -86,6 +86,9 @@ pub struct Lower<'a, 'b> {
     pub row_calls: row_calls::RowPlan,
     /// The scratch row of a redirected exp row ([`row_calls`]).
     row_scratch: Option<cranelift_codegen::ir::StackSlot>,
+    /// Values of the loops being emitted that were computed before their loop
+    /// ([`super::vector::loop_invariants`]): their instructions emit nothing in the loop.
+    pub hoisted: HashSet<Var>,
 }
 
 /// The pointer-sized signature every kernel function has.
@@ -151,6 +154,7 @@ impl<'a, 'b> Lower<'a, 'b> {
             anchor_slot: None,
             row_calls: row_calls::RowPlan::default(),
             row_scratch: None,
+            hoisted: HashSet::new(),
         }
     }
 
@@ -379,6 +383,9 @@ impl<'a, 'b> Lower<'a, 'b> {
 
     pub(super) fn emit_scalar_inst(&mut self, pc: usize) -> Result<()> {
         let inst = self.k.body[pc].clone();
+        if inst.def().is_some_and(|d| self.hoisted.contains(&d)) {
+            return Ok(());
+        }
         let m = Mode::Scalar;
         match &inst {
             Inst::Const { dst, value } => {
@@ -618,6 +625,20 @@ impl<'a, 'b> Lower<'a, 'b> {
             let e = self.b.ins().iconst(types::I64, extent as i64);
             (z, e)
         };
+        // Loop-invariant values, once, before the loop (scalar): anchored, so that Cranelift
+        // does not sink pure ones back into it (see `anchor`).
+        let mut hoisted = Vec::new();
+        for at in super::vector::loop_invariants(self, pc, end, var) {
+            self.emit_scalar_inst(at)?;
+            if let Some(d) = self.k.body[at].def() {
+                if !matches!(self.k.body[at], Inst::Const { .. }) {
+                    let v = self.val(d)?;
+                    self.anchor(v);
+                }
+                self.hoisted.insert(d);
+                hoisted.push(d);
+            }
+        }
         let iv = self.b.declare_var(types::I64);
         self.b.def_var(iv, lo);
         let plan = super::vector::plan(self, pc, end, var, false).or_else(|| {
@@ -642,6 +663,9 @@ impl<'a, 'b> Lower<'a, 'b> {
         self.b.def_var(iv, i2);
         self.b.ins().jump(header, &[]);
         self.b.switch_to_block(exit);
+        for d in hoisted {
+            self.hoisted.remove(&d);
+        }
         Ok(())
     }
 }

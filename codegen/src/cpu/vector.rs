@@ -7,8 +7,10 @@
 //! float64/int64, held two to a vector, see `narrow_values`), every load and store indexes the
 //! loop variable in at most one dimension, and every op has a vector form (others, e.g.
 //! integer `floor_divide` or float64 `pow`, call Rust or libm per element, so such loops stay
-//! scalar). Bools are lane masks in registers and bytes in memory. Loads that do not use the
-//! loop variable are hoisted and splat.
+//! scalar). Bools are lane masks in registers and bytes in memory. Loop-invariant values
+//! (constants, loads that do not use the loop variable and pure ops of them, see
+//! `loop_invariants`) are computed once before the loop, in scalar form, and splat, so they
+//! may have any type.
 //!
 //! *Outer loops.* A loop containing loops vectorizes across its own iterations when a load in
 //! it indexes the contiguous (last) dimension with its variable, e.g. `out[n] = sum_m x[m, n]`:
@@ -177,6 +179,61 @@ fn narrow_values(l: &Lower, body: &[Inst], var: Var, wide: &HashSet<Var>) -> Has
         .collect()
 }
 
+/// The instructions of loop `pc..end` (loop variable `var`) whose values are the same in
+/// every iteration, as positions in the kernel body: constants, loads that index neither
+/// `var` nor a value of the body, and pure ops (unary, binary, select, cast) of such values
+/// and of values from outside the loop (accumulators the loop updates excepted). Only the
+/// loop's own level, not its nested loops. `Lower::emit_plain_loop` computes them once, in
+/// scalar form, before the loop, and the vector plan treats them as values from outside: a
+/// float64 scalar (`tanh` of a 0-d input, a row's float32 mean compared and cast to float64)
+/// no longer makes a loop mix widths, which has no vector form, and is no longer recomputed
+/// per element in the scalar loop.
+pub fn loop_invariants(l: &Lower, pc: usize, end: usize, var: Var) -> Vec<usize> {
+    let body = &l.k.body[pc + 1..end];
+    let defined: HashSet<Var> = body.iter().filter_map(|i| i.def()).collect();
+    let updated: HashSet<Var> = body
+        .iter()
+        .filter_map(|i| match i {
+            Inst::Update { acc, .. } | Inst::UpdateArg { acc, .. } => Some(*acc),
+            _ => None,
+        })
+        .collect();
+    let stored: HashSet<u32> = body
+        .iter()
+        .filter_map(|i| match i {
+            Inst::Store { arg, .. } => Some(*arg),
+            _ => None,
+        })
+        .collect();
+    let mut inv: HashSet<Var> = HashSet::new();
+    let mut out = Vec::new();
+    let mut depth = 0usize;
+    for (at, inst) in body.iter().enumerate() {
+        match inst {
+            Inst::Loop { .. } => depth += 1,
+            Inst::EndLoop => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+        if depth > 0 {
+            continue;
+        }
+        let outside = |u: &Var| *u != var && !defined.contains(u) && !updated.contains(u);
+        let ok = match inst {
+            Inst::Const { .. } => true,
+            Inst::Load { arg, index, .. } => !stored.contains(arg) && index.iter().all(outside),
+            Inst::Unary { .. } | Inst::Binary { .. } | Inst::Select { .. } | Inst::Cast { .. } => {
+                inst.uses().iter().all(|u| inv.contains(u) || outside(u))
+            }
+            _ => false,
+        };
+        if let (true, Some(d)) = (ok, inst.def()) {
+            inv.insert(d);
+            out.push(pc + 1 + at);
+        }
+    }
+    out
+}
+
 /// The variables of the loops nested in `body`.
 fn nested_loop_vars(body: &[Inst]) -> HashSet<Var> {
     body.iter()
@@ -191,7 +248,31 @@ fn nested_loop_vars(body: &[Inst]) -> HashSet<Var> {
 /// `outer` allows nested loops (run as scalar loops over lane-uniform variables) and
 /// accumulators declared inside (one per lane).
 pub fn plan(l: &Lower, pc: usize, end: usize, var: Var, outer: bool) -> Option<Plan> {
-    let body = &l.k.body[pc + 1..end];
+    plan_with(l, pc, end, var, outer, true)
+}
+
+/// [`plan`]; with `hoist` false, for loops emitted otherwise than by
+/// `Lower::emit_plain_loop` (interchanged column reductions), loop-invariant values stay in
+/// the body.
+pub fn plan_with(
+    l: &Lower,
+    pc: usize,
+    end: usize,
+    var: Var,
+    outer: bool,
+    hoist: bool,
+) -> Option<Plan> {
+    // Loop-invariant values are computed before the loop: values from outside.
+    let hoisted = if hoist {
+        loop_invariants(l, pc, end, var)
+    } else {
+        Vec::new()
+    };
+    let body: Vec<Inst> = (pc + 1..end)
+        .filter(|at| !hoisted.contains(at))
+        .map(|at| l.k.body[at].clone())
+        .collect();
+    let body = &body[..];
     let defined: HashSet<Var> = body.iter().filter_map(|i| i.def()).collect();
     // Loop variables inside the body: the same in every lane.
     let uniform = nested_loop_vars(body);
@@ -417,7 +498,13 @@ impl Lower<'_, '_> {
         let vend = self.b.ins().select(ok, vend, lo);
 
         // Preheader: constants, invariant loads and outer values as vectors.
-        let body: Vec<Inst> = self.k.body[pc + 1..end].to_vec();
+        // Loop-invariant values were computed before the loop (`loop_invariants`): values
+        // from outside.
+        let body: Vec<Inst> = self.k.body[pc + 1..end]
+            .iter()
+            .filter(|i| !i.def().is_some_and(|d| self.hoisted.contains(&d)))
+            .cloned()
+            .collect();
         let defined: HashSet<Var> = body.iter().filter_map(|i| i.def()).collect();
         let mut vv: HashMap<Var, Vec<Value>> = HashMap::new();
         let mut invariant: HashSet<Var> = HashSet::new();
@@ -732,7 +819,10 @@ impl Lower<'_, '_> {
     }
 
     fn emit_vector_inst(&mut self, inst: &Inst, cx: &mut VCtx) -> Result<()> {
-        if inst.def().is_some_and(|d| cx.invariant.contains(&d)) {
+        if inst
+            .def()
+            .is_some_and(|d| cx.invariant.contains(&d) || self.hoisted.contains(&d))
+        {
             return Ok(());
         }
         let (var, i, mode, lanes) = (cx.var, cx.i, cx.mode, cx.lanes);

@@ -30,7 +30,7 @@
 //! second helper, split over the columns on the pool as a launch would be.
 
 use super::accs::VAcc;
-use super::{plan, VCtx};
+use super::{plan_with, VCtx};
 use crate::cpu::lower::split::{compensated, parts_for, SPLIT_MIN_WORK};
 use crate::cpu::lower::{AccVars, Lower, Mode};
 use crate::cpu::ops::cl_type;
@@ -200,7 +200,8 @@ impl Lower<'_, '_> {
         let (mode, unit) = if wide {
             (Mode::Vec32, self.wide_unit(pc + 1, row_end, j)?)
         } else {
-            let p = plan(self, jpc, jend, j, true)?;
+            // Emitted here, not by `emit_plain_loop`: nothing is hoisted.
+            let p = plan_with(self, jpc, jend, j, true, false)?;
             (p.mode, p.unit)
         };
         let lanes = if mode == Mode::Vec32 { 4 } else { 2 };
