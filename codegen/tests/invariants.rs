@@ -1,7 +1,9 @@
-//! Loop-invariant values computed once before their loop (`vector::loop_invariants`): a
-//! float64 scalar computed from a 0-d input or a row's float32 mean no longer makes a loop
-//! mix widths (which has no vector form). The loops vectorize, and every element matches the
-//! interpreter, contiguous (vector loop and scalar tail) and strided (scalar loop).
+//! Loop-invariant values computed once before their loop (`vector::loop_invariants`), and
+//! float32 values at the edges of float64 vector loops (`vector::narrow_values`): a float64
+//! scalar computed from a 0-d input or a row's float32 mean no longer makes a loop mix
+//! widths (which has no vector form), and `x.astype(np.float64)` of a float32 `x` runs two
+//! to a vector. The loops vectorize, and every element matches the interpreter, contiguous
+//! (vector loop and scalar tail) and strided (scalar loop).
 
 mod common;
 
@@ -13,6 +15,33 @@ use ember_ir::{BinaryOp, DType, ReduceOp, Scalar, UnaryOp};
 fn assert_vectorized(k: &Kernel) {
     let c = backend().compile(k).unwrap();
     assert!(c.vector_step() > 1, "the loop vectorizes\n{k}");
+}
+
+/// Float64 values with NaN, ±inf, ±0, values beyond float32's range and below its
+/// subnormals, then random ones of every magnitude.
+fn specials(rng: &mut Rng, n: usize) -> Vec<f64> {
+    let mut v = vec![
+        f64::NAN,
+        f64::INFINITY,
+        f64::NEG_INFINITY,
+        0.0,
+        -0.0,
+        1e300,
+        -1e300,
+        3.4028235677973366e38,
+        3.4028236e38,
+        1e-46,
+        -1e-40,
+        f64::MIN_POSITIVE,
+        0.1,
+        -2.5,
+    ];
+    while v.len() < n {
+        let s = if rng.next() & 1 == 0 { 1.0 } else { -1.0 };
+        v.push(s * rng.uniform(-160.0, 160.0).exp2());
+    }
+    v.truncate(n);
+    v
 }
 
 #[test]
@@ -134,6 +163,88 @@ fn an_accumulator_updated_in_the_loop_is_not_invariant() {
                 buffer(DType::F64, &[n], &xs, strided),
             ];
             check(&k, &inputs, 0.0, 0.0);
+        }
+    }
+}
+
+#[test]
+fn float32_loads_widen_in_float64_loops() {
+    // `x.astype(np.float64) <= y` and `(x + y)` for float32 `x`, float64 `y`.
+    let mut rng = Rng(32);
+    for n in [1, 2, 3, 37, 1001] {
+        for op in [BinaryOp::Le, BinaryOp::Add] {
+            let mut b = Builder::new("f32_f64");
+            let a = b.arg(DType::F32, &[n], false);
+            let y = b.arg(DType::F64, &[n], false);
+            let out = if op == BinaryOp::Add {
+                DType::F64
+            } else {
+                DType::Bool
+            };
+            let o = b.arg(out, &[n], true);
+            let i = b.open_loop(n, true);
+            let x = b.load(a, &[i]);
+            let xw = b.cast(DType::F64, x);
+            let yv = b.load(y, &[i]);
+            let r = b.binary(op, xw, yv);
+            b.store(o, &[i], r);
+            b.close_loop();
+            let k = b.finish();
+            let xs: Vec<f64> = specials(&mut rng, n)
+                .into_iter()
+                .map(|v| v as f32 as f64)
+                .collect();
+            let ys = specials(&mut rng, n);
+            for strided in [false, true] {
+                let inputs = [
+                    buffer(DType::F32, &[n], &xs, strided),
+                    buffer(DType::F64, &[n], &ys, strided),
+                ];
+                check(&k, &inputs, 0.0, 0.0);
+            }
+            if n >= 37 {
+                assert_vectorized(&k);
+            }
+        }
+    }
+}
+
+#[test]
+fn float64_results_narrow_to_float32_stores() {
+    // `(y * 3.0).astype(np.float32)` and `np.tanh(x.astype(np.float64)).astype(np.float32)`:
+    // rounding to nearest, overflow to ±inf, underflow to ±0 and subnormals, NaN kept.
+    let mut rng = Rng(64);
+    for n in [1, 3, 37, 1001] {
+        for from32 in [false, true] {
+            let mut b = Builder::new("f64_to_f32");
+            let a = b.arg(if from32 { DType::F32 } else { DType::F64 }, &[n], false);
+            let o = b.arg(DType::F32, &[n], true);
+            let i = b.open_loop(n, true);
+            let x = b.load(a, &[i]);
+            let r = if from32 {
+                let w = b.cast(DType::F64, x);
+                b.unary(UnaryOp::Tanh, w)
+            } else {
+                let k3 = b.konst(Scalar::F64(3.0));
+                b.binary(BinaryOp::Mul, x, k3)
+            };
+            let c = b.cast(DType::F32, r);
+            b.store(o, &[i], c);
+            b.close_loop();
+            let k = b.finish();
+            let mut xs = specials(&mut rng, n);
+            if from32 {
+                xs.iter_mut().for_each(|v| *v = *v as f32 as f64);
+            }
+            let dt = if from32 { DType::F32 } else { DType::F64 };
+            for strided in [false, true] {
+                // float64 tanh may differ from the interpreter's by an ulp before rounding.
+                let ulps = if from32 { 1.0 } else { 0.0 };
+                check(&k, &[buffer(dt, &[n], &xs, strided)], ulps, 0.0);
+            }
+            if n >= 37 {
+                assert_vectorized(&k);
+            }
         }
     }
 }

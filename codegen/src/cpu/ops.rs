@@ -791,6 +791,9 @@ impl Lower<'_, '_> {
                     self.b.ins().fcvt_from_sint(tt, w)
                 }
                 (I32, I64) if mode == Mode::Vec64 => self.b.ins().swiden_low(x),
+                // Narrow float32s: the low two lanes of an `F32X4` (`cvtps2pd`, `cvtpd2ps`).
+                (F32, F64) if mode == Mode::Vec64 => self.b.ins().fvpromote_low(x),
+                (F64, F32) if mode == Mode::Vec64 => self.b.ins().fvdemote(x),
                 (I64, I32) if mode == Mode::Vec64 => {
                     // Each lane's low half to the low two lanes (one `pshufd`).
                     let f = MemFlagsData::new()

@@ -3,14 +3,14 @@
 //!
 //! *Inner loops.* A loop vectorizes across its iterations when it contains no loop, every
 //! value in it is float32/int32/bool (4 lanes of 32 bits) or float64/int64/bool (2 lanes of 64
-//! bits; int32 values at the edges of such a loop, loaded, stored or cast from and to
-//! float64/int64, held two to a vector, see `narrow_values`), every load and store indexes the
-//! loop variable in at most one dimension, and every op has a vector form (others, e.g.
-//! integer `floor_divide` or float64 `pow`, call Rust or libm per element, so such loops stay
-//! scalar). Bools are lane masks in registers and bytes in memory. Loop-invariant values
-//! (constants, loads that do not use the loop variable and pure ops of them, see
-//! `loop_invariants`) are computed once before the loop, in scalar form, and splat, so they
-//! may have any type.
+//! bits; int32 and float32 values at the edges of such a loop, loaded, stored or cast from
+//! and to float64/int64, held two to a vector, see `narrow_values`), every load and store
+//! indexes the loop variable in at most one dimension, and every op has a vector form
+//! (others, e.g. integer `floor_divide` or float64 `pow`, call Rust or libm per element, so
+//! such loops stay scalar). Bools are lane masks in registers and bytes in memory.
+//! Loop-invariant values (constants, loads that do not use the loop variable and pure ops of
+//! them, see `loop_invariants`) are computed once before the loop, in scalar form, and splat,
+//! so they may have any type.
 //!
 //! *Outer loops.* A loop containing loops vectorizes across its own iterations when a load in
 //! it indexes the contiguous (last) dimension with its variable, e.g. `out[n] = sum_m x[m, n]`:
@@ -146,13 +146,24 @@ fn outer_unroll(extent: usize, mode: Mode) -> usize {
 /// `np.tanh(x).astype(np.int32)` and `x.mean(axis=0, dtype=np.int32)` ran as scalar loops.
 /// Casts in `wide` (int32 into int64 sums: four lanes per vector in a 32-bit loop) keep
 /// their int32 operands out.
+///
+/// Float32 values likewise: a float32 load along the loop or a cast of a float64 to float32
+/// (`cvtpd2ps`, the low two lanes of an `F32X4`), every use a cast to float64
+/// (`cvtps2pd`) or a store into a float32 buffer along the loop (`x.astype(np.float64) <= y`
+/// for a float32 `x` and float64 `y`).
 fn narrow_values(l: &Lower, body: &[Inst], var: Var, wide: &HashSet<Var>) -> HashSet<Var> {
     let along =
         |index: &[Var]| index.last() == Some(&var) && !index[..index.len() - 1].contains(&var);
-    let i32_arg = |arg: &u32| l.k.args[*arg as usize].dtype == DType::I32;
+    let arg_dt = |arg: &u32| l.k.args[*arg as usize].dtype;
+    let narrow_dt = |dt: DType| matches!(dt, DType::I32 | DType::F32);
     body.iter()
         .filter_map(|i| match i {
-            Inst::Load { dst, arg, index } if along(index) && i32_arg(arg) => Some(*dst),
+            Inst::Load { dst, arg, index } if along(index) && narrow_dt(arg_dt(arg)) => Some(*dst),
+            Inst::Cast {
+                dst,
+                to: DType::F32,
+                x,
+            } if l.ty(*x) == DType::F64 => Some(*dst),
             // `x86_cvtt2dq` on `f64x2` exists only on x86-64.
             Inst::Cast {
                 dst,
@@ -170,9 +181,16 @@ fn narrow_values(l: &Lower, body: &[Inst], var: Var, wide: &HashSet<Var>) -> Has
             uses.peek().is_some()
                 && uses.all(|j| match j {
                     Inst::Cast { dst, to, x } => {
-                        x == d && matches!(to, DType::F64 | DType::I64) && !wide.contains(dst)
+                        x == d
+                            && match l.ty(*d) {
+                                DType::F32 => *to == DType::F64,
+                                _ => matches!(to, DType::F64 | DType::I64),
+                            }
+                            && !wide.contains(dst)
                     }
-                    Inst::Store { arg, index, value } => value == d && i32_arg(arg) && along(index),
+                    Inst::Store { arg, index, value } => {
+                        value == d && arg_dt(arg) == l.ty(*d) && along(index)
+                    }
                     _ => false,
                 })
         })
@@ -885,21 +903,28 @@ impl Lower<'_, '_> {
                     }
                     return Ok(());
                 }
-                if let (Inst::Load { .. }, DType::I32, Mode::Vec64) = (inst, dt, mode) {
-                    // A narrow load (`narrow_values`): two int32s per vector, low lanes.
+                let narrow = matches!(dt, DType::I32 | DType::F32) && mode == Mode::Vec64;
+                if let (Inst::Load { .. }, true) = (inst, narrow) {
+                    // A narrow load (`narrow_values`): two int32s or float32s per vector, low
+                    // lanes.
+                    let nt = if dt == DType::F32 {
+                        types::F32X4
+                    } else {
+                        types::I32X4
+                    };
                     let vs = (0..self.unroll)
                         .map(|u| {
                             let w = self.b.ins().load(types::I64, flags, addr, size * u as i32);
                             let v = self.b.ins().scalar_to_vector(types::I64X2, w);
                             let f = MemFlagsData::new()
                                 .with_endianness(cranelift_codegen::ir::Endianness::Little);
-                            self.b.ins().bitcast(types::I32X4, f, v)
+                            self.b.ins().bitcast(nt, f, v)
                         })
                         .collect();
                     vv.insert(*dst, vs);
-                } else if let (Inst::Store { .. }, DType::I32, Mode::Vec64) = (inst, dt, mode) {
-                    // A narrow store: the low lanes' two int32s as one float64 lane (`movsd`,
-                    // no move to a general register).
+                } else if let (Inst::Store { .. }, true) = (inst, narrow) {
+                    // A narrow store: the low lanes' two int32s or float32s as one float64
+                    // lane (`movsd`, no move to a general register).
                     let f = MemFlagsData::new()
                         .with_endianness(cranelift_codegen::ir::Endianness::Little);
                     for (u, v) in get(vv, *dst)?.into_iter().enumerate() {
