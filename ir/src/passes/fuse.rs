@@ -238,6 +238,41 @@ fn expensive(op: &Op) -> bool {
     }
 }
 
+/// True when a value of shape `small`, broadcast to `big` (right-aligned), repeats along an
+/// axis outside one it varies along: fused into `big`'s loops it would be recomputed for
+/// every step of that outer axis, which no loop-invariant hoisting can avoid (`exp(bias)`
+/// of a (256,) bias added to (1024, 256) rows: 1024 exps per bias element instead of one).
+/// Values that only repeat along inner axes (a per-row `sqrt(var)` over a row's elements)
+/// are computed once per row by the kernel's phases and stay fused.
+fn repeated_outside(small: &[usize], big: &[usize]) -> bool {
+    if big.len() < small.len() {
+        return false;
+    }
+    let pad = big.len() - small.len();
+    let varies = |a: usize| a >= pad && small[a - pad] > 1;
+    (0..big.len()).any(|a| !varies(a) && big[a] > 1 && (a + 1..big.len()).any(varies))
+}
+
+impl Ctx<'_> {
+    /// True when a fused elementwise consumer of `n`, directly or through other elementwise
+    /// ops, broadcasts it so that it repeats along an outer axis ([`repeated_outside`]).
+    fn repeated_downstream(&self, n: NodeId) -> bool {
+        let small = &self.g.node(n).ty.shape;
+        let mut stack = self.g.users(n);
+        let mut seen = HashSet::new();
+        while let Some(u) = stack.pop() {
+            if !seen.insert(u) || self.class(u) != Class::Ew {
+                continue;
+            }
+            if repeated_outside(small, &self.g.node(u).ty.shape) {
+                return true;
+            }
+            stack.extend(self.g.users(u));
+        }
+        false
+    }
+}
+
 /// A fused group under construction.
 #[derive(Clone, Debug)]
 struct Group {
@@ -336,7 +371,9 @@ pub fn partition(g: &Graph) -> Result<Schedule> {
         match c {
             Class::Ew => {
                 let all_fusible = fusible.iter().all(|&f| f);
-                if !all_fusible || (users.len() > 1 && expensive(&g.node(n).op)) {
+                let costly =
+                    expensive(&g.node(n).op) && (users.len() > 1 || cx.repeated_downstream(n));
+                if !all_fusible || costly {
                     cx.mat.insert(n);
                 }
             }

@@ -345,3 +345,49 @@ fn predicates_against_wider_constants_compare_in_the_narrow_dtype() {
     let k = kernel("%0 = input 0 : i32[8]\n%1 = const i64[] 7\n%2 = less %0, %1\noutput 0 %2\n");
     assert!(k.contains("7:i32") && !k.contains("to i64"), "{k}");
 }
+
+/// An expensive value broadcast along an outer axis of its consumer is computed once into a
+/// buffer (fused, it would run once per outer step); one that repeats only along inner axes
+/// (per row) stays fused, as do cheap ones.
+#[test]
+fn expensive_values_repeated_along_outer_axes_get_their_own_buffer() {
+    let kernels = |text: &str| schedule(text).1.kernel_count();
+    // exp of a bias added to every row: exp once (a kernel of its own), then the add.
+    let bias = "%0 = input 0 : f32[1024,256]\n%1 = input 1 : f32[256]\n%2 = exp %1\n\
+                %3 = add %0, %2\noutput 0 %3\n";
+    assert_eq!(kernels(bias), 2);
+    // The same with an explicit keepdims shape (1, 256).
+    let kept = "%0 = input 0 : f32[1024,256]\n%1 = input 1 : f32[1,256]\n%2 = exp %1\n\
+                %3 = multiply %0, %2\noutput 0 %3\n";
+    assert_eq!(kernels(kept), 2);
+    // A per-row value (1024, 1): repeated only along the inner axis, stays fused.
+    let rows = "%0 = input 0 : f32[1024,256]\n%1 = input 1 : f32[1024,1]\n%2 = sqrt %1\n\
+                %3 = divide %0, %2\noutput 0 %3\n";
+    assert_eq!(kernels(rows), 1);
+    // A cheap op on the bias stays fused.
+    let cheap = "%0 = input 0 : f32[1024,256]\n%1 = input 1 : f32[256]\n%2 = negative %1\n\
+                 %3 = add %0, %2\noutput 0 %3\n";
+    assert_eq!(kernels(cheap), 1);
+}
+
+#[test]
+fn repeated_outside_compares_right_aligned_shapes() {
+    use super::repeated_outside;
+    assert!(repeated_outside(&[256], &[1024, 256]));
+    assert!(repeated_outside(&[1, 256], &[1024, 256]));
+    assert!(repeated_outside(&[4, 1, 8], &[4, 5, 8]));
+    assert!(!repeated_outside(&[1024, 1], &[1024, 256]));
+    assert!(!repeated_outside(&[4, 5, 1], &[4, 5, 8]));
+    assert!(!repeated_outside(&[256], &[256]));
+    assert!(!repeated_outside(&[1], &[1024, 256]));
+    assert!(!repeated_outside(&[], &[3, 4]));
+    assert!(!repeated_outside(&[3, 4], &[4]));
+}
+
+/// The broadcast may come later, through cheap ops: `(0.5 ** v - 1) + x` with `v` (256,).
+#[test]
+fn expensive_values_broadcast_further_down_get_their_own_buffer() {
+    let text = "%0 = input 0 : f32[1024,256]\n%1 = input 1 : f32[1,256]\n%2 = const f32[] 0.5\n\
+                %3 = power %2, %1\n%4 = subtract %3, %3\n%5 = add %0, %4\noutput 0 %5\n";
+    assert_eq!(schedule(text).1.kernel_count(), 2);
+}
