@@ -172,3 +172,157 @@ fn float64_to_int32_column_and_row_sums() {
         }
     }
 }
+
+/// Every pair of int32 edge values (signs, zero, ±1, the range's ends), then random pairs.
+fn int32_pairs(rng: &mut Rng, n: usize) -> (Vec<f64>, Vec<f64>) {
+    let edges = [
+        0i64,
+        1,
+        -1,
+        2,
+        -3,
+        7,
+        46341,
+        -65536,
+        i32::MAX as i64,
+        i32::MIN as i64,
+        i32::MIN as i64 + 1,
+        1234567890,
+    ];
+    let (mut a, mut b) = (Vec::new(), Vec::new());
+    for &x in &edges {
+        for &y in &edges {
+            a.push(x as f64);
+            b.push(y as f64);
+        }
+    }
+    while a.len() < n {
+        a.push(rng.uniform(-2147483648.0, 2147483647.0).floor());
+        b.push(rng.uniform(-70000.0, 70000.0).floor());
+    }
+    a.truncate(n);
+    b.truncate(n);
+    (a, b)
+}
+
+#[test]
+fn int32_ops_feeding_float64_vectorize() {
+    // `(x op y).astype(np.float64) * 0.5`, the int32 result also stored, and `((x op y) + x)`
+    // chained: int32 arithmetic on the narrow pairs of a float64 loop, bit for bit.
+    let mut rng = Rng(7882);
+    for n in [3, 151, 1001] {
+        let (xs, ys) = int32_pairs(&mut rng, n);
+        for op in [
+            BinaryOp::Add,
+            BinaryOp::Sub,
+            BinaryOp::Mul,
+            BinaryOp::Max,
+            BinaryOp::Min,
+            BinaryOp::FloorDiv,
+            BinaryOp::Rem,
+        ] {
+            let mut b = Builder::new("narrow_int_op");
+            let (ax, ay) = (
+                b.arg(DType::I32, &[n], false),
+                b.arg(DType::I32, &[n], false),
+            );
+            let of = b.arg(DType::F64, &[n], true);
+            let oi = b.arg(DType::I32, &[n], true);
+            let i = b.open_loop(n, true);
+            let (x, y) = (b.load(ax, &[i]), b.load(ay, &[i]));
+            let r = b.binary(op, x, y);
+            let r2 = b.binary(BinaryOp::Add, r, x);
+            let f = b.cast(DType::F64, r2);
+            let h = b.konst(Scalar::F64(0.5));
+            let m = b.binary(BinaryOp::Mul, f, h);
+            b.store(of, &[i], m);
+            b.store(oi, &[i], r);
+            b.close_loop();
+            let k = b.finish();
+            for strided in [false, true] {
+                let ins = [
+                    buffer(DType::I32, &[n], &xs, strided),
+                    buffer(DType::I32, &[n], &ys, strided),
+                ];
+                check(&k, &ins, 0.0, 0.0);
+            }
+            if n > 100 {
+                assert_vectorized(&k);
+            }
+        }
+    }
+}
+
+#[test]
+fn int32_remainder_into_float64_log1p_and_row_sums() {
+    // Seed 7882: `v = np.log1p(a % a); v.sum(axis=-1)` for an int32 `a` (zero divisors
+    // give 0), and the row sums of `(a % 3) * 1.5` over wider rows.
+    let mut rng = Rng(78);
+    for (rows, cols) in [(5, 31), (9, 200)] {
+        let n = rows * cols;
+        let xs: Vec<f64> = (0..n).map(|_| rng.uniform(-6.0, 6.0).floor()).collect();
+        for same in [true, false] {
+            let mut b = Builder::new("rem_log1p_sum");
+            let a = b.arg(DType::I32, &[rows, cols], false);
+            let ov = b.arg(DType::F64, &[rows, cols], true);
+            let os = b.arg(DType::F64, &[rows], true);
+            let r = b.open_loop(rows, true);
+            let acc = b.acc(ReduceOp::Sum, DType::F64);
+            let c = b.open_loop(cols, false);
+            let x = b.load(a, &[r, c]);
+            let v = if same {
+                let m = b.binary(BinaryOp::Rem, x, x);
+                let f = b.cast(DType::F64, m);
+                b.unary(UnaryOp::Log1p, f)
+            } else {
+                let three = b.konst(Scalar::I32(3));
+                let m = b.binary(BinaryOp::Rem, x, three);
+                let f = b.cast(DType::F64, m);
+                let k = b.konst(Scalar::F64(1.5));
+                b.binary(BinaryOp::Mul, f, k)
+            };
+            b.update(acc, v);
+            b.store(ov, &[r, c], v);
+            b.close_loop();
+            b.store(os, &[r], acc);
+            b.close_loop();
+            let k = b.finish();
+            for strided in [false, true] {
+                check(
+                    &k,
+                    &[buffer(DType::I32, &[rows, cols], &xs, strided)],
+                    1.0,
+                    1e-15,
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn int32_ops_with_a_constant_feeding_float64_vectorize() {
+    // `(x % k).astype(np.float64)` and `x // k`, `x * k` for a Python-int `k` (zero too):
+    // the constant splats into the narrow pairs.
+    let mut rng = Rng(3);
+    let n = 1001;
+    let (xs, _) = int32_pairs(&mut rng, n);
+    for op in [BinaryOp::Rem, BinaryOp::FloorDiv, BinaryOp::Mul] {
+        for kv in [3, -7, 0, -1] {
+            let mut b = Builder::new("narrow_int_const");
+            let ax = b.arg(DType::I32, &[n], false);
+            let of = b.arg(DType::F64, &[n], true);
+            let i = b.open_loop(n, true);
+            let x = b.load(ax, &[i]);
+            let k = b.konst(Scalar::I32(kv));
+            let r = b.binary(op, x, k);
+            let f = b.cast(DType::F64, r);
+            b.store(of, &[i], f);
+            b.close_loop();
+            let k = b.finish();
+            for strided in [false, true] {
+                check(&k, &[buffer(DType::I32, &[n], &xs, strided)], 0.0, 0.0);
+            }
+            assert_vectorized(&k);
+        }
+    }
+}

@@ -168,7 +168,12 @@ impl Lower<'_, '_> {
         if mode == Mode::Scalar {
             return s;
         }
-        let t = cl_type(dt, mode);
+        let t = match (dt, mode) {
+            // Narrow values of a 64-bit loop (`vector::narrow_values`): the low lanes count.
+            (DType::I32, Mode::Vec64) => types::I32X4,
+            (DType::F32, Mode::Vec64) => types::F32X4,
+            _ => cl_type(dt, mode),
+        };
         let s = match dt {
             DType::Bool => {
                 // 0/1 -> 0/-1 in the lane width.
@@ -569,7 +574,13 @@ impl Lower<'_, '_> {
             FloorDiv | Rem
                 if cfg!(target_arch = "x86_64") && dt == DType::I32 && mode == Mode::Vec32 =>
             {
-                self.int32_div_rem(op == Rem, a, b)
+                self.int32_div_rem(op == Rem, a, b, 2)
+            }
+            // Narrow int32s of a 64-bit loop (`vector::narrow_values`): the low two lanes.
+            FloorDiv | Rem
+                if cfg!(target_arch = "x86_64") && dt == DType::I32 && mode == Mode::Vec64 =>
+            {
+                self.int32_div_rem(op == Rem, a, b, 1)
             }
             _ if mode == Mode::Scalar => self.call_binary_ext(op, dt, a, b)?,
             _ => return Err(CodegenError::Unsupported(format!("vector {op} on {dt}"))),
@@ -647,10 +658,14 @@ impl Lower<'_, '_> {
     /// back (`cvttpd2dq`), the halves rejoined. As the kernel IR's semantics: division by
     /// zero gives 0 (both ops), and `MIN // -1` wraps to `MIN` (`2^31` is out of range, which
     /// `cvttpd2dq` turns into `MIN`) with `MIN % -1 = 0`. The remainder is `a - b q`.
-    fn int32_div_rem(&mut self, rem: bool, a: Value, b: Value) -> Value {
+    ///
+    /// With `halves` 1, only the low two lanes (narrow int32s, `vector::narrow_values`): the
+    /// high lanes of the result are 0.
+    fn int32_div_rem(&mut self, rem: bool, a: Value, b: Value, halves: usize) -> Value {
         let f = MemFlagsData::new().with_endianness(cranelift_codegen::ir::Endianness::Little);
+        let n = halves;
         let mut halves = [Value::from_u32(0); 2];
-        for (h, half) in halves.iter_mut().enumerate() {
+        for (h, half) in halves.iter_mut().enumerate().take(n) {
             let widen = |s: &mut Self, v: Value| {
                 let v = if h == 0 {
                     v
@@ -672,14 +687,18 @@ impl Lower<'_, '_> {
             *half = self.b.ins().snarrow(c, z);
         }
         // The low 8 bytes of each: lanes 0-1 from the first half, 2-3 from the second.
-        let (lo, hi) = (
-            self.b.ins().bitcast(types::I8X16, f, halves[0]),
-            self.b.ins().bitcast(types::I8X16, f, halves[1]),
-        );
-        let mask: Vec<u8> = (0u8..8).chain(16..24).collect();
-        let imm = self.b.func.dfg.immediates.push(mask.into());
-        let q = self.b.ins().shuffle(lo, hi, imm);
-        let q = self.b.ins().bitcast(types::I32X4, f, q);
+        let q = if n == 1 {
+            halves[0]
+        } else {
+            let (lo, hi) = (
+                self.b.ins().bitcast(types::I8X16, f, halves[0]),
+                self.b.ins().bitcast(types::I8X16, f, halves[1]),
+            );
+            let mask: Vec<u8> = (0u8..8).chain(16..24).collect();
+            let imm = self.b.func.dfg.immediates.push(mask.into());
+            let q = self.b.ins().shuffle(lo, hi, imm);
+            self.b.ins().bitcast(types::I32X4, f, q)
+        };
         let zero = super::math::vconst(&mut self.b, types::I32X4, vec![0; 16]);
         let by_zero = self.b.ins().icmp(IntCC::Equal, b, zero);
         let r = if rem {

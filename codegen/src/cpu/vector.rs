@@ -147,6 +147,9 @@ fn outer_unroll(extent: usize, mode: Mode) -> usize {
 /// Casts in `wide` (int32 into int64 sums: four lanes per vector in a 32-bit loop) keep
 /// their int32 operands out.
 ///
+/// Int32 `+ - * max min // %` of narrow values (or of int32 values from outside the loop,
+/// splat) are narrow too (`a % a` or `a % 3` feeding a float64 `log1p`).
+///
 /// Float32 values likewise: a float32 load along the loop or a cast of a float64 to float32
 /// (`cvtpd2ps`, the low two lanes of an `F32X4`), every use a cast to float64
 /// (`cvtps2pd`) or a store into a float32 buffer along the loop (`x.astype(np.float64) <= y`
@@ -156,7 +159,11 @@ fn narrow_values(l: &Lower, body: &[Inst], var: Var, wide: &HashSet<Var>) -> Has
         |index: &[Var]| index.last() == Some(&var) && !index[..index.len() - 1].contains(&var);
     let arg_dt = |arg: &u32| l.k.args[*arg as usize].dtype;
     let narrow_dt = |dt: DType| matches!(dt, DType::I32 | DType::F32);
-    body.iter()
+    // int32 values from outside the loop (constants, hoisted invariants): splat.
+    let defined: HashSet<Var> = body.iter().filter_map(|i| i.def()).collect();
+    let outside_i32 = |v: &Var| *v != var && !defined.contains(v) && l.ty(*v) == DType::I32;
+    let mut narrow: HashSet<Var> = body
+        .iter()
         .filter_map(|i| match i {
             Inst::Load { dst, arg, index } if along(index) && narrow_dt(arg_dt(arg)) => Some(*dst),
             Inst::Cast {
@@ -174,27 +181,57 @@ fn narrow_values(l: &Lower, body: &[Inst], var: Var, wide: &HashSet<Var>) -> Has
             {
                 Some(*dst)
             }
+            Inst::Binary { dst, op, a, .. } if l.ty(*a) == DType::I32 && narrow_int_op(*op) => {
+                Some(*dst)
+            }
             _ => None,
         })
-        .filter(|d| {
-            let mut uses = body.iter().filter(|j| j.uses().contains(d)).peekable();
-            uses.peek().is_some()
-                && uses.all(|j| match j {
-                    Inst::Cast { dst, to, x } => {
-                        x == d
-                            && match l.ty(*d) {
-                                DType::F32 => *to == DType::F64,
-                                _ => matches!(to, DType::F64 | DType::I64),
-                            }
-                            && !wide.contains(dst)
-                    }
-                    Inst::Store { arg, index, value } => {
-                        value == d && arg_dt(arg) == l.ty(*d) && along(index)
-                    }
-                    _ => false,
-                })
-        })
-        .collect()
+        .collect();
+    // Until nothing changes: drop the candidates with a use that is none of those, and the
+    // int32 ops whose operands are not (all) narrow.
+    loop {
+        let keep: HashSet<Var> = narrow
+            .iter()
+            .copied()
+            .filter(|d| {
+                let operand = |v: &Var| narrow.contains(v) || outside_i32(v);
+                let operands_ok = body.iter().all(|j| match j {
+                    Inst::Binary { dst, a, b, .. } if dst == d => operand(a) && operand(b),
+                    _ => true,
+                });
+                let mut uses = body.iter().filter(|j| j.uses().contains(d)).peekable();
+                operands_ok
+                    && uses.peek().is_some()
+                    && uses.all(|j| match j {
+                        Inst::Cast { dst, to, x } => {
+                            x == d
+                                && match l.ty(*d) {
+                                    DType::F32 => *to == DType::F64,
+                                    _ => matches!(to, DType::F64 | DType::I64),
+                                }
+                                && !wide.contains(dst)
+                        }
+                        Inst::Store { arg, index, value } => {
+                            value == d && arg_dt(arg) == l.ty(*d) && along(index)
+                        }
+                        Inst::Binary { dst, .. } => narrow.contains(dst),
+                        _ => false,
+                    })
+            })
+            .collect();
+        if keep.len() == narrow.len() {
+            return narrow;
+        }
+        narrow = keep;
+    }
+}
+
+/// int32 ops on narrow values (`narrow_values`): lane-wise on the `I32X4` (the unused lanes
+/// hold zeros), `floor_divide` and `%` through float64 lanes (`Lower::int32_div_rem`).
+fn narrow_int_op(op: BinaryOp) -> bool {
+    use BinaryOp::*;
+    matches!(op, Add | Sub | Mul | Max | Min)
+        || (matches!(op, FloorDiv | Rem) && cfg!(target_arch = "x86_64"))
 }
 
 /// The instructions of loop `pc..end` (loop variable `var`) whose values are the same in
@@ -309,23 +346,36 @@ pub fn plan_with(
     } else {
         accs::widened_casts(l, body, var)
     };
-    let narrow = narrow_values(l, body, var, &wide);
-    let mut dts: HashSet<DType> = HashSet::new();
-    for inst in body {
-        match inst {
-            Inst::UpdateArg { .. } => return None,
-            Inst::Loop { .. } | Inst::EndLoop => continue,
-            Inst::Cast { dst, .. } if wide.contains(dst) => continue,
-            Inst::Load { dst, .. } | Inst::Cast { dst, .. } if narrow.contains(dst) => continue,
-            Inst::Store { value, .. } if narrow.contains(value) => continue,
-            Inst::Load { arg, .. } | Inst::Store { arg, .. } => {
-                dts.insert(l.k.args[*arg as usize].dtype);
+    let types_with = |narrow: &HashSet<Var>| -> Option<HashSet<DType>> {
+        let mut dts: HashSet<DType> = HashSet::new();
+        for inst in body {
+            match inst {
+                Inst::UpdateArg { .. } => return None,
+                Inst::Loop { .. } | Inst::EndLoop => continue,
+                Inst::Cast { dst, .. } if wide.contains(dst) => continue,
+                Inst::Load { dst, .. } | Inst::Cast { dst, .. } | Inst::Binary { dst, .. }
+                    if narrow.contains(dst) =>
+                {
+                    continue
+                }
+                Inst::Store { value, .. } if narrow.contains(value) => continue,
+                Inst::Load { arg, .. } | Inst::Store { arg, .. } => {
+                    dts.insert(l.k.args[*arg as usize].dtype);
+                }
+                _ => {}
             }
-            _ => {}
+            if let Some(d) = inst.def() {
+                dts.insert(l.ty(d));
+            }
         }
-        if let Some(d) = inst.def() {
-            dts.insert(l.ty(d));
-        }
+        Some(dts)
+    };
+    let mut narrow = narrow_values(l, body, var, &wide);
+    let mut dts = types_with(&narrow)?;
+    if !narrow.is_empty() && !dts.iter().any(|d| matches!(d, DType::F64 | DType::I64)) {
+        // Nothing 64-bit is left: a 32-bit loop (`x % x` of int32s), nothing narrow.
+        narrow.clear();
+        dts = types_with(&narrow)?;
     }
     let had_bool = dts.remove(&DType::Bool);
     let mode = if dts.is_empty() && had_bool {
@@ -354,7 +404,11 @@ pub fn plan_with(
                     // The accumulator being updated: checked below.
                     continue;
                 }
-                if !class_ok(l.ty(u), mode) {
+                // int32 operands of narrow int32 ops splat into `I32X4`s.
+                let narrow_operand = mode == Mode::Vec64
+                    && l.ty(u) == DType::I32
+                    && matches!(inst, Inst::Binary { dst, .. } if narrow.contains(dst));
+                if !class_ok(l.ty(u), mode) && !narrow_operand {
                     return None;
                 }
             }
