@@ -43,7 +43,7 @@ pub fn binary(op: BinaryOp, a: impl Into<Operand>, b: impl Into<Operand>) -> Res
 
 /// NumPy's float power loop, given one exponent for every element (a scalar, or an array
 /// broadcast from one value), computes `x ** 0.5` as `sqrt(x)`, `x ** 2` as `x * x` and
-/// `x ** -1` as `1 / x`. For 2 and -1 these are `pow`'s values at a fraction of its cost; for
+/// `x ** -1` as `1 / x` (and `x ** 0` as ones). For 2 and -1 these are `pow`'s values at a fraction of its cost; for
 /// 0.5 they differ from C's `pow` at `-0.0` (`-0.0`, not `+0.0`) and `-inf` (NaN, not `inf`).
 /// `None` when the exponent is not such a known value (a traced exponent goes through `pow`).
 fn power_by_scalar(x: &Tensor, e: &Tensor) -> Result<Option<Tensor>> {
@@ -52,6 +52,16 @@ fn power_by_scalar(x: &Tensor, e: &Tensor) -> Result<Option<Tensor>> {
         return Ok(None);
     }
     let v = e.item()?.cast(dtype).to_f64();
+    if v == 0.0 {
+        // `pow(x, 0)` is 1 for every x, NaN and infinities included (C99; NumPy's `x ** 0`
+        // is `ones_like`): a fill in the kernel instead of a `pow` per element (perf fuzzer
+        // seeds 11353, 12327, 12454: 3.7 ms against NumPy's 0.12 at 400k elements).
+        let x = astype(x, dtype)?;
+        let one = Scalar::F64(1.0).cast(dtype);
+        let nan = unary(UnaryOp::IsNan, &x)?;
+        let one = Tensor::scalar(one);
+        return where_(&nan, &one, &one).map(Some);
+    }
     let op = if v == 0.5 {
         UnaryOp::Sqrt
     } else if v == 2.0 {

@@ -491,13 +491,28 @@ def test_sum_and_prod_accumulate_in_the_requested_dtype(name, src, dtype, axis):
 @pytest.mark.parametrize("dtype", ["float32", "float64", "int32", "int64"])
 @pytest.mark.parametrize(
     "exponent",
-    [0.5, 2, -1, 2.0, -1.0, np.float32(0.5), np.float64(2.0), np.array(0.5), np.array([-1.0])],
+    [
+        0.5,
+        2,
+        -1,
+        2.0,
+        -1.0,
+        0,
+        0.0,
+        -0.0,
+        np.float32(0.5),
+        np.float64(2.0),
+        np.array(0.5),
+        np.array([-1.0]),
+        np.zeros((1, 1)),
+    ],
     ids=repr,
 )
 @pytest.mark.parametrize("mode", ["eager", "jit", "ufunc"])
 def test_power_by_one_exponent_matches_numpy_bit_for_bit(dtype, exponent, mode):
     # NumPy computes x ** 0.5 as sqrt (-0.0 stays -0.0, -inf gives NaN, unlike C's pow),
-    # x ** 2 as x * x and x ** -1 as 1 / x when one exponent applies to every element.
+    # x ** 2 as x * x and x ** -1 as 1 / x when one exponent applies to every element;
+    # x ** 0 is 1 everywhere (NaN and infinities too), Ember's a fill instead of pow.
     x = np.array([-0.0, -np.inf, np.nan, 3.0, -2.0, 1e30, 1.1, 0.0, 7.0, 2.5e-3])
     x = x.astype(dtype) if dtype.startswith("float") else np.array([0, -3, 5, 7, 1, -1], dtype)
     compute = {
