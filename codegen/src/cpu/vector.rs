@@ -740,8 +740,9 @@ impl Lower<'_, '_> {
             steps.push((pv, step * dt.size() as i64));
         }
 
-        // Float32 math on AVX-512 hosts: whole blocks first, in stages around block calls.
-        if !plan.outer && mode == Mode::Vec32 {
+        // Float32 / float64 math on AVX-512 hosts: whole blocks first, in stages around block
+        // calls.
+        if !plan.outer && matches!(mode, Mode::Vec32 | Mode::Vec64) {
             let streamed: HashSet<Var> = body
                 .iter()
                 .filter_map(|i| match i {
@@ -757,7 +758,8 @@ impl Lower<'_, '_> {
                 Inst::Loop { extent, .. } => extent,
                 _ => 0,
             };
-            if let Some(st) = staged::Staging::plan(self, &body, &vv, &invariant, &streamed, extent)
+            if let Some(st) =
+                staged::Staging::plan(self, mode, &body, &vv, &invariant, &streamed, extent)
             {
                 let bytes: HashMap<(u32, Vec<Var>), i64> = streams
                     .keys()

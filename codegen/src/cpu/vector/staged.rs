@@ -1,5 +1,6 @@
-//! Staged vector loops: elementwise loops whose float32 `exp` / `tanh` / `sigmoid` run as
-//! 512-bit block calls ([`crate::cpu::wide`]) on AVX-512 hosts.
+//! Staged vector loops: elementwise loops whose float32 `exp` / `tanh` / `sigmoid` (float32
+//! loops) or float64 `exp` / `sigmoid` (float64 loops) run as 512-bit block calls
+//! ([`crate::cpu::wide`]) on AVX-512 hosts.
 //!
 //! The loop runs over blocks of [`wide::BLOCK`] elements. Each block runs in stages: stage 0
 //! is the part of the body that needs no math result; each math op whose argument is ready
@@ -12,7 +13,7 @@
 //! What is left after the last whole block, and strided views, run in the ordinary vector and
 //! scalar loops.
 
-use super::super::lower::Lower;
+use super::super::lower::{Lower, Mode};
 use super::super::wide;
 use super::VCtx;
 use crate::error::{CodegenError, Result};
@@ -33,6 +34,8 @@ const MAX_CALLS: usize = 8;
 /// One block call: `dst = op(x)` after stage `after`.
 struct Call {
     op: UnaryOp,
+    /// The argument's (and result's) type: the loop's float type.
+    dt: DType,
     x: Var,
     dst: Var,
     after: usize,
@@ -54,10 +57,12 @@ pub(super) struct Staging {
 
 impl Staging {
     /// The staging of a flat vector loop body, or `None` when the loop should not be staged:
-    /// wide math unavailable, nested loops or reductions in the body, or no float32 math op
-    /// with a wide routine whose argument varies with the loop.
+    /// wide math unavailable, nested loops or reductions in the body, or no math op of the
+    /// loop's float type (float32 in `Vec32` loops, float64 in `Vec64` loops) with a wide
+    /// routine whose argument varies with the loop.
     pub(super) fn plan(
         l: &Lower,
+        mode: Mode,
         body: &[Inst],
         hoisted: &HashMap<Var, Vec<Value>>,
         invariant: &HashSet<Var>,
@@ -70,6 +75,11 @@ impl Staging {
         if !wide::available() || extent < wide::BLOCK {
             return None;
         }
+        let fdt = match mode {
+            Mode::Vec32 => DType::F32,
+            Mode::Vec64 => DType::F64,
+            Mode::Scalar => return None,
+        };
         let mut stage: HashMap<Var, usize> = HashMap::new();
         let mut calls = Vec::new();
         let mut loads: HashMap<Var, HashSet<usize>> = HashMap::new();
@@ -102,10 +112,11 @@ impl Staging {
                     let at = |v: &Var| stage.get(v).copied().unwrap_or(0);
                     match inst {
                         Inst::Unary { op, x, .. }
-                            if wide::symbol(*op).is_some() && l.ty(*x) == DType::F32 =>
+                            if l.ty(*x) == fdt && wide::symbol_for(*op, fdt).is_some() =>
                         {
                             calls.push(Call {
                                 op: *op,
+                                dt: fdt,
                                 x: *x,
                                 dst,
                                 after: at(x),
@@ -200,14 +211,18 @@ impl Lower<'_, '_> {
     ) -> Result<()> {
         let blk = wide::BLOCK as i64;
         let vbytes = 16i64;
+        // Scratch bytes per element: every value is one 16-byte vector per `lanes` elements
+        // (4 in float32 loops, 8 in float64 loops; narrow values too, as vectors).
+        let eb = vbytes / cx.lanes as i64;
         let step = (cx.lanes * self.unroll) as i64;
         let i0 = self.b.use_var(iv);
         let n = self.b.ins().isub(vend, i0);
         let nb = self.b.ins().band_imm_s(n, !(blk - 1));
         let bend = self.b.ins().iadd(i0, nb);
-        // Large 4-byte outputs are stored to scratch and streamed out per block (no
-        // read-for-ownership of the output's lines); each gets a scratch buffer after the
-        // values' ones.
+        // Large 4-byte outputs of float32 loops are stored to scratch and streamed out per
+        // block (no read-for-ownership of the output's lines); each gets a scratch buffer
+        // after the values' ones. Not float64 outputs: `np.exp` of a (2000, 2000) float64
+        // array took 2.5-2.75 ms streamed, 2.08 ms stored in place (chrt -f 50, median of 30).
         let streamed: Vec<(u32, Vec<Var>)> = body
             .iter()
             .filter_map(|i| match i {
@@ -219,6 +234,7 @@ impl Lower<'_, '_> {
                 let total = a.shape.iter().product::<usize>() * a.dtype.size();
                 a.output
                     && matches!(a.dtype, DType::F32 | DType::I32)
+                    && eb == 4
                     && streams.contains_key(key)
                     && total >= STREAM_BYTES
             })
@@ -231,7 +247,7 @@ impl Lower<'_, '_> {
         };
         let slot = self.b.create_sized_stack_slot(StackSlotData::new(
             StackSlotKind::ExplicitSlot,
-            ((st.bufs.len() + streamed.len()).max(1) as i64 * blk * 4) as u32,
+            ((st.bufs.len() + streamed.len()).max(1) as i64 * blk * eb) as u32,
             6,
         ));
         let bheader = self.b.create_block();
@@ -245,9 +261,16 @@ impl Lower<'_, '_> {
         self.b.switch_to_block(bbody);
         let base = self.b.ins().stack_addr(types::I64, slot, 0);
         let mut tys: HashMap<Var, Type> = HashMap::new();
-        let f32x4 = types::F32X4;
+        let vty = match cx.mode {
+            Mode::Vec64 => types::F64X2,
+            _ => types::F32X4,
+        };
         for c in &st.calls {
-            tys.insert(c.dst, f32x4);
+            let ty = match c.dt {
+                DType::F64 => types::F64X2,
+                _ => types::F32X4,
+            };
+            tys.insert(c.dst, ty);
         }
         let flags = MemFlagsData::trusted();
         for s in 0..=st.last {
@@ -295,10 +318,10 @@ impl Lower<'_, '_> {
                     None => false,
                 };
                 if ready && !st.loads.contains_key(&v) && self.staged_uses_at(st, body, v, s) {
-                    let ty = tys.get(&v).copied().unwrap_or(f32x4);
+                    let ty = tys.get(&v).copied().unwrap_or(vty);
                     let vs = (0..self.unroll)
                         .map(|u| {
-                            let off = (k as i64 * blk * 4 + u as i64 * vbytes) as i32;
+                            let off = (k as i64 * blk * eb + u as i64 * vbytes) as i32;
                             self.b.ins().load(ty, flags, spv, off)
                         })
                         .collect();
@@ -319,7 +342,7 @@ impl Lower<'_, '_> {
                             CodegenError::Internal("staged store value missing".into())
                         })?;
                         for (u, v) in vs.into_iter().enumerate() {
-                            let off = (k as i64 * blk * 4 + u as i64 * vbytes) as i32;
+                            let off = (k as i64 * blk * eb + u as i64 * vbytes) as i32;
                             self.b.ins().store(flags, v, spv, off);
                         }
                         continue;
@@ -332,14 +355,14 @@ impl Lower<'_, '_> {
                     let vs = sx.vv[&d].clone();
                     tys.insert(d, self.b.func.dfg.value_type(vs[0]));
                     for (u, v) in vs.into_iter().enumerate() {
-                        let off = (k as i64 * blk * 4 + u as i64 * vbytes) as i32;
+                        let off = (k as i64 * blk * eb + u as i64 * vbytes) as i32;
                         self.b.ins().store(flags, v, spv, off);
                     }
                 }
             }
             let j2 = self.b.ins().iadd_imm_s(j, step);
             self.b.def_var(jv, j2);
-            let sp2 = self.b.ins().iadd_imm_s(spv, step * 4);
+            let sp2 = self.b.ins().iadd_imm_s(spv, step * eb);
             self.b.def_var(sp, sp2);
             for (k, &v) in &inner {
                 let p = self.b.use_var(v);
@@ -351,7 +374,7 @@ impl Lower<'_, '_> {
             // The calls whose arguments this stage completed.
             for c in st.calls.iter().filter(|c| c.after == s) {
                 let x = match st.bufs.get(&c.x) {
-                    Some(&k) => self.b.ins().iadd_imm_s(base, k as i64 * blk * 4),
+                    Some(&k) => self.b.ins().iadd_imm_s(base, k as i64 * blk * eb),
                     None => {
                         let key = body.iter().find_map(|i| match i {
                             Inst::Load { dst, arg, index } if *dst == c.x => {
@@ -372,17 +395,19 @@ impl Lower<'_, '_> {
                 let y = self
                     .b
                     .ins()
-                    .iadd_imm_s(base, st.bufs[&c.dst] as i64 * blk * 4);
+                    .iadd_imm_s(base, st.bufs[&c.dst] as i64 * blk * eb);
                 let nv = self.b.ins().iconst(types::I64, blk);
-                let name = wide::symbol(c.op).unwrap_or("ember_wide_exp_f32");
+                let name = wide::symbol_for(c.op, c.dt).ok_or_else(|| {
+                    CodegenError::Internal("staged call without a wide routine".into())
+                })?;
                 self.call_ext_void(name, &[types::I64; 3], &[x, y, nv])?;
             }
         }
         for key in &streamed {
             if let Some(k) = stream_buf(key) {
-                let src = self.b.ins().iadd_imm_s(base, k as i64 * blk * 4);
+                let src = self.b.ins().iadd_imm_s(base, k as i64 * blk * eb);
                 let dst = self.b.use_var(streams[key]);
-                let nb = self.b.ins().iconst(types::I64, blk * 4);
+                let nb = self.b.ins().iconst(types::I64, blk * eb);
                 self.call_ext_void("ember_stream_copy", &[types::I64; 3], &[src, dst, nb])?;
             }
         }
