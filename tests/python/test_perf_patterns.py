@@ -198,3 +198,42 @@ def test_int32_floor_divide_and_remainder_vectorized():
 
     check(f, a, b)
     check(f, a[::2], b[::2])
+
+
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")
+@pytest.mark.parametrize("s", [np.int32(1), np.int32(-3), np.float64(0.25)])
+def test_loop_invariant_scalars_and_float32_in_float64_loops(s):
+    # seeds 6030, 6536: a float64 scalar (tanh of a 0-d input; a row's float32 mean compared
+    # and cast) made the loop mix widths and run scalar, tanh once per element; now computed
+    # once before the loop, and float32 elements widen two to a vector.
+    a = np.random.default_rng(6030).standard_normal((1026, 7)).astype(np.float32)[::2]
+    check(
+        lambda a, s: (
+            np.tanh(s) <= a,
+            (a.astype(np.float64) * np.cos(np.tanh(s))).astype(np.float32),
+        ),
+        a,
+        s,
+    )
+    x = np.random.default_rng(6536).standard_normal((2500, 31))
+    x[::3] = -2.0
+    for arr in (x, np.asfortranarray(x), x[:, ::2]):
+        check(lambda x: (x.mean(axis=1, keepdims=True, dtype=np.float32) == -2) <= x, arr)
+
+
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")
+def test_int32_arithmetic_in_float64_loops():
+    # seed 7882: int32 % (and + - * // with constants) feeding float64 math and sums ran scalar
+    # in the 64-bit loop; now on narrow int32 pairs.
+    a = np.random.default_rng(7882).integers(-5, 6, (2500, 31)).astype(np.int32)
+    a[0, :4] = [2**31 - 1, -(2**31), 0, -1]
+    for arr in (a, np.asfortranarray(a), a[:, ::2]):
+        check(lambda a: (np.log1p(a % a).sum(axis=-1, keepdims=True), np.log1p(a % a)), arr)
+        check(
+            lambda a: (
+                (a % 3) * 0.5,
+                (a // -2).astype(np.float64),
+                (a * 7 + a).astype(np.float64),
+            ),
+            arr,
+        )
