@@ -394,6 +394,13 @@ fn sweep64() -> Vec<f64> {
         -0.5 * std::f64::consts::LN_2,
         36.7368005696771,
         -36.7368005696771,
+        19.5,
+        -19.5,
+        19.500000000000004,
+        -19.500000000000004,
+        9.75,
+        1e-300,
+        -1e-300,
     ]);
     let mut rng = Rng(64);
     for _ in 0..20000 {
@@ -440,9 +447,10 @@ fn same64(a: f64, b: f64) -> bool {
 #[test]
 fn wide_f64_routines_match_the_inline_math_bit_for_bit() {
     let xs = sweep64();
-    let routines: [(UnaryOp, unsafe extern "C" fn(*const f64, *mut f64, usize)); 2] = [
+    let routines: [(UnaryOp, unsafe extern "C" fn(*const f64, *mut f64, usize)); 3] = [
         (UnaryOp::Exp, wide::ember_wide_exp_f64),
         (UnaryOp::Sigmoid, wide::ember_wide_sigmoid_f64),
+        (UnaryOp::Tanh, wide::ember_wide_tanh_f64),
     ];
     for (op, f) in routines {
         let want = inline_scalar64(op, &xs);
@@ -476,7 +484,7 @@ fn staged_f64_loops_are_bit_identical_to_the_scalar_loop() {
     // Whole blocks of a contiguous float64 `exp` / `sigmoid` run staged; the scalar (strided)
     // loop of the same kernel computes each element on its own path, as the wide routines do.
     let xs = sweep64();
-    for op in [UnaryOp::Exp, UnaryOp::Sigmoid] {
+    for op in [UnaryOp::Exp, UnaryOp::Sigmoid, UnaryOp::Tanh] {
         let want = inline_scalar64(op, &xs);
         for n in [BLOCK - 1, BLOCK, BLOCK + 1, 3 * BLOCK + 13, xs.len()] {
             let mut g = Graph::new();
@@ -514,6 +522,8 @@ fn f64_graph(n: usize) -> Graph {
     let row = inp(&mut g, DType::F64, &[1, n]);
     let h = inp(&mut g, DType::F32, &[3, n]);
     let e = un(&mut g, UnaryOp::Exp, x);
+    let te = un(&mut g, UnaryOp::Tanh, x);
+    let e = bin(&mut g, BinaryOp::Add, e, te);
     let zero = k64(&mut g, 0.0);
     let pos = bin(&mut g, BinaryOp::Gt, x, zero);
     let xr = bin(&mut g, BinaryOp::Mul, x, row);
