@@ -401,7 +401,21 @@ fn sweep64() -> Vec<f64> {
         9.75,
         1e-300,
         -1e-300,
+        1.0,
+        -1.0,
+        std::f64::consts::SQRT_2,
+        std::f64::consts::FRAC_1_SQRT_2,
+        1.0000000000000002,
+        0.9999999999999999,
+        2.225073858507201e-308,
+        f64::MIN_POSITIVE * 2.0,
     ]);
+    // Positive values of every magnitude and near 1 (for `log`).
+    let mut rng2 = Rng(65);
+    for _ in 0..5000 {
+        v.push(f64::from_bits(rng2.next() >> 1));
+        v.push(1.0 + rng2.uniform(-0.3, 0.3));
+    }
     let mut rng = Rng(64);
     for _ in 0..20000 {
         v.push(f64::from_bits(rng.next()));
@@ -447,7 +461,8 @@ fn same64(a: f64, b: f64) -> bool {
 #[test]
 fn wide_f64_routines_match_the_inline_math_bit_for_bit() {
     let xs = sweep64();
-    let routines: [(UnaryOp, unsafe extern "C" fn(*const f64, *mut f64, usize)); 3] = [
+    let routines: [(UnaryOp, unsafe extern "C" fn(*const f64, *mut f64, usize)); 4] = [
+        (UnaryOp::Log, wide::ember_wide_log_f64),
         (UnaryOp::Exp, wide::ember_wide_exp_f64),
         (UnaryOp::Sigmoid, wide::ember_wide_sigmoid_f64),
         (UnaryOp::Tanh, wide::ember_wide_tanh_f64),
@@ -484,7 +499,7 @@ fn staged_f64_loops_are_bit_identical_to_the_scalar_loop() {
     // Whole blocks of a contiguous float64 `exp` / `sigmoid` run staged; the scalar (strided)
     // loop of the same kernel computes each element on its own path, as the wide routines do.
     let xs = sweep64();
-    for op in [UnaryOp::Exp, UnaryOp::Sigmoid, UnaryOp::Tanh] {
+    for op in [UnaryOp::Exp, UnaryOp::Sigmoid, UnaryOp::Tanh, UnaryOp::Log] {
         let want = inline_scalar64(op, &xs);
         for n in [BLOCK - 1, BLOCK, BLOCK + 1, 3 * BLOCK + 13, xs.len()] {
             let mut g = Graph::new();
@@ -514,8 +529,8 @@ fn staged_f64_loops_are_bit_identical_to_the_scalar_loop() {
     }
 }
 
-/// A float64 graph mixing arithmetic, `exp`, `sigmoid`, a mask across a call, a broadcast
-/// row and a float32 input cast to float64.
+/// A float64 graph mixing arithmetic, `exp`, `tanh`, `sigmoid`, `log`, a mask across a call,
+/// a broadcast row and a float32 input cast to float64.
 fn f64_graph(n: usize) -> Graph {
     let mut g = Graph::new();
     let x = inp(&mut g, DType::F64, &[3, n]);
@@ -536,6 +551,8 @@ fn f64_graph(n: usize) -> Graph {
     let d = bin(&mut g, BinaryOp::Add, one, eh);
     let q = bin(&mut g, BinaryOp::Div, w, d);
     let r = bin(&mut g, BinaryOp::Mul, q, e);
+    let ld = un(&mut g, UnaryOp::Log, d);
+    let r = bin(&mut g, BinaryOp::Add, r, ld);
     g.output(r).unwrap();
     g
 }
