@@ -256,13 +256,23 @@ fn repeated_outside(small: &[usize], big: &[usize]) -> bool {
 impl Ctx<'_> {
     /// True when a fused elementwise consumer of `n`, directly or through other elementwise
     /// ops, broadcasts it so that it repeats along an outer axis ([`repeated_outside`]).
-    fn repeated_downstream(&self, n: NodeId) -> bool {
+    fn repeated_downstream(&self, n: NodeId, widest: usize) -> bool {
         let small = &self.g.node(n).ty.shape;
+        // Nothing downstream can be wider than the widest value: skip the walk (a chain of
+        // a thousand same-shaped ops would otherwise walk it a thousand times, W5).
+        if self.g.node(n).ty.numel() >= widest {
+            return false;
+        }
         let mut stack = self.g.users(n);
         let mut seen = HashSet::new();
         while let Some(u) = stack.pop() {
             if !seen.insert(u) || self.class(u) != Class::Ew {
                 continue;
+            }
+            // A bounded look (a broadcast far down a long chain keeps the old, fused plan):
+            // partitioning stays linear in the graph's size.
+            if seen.len() > 256 {
+                return false;
             }
             if repeated_outside(small, &self.g.node(u).ty.shape) {
                 return true;
@@ -350,6 +360,11 @@ pub fn partition(g: &Graph) -> Result<Schedule> {
         class: order.iter().map(|&n| (n, classify(g, n))).collect(),
         mat: HashSet::new(),
     };
+    let widest = order
+        .iter()
+        .map(|&n| g.node(n).ty.numel())
+        .max()
+        .unwrap_or(0);
     // 1. Which values live in buffers.
     for &n in &order {
         let c = cx.class(n);
@@ -371,8 +386,8 @@ pub fn partition(g: &Graph) -> Result<Schedule> {
         match c {
             Class::Ew => {
                 let all_fusible = fusible.iter().all(|&f| f);
-                let costly =
-                    expensive(&g.node(n).op) && (users.len() > 1 || cx.repeated_downstream(n));
+                let costly = expensive(&g.node(n).op)
+                    && (users.len() > 1 || cx.repeated_downstream(n, widest));
                 if !all_fusible || costly {
                     cx.mat.insert(n);
                 }
