@@ -19,7 +19,7 @@
 //!   the conversions and run as exact loops over the operands as they lie (`tiny`).
 
 use super::tiny::{self, TinyScalar};
-use super::{batched_gemm, BatchStrides, GemmScalar, Mat, MatMut};
+use super::{batched_gemm, BatchStrides, GemmScalar, Job, Mat, MatMut};
 use crate::cpu::pool::Pool;
 use std::cell::Cell;
 
@@ -751,22 +751,6 @@ unsafe fn chunked<S: Copy, D: GemmScalar>(
         done(&ch, &prod[..nb * m * n]);
     }
 }
-
-/// A set of views shared by the threads of [`int_matmul_exact`].
-#[derive(Clone, Copy)]
-struct Job<T> {
-    m: usize,
-    k: usize,
-    n: usize,
-    a: Mat<T>,
-    b: Mat<T>,
-    c: MatMut<T>,
-    strides: BatchStrides,
-}
-
-// SAFETY: the caller of `int_matmul_exact` vouches for the views; threads write disjoint
-// rows of C and only read A and B.
-unsafe impl<T> Sync for Job<T> {}
 
 /// `C[i] = A[i] B[i]` exactly (wrapping) by loops, for any `k` and any values.
 ///

@@ -591,3 +591,20 @@ pub fn gemm_slices<T: GemmScalar>(
     unsafe { gemm(m, k, n, av, bv, cv) };
     Ok(())
 }
+
+/// The views of one batched product that the pool's threads share ([`int::int_matmul_exact`],
+/// [`tiny::tiny`]).
+#[derive(Clone, Copy)]
+pub(super) struct Job<T> {
+    pub(super) m: usize,
+    pub(super) k: usize,
+    pub(super) n: usize,
+    pub(super) a: Mat<T>,
+    pub(super) b: Mat<T>,
+    pub(super) c: MatMut<T>,
+    pub(super) strides: BatchStrides,
+}
+
+// SAFETY: the callers of the products that share a `Job` vouch for its views; their threads
+// write disjoint parts of C (rows or whole batches) and only read A and B.
+unsafe impl<T> Sync for Job<T> {}

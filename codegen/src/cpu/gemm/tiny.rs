@@ -9,7 +9,7 @@
 //! Sums run in the order `p = 0, 1, ...` in the element type (integers wrap, as NumPy's
 //! integer matmul; bool is `OR_p (A AND B)`), then the epilogue.
 
-use super::{BatchStrides, Epilogue, GemmScalar, Mat, MatMut};
+use super::{BatchStrides, Epilogue, GemmScalar, Job, Mat, MatMut};
 use crate::cpu::pool::Pool;
 
 /// Largest `m * k * n` of a tiny product.
@@ -64,22 +64,6 @@ impl TinyScalar for u8 {
         acc | (x & y)
     }
 }
-
-/// The views shared by the threads.
-#[derive(Clone, Copy)]
-struct Job<T> {
-    m: usize,
-    k: usize,
-    n: usize,
-    a: Mat<T>,
-    b: Mat<T>,
-    c: MatMut<T>,
-    strides: BatchStrides,
-}
-
-// SAFETY: the caller of `tiny` vouches for the views; threads write disjoint batches of C
-// and only read A and B.
-unsafe impl<T> Sync for Job<T> {}
 
 /// `C[q][i, j] = store(i, j, sum_p A[q][i, p] B[q][p, j])` for `q < batch`.
 ///
