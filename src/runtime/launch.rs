@@ -308,20 +308,25 @@ const PACK_MIN_BYTES: usize = 64 << 10;
 /// 0.82 ms packed first). `np.tanh(v)` of a reversed (6250, 128) float32 view: 2.5 ms in
 /// place, 0.42 ms packed first, 0.21 ms on a C-order copy.
 fn packs(k: &CpuKernel, t: &Tensor) -> bool {
-    if t.is_traced() || t.device() != ember_ir::Device::Cpu || k.light && t.dtype().size() >= 8 {
+    // Checked on every call of a compiled function: C-ordered operands (the common case, and
+    // W4's) leave at once, without looking at strides.
+    if t.is_contiguous()
+        || t.is_traced()
+        || t.device() != ember_ir::Device::Cpu
+        || k.light && t.dtype().size() >= 8
+        || t.value_type().nbytes() < PACK_MIN_BYTES
+    {
         return false;
     }
     let strides = t.strides();
-    let moving: Vec<isize> = t
+    let mut moving = t
         .shape()
         .iter()
         .zip(strides.iter())
         .filter(|(&n, _)| n > 1)
         .map(|(_, &s)| s)
-        .collect();
-    !moving.is_empty()
-        && moving.iter().all(|&s| s != 1 && s != 0)
-        && t.value_type().nbytes() >= PACK_MIN_BYTES
+        .peekable();
+    moving.peek().is_some() && moving.all(|s| s != 1 && s != 0)
 }
 
 /// `inputs` with the operands that [`packs`] copied to C order (each copy in the profile
