@@ -45,6 +45,8 @@ CASES = {
     "exp(x) (float64)": (lambda a: np.exp(a), (X,)),
     "tanh(x) (float64)": (lambda a: np.tanh(a), (X,)),
     "log(|x|) (float64)": (lambda a: np.log(np.abs(a)), (X,)),
+    "cos(x) (float64)": (lambda a: np.cos(a), (X,)),
+    "expm1(x) (float64)": (lambda a: np.expm1(a), (X,)),
     "x + exp(b), b (1000,)": (lambda a, v: a + np.exp(v), (X, X[0])),
     "bool a @ a.T (500, 300)": (lambda a: a @ a.T, (B[:500, :300],)),
     "int64 (50000, 3, 3) @ (50000, 3, 3)": (lambda a: a @ a, (I3,)),

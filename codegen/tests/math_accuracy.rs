@@ -1,6 +1,7 @@
 //! Accuracy of the generated math against float64 references, over wide ranges plus special
 //! values (NaN, ±inf, ±0, denormals, extremes). Each function runs twice: on a contiguous
-//! buffer (the 128-bit vector loop) and on a strided one (the scalar loop).
+//! buffer (the 128-bit vector loop, or on AVX-512 hosts the staged loop's 512-bit routines
+//! of `cpu::wide` for the functions that have one) and on a strided one (the scalar loop).
 //!
 //! Bounds asserted (max ULP of the float32 result vs. the float64 reference rounded to
 //! float32; for float64, max ULP vs. the platform libm), with the maximum measured when the
@@ -9,12 +10,12 @@
 //! | function | f32 bound (measured) | f64 bound (measured) | range tested |
 //! |---|---|---|---|
 //! | exp     | 2 (1) | 2 (1) | f32 [-110, 90], f64 [-750, 712] |
-//! | expm1   | 2 (1) | 3 (1) | [-40, 90] / [-40, 710], tiny values |
+//! | expm1   | 2 (1) | 3 (1) | [-40, 90] / [-40, 710], tiny values, 1e-300, 1e-10, the overflow limit, -800 |
 //! | log     | 2 (1) | 2 (1) | 2^-149 .. 3e38 (denormals included) / 2^-1074 .. 1e308 |
 //! | log1p   | 2 (1) | 3 (1) | (-1, 10], wide positive, tiny values |
 //! | tanh    | 3 (1) | 4 (3) | [-20, 20], tiny values; f32 also a dense grid of [-10, 10] (2) |
 //! | sigmoid | 3 (2) | 3 (1) | [-110, 110] / [-750, 750] |
-//! | sin,cos | 2 (1) | 2 (1) | [-1e4, 1e4] fast path; up to 1e7 and 1e30 (libm lanes) |
+//! | sin,cos | 2 (1) | 2 (1) | [-1e4, 1e4] fast path; up to 1e7, 1e15, 1e30, 1e300 (libm lanes), next to the 1e6 limit |
 //! | tan     | 3 (2; every f32 in [0, 8192]: 3) | 2 (2) | [-1e4, 1e4], [-4, 4], next to multiples of pi/2; up to 1e7 and 1e30 (libm lanes), tiny values |
 //! | erf     | 3 (1) | 4 (1) | [-7, 7], tiny values |
 //! | pow     | 1 (0) | 1 (0, libm) | x in (0, 60], y in [-20, 20]; negative x with integral y; specials |
@@ -148,6 +149,28 @@ fn log_sample(rng: &mut Rng, dt: DType, n: usize) -> Vec<f64> {
     v.extend((0..n / 4).map(|_| rng.uniform(0.5, 2.0)));
     v.extend(specials(dt));
     v.extend([-1.0, -5.0]);
+    v
+}
+
+/// Large sin/cos arguments (libm lanes), both sides of the float64 fast limit (1e6) and
+/// multiples of `pi/2` (cancelling reductions).
+fn trig_edges() -> Vec<f64> {
+    let lim = 1.0e6f64;
+    let mut v = vec![
+        1e5,
+        -1e5,
+        1e15,
+        -1e15,
+        1e300,
+        -1e300,
+        lim,
+        -lim,
+        f64::from_bits(lim.to_bits() + 1),
+        f64::from_bits(lim.to_bits() - 1),
+        1e-300,
+        -1e-310,
+    ];
+    v.extend((1..40).map(|k| k as f64 * std::f64::consts::FRAC_PI_2));
     v
 }
 
@@ -307,6 +330,24 @@ fn accuracy_table() {
                 [
                     sample(&mut rng, dt, -40.0, if f32_ { 90.0 } else { 710.0 }, n),
                     tiny(&mut rng),
+                    // Next to 0, the clamp at -40, the float64 overflow limit (709.7827),
+                    // far below the clamp.
+                    vec![
+                        1e-300,
+                        -1e-300,
+                        1e-320,
+                        1e-10,
+                        -1e-10,
+                        -40.0,
+                        -40.5,
+                        709.78,
+                        709.782712893384,
+                        709.7827128933841,
+                        710.0,
+                        710.5,
+                        -800.0,
+                        -1e5,
+                    ],
                 ]
                 .concat(),
                 if f32_ { 2.0 } else { 3.0 },
@@ -350,6 +391,7 @@ fn accuracy_table() {
                     sample(&mut rng, dt, -1e4, 1e4, n),
                     sample(&mut rng, dt, -1e7, 1e7, n / 4),
                     vec![1e30, -3e20],
+                    trig_edges(),
                 ]
                 .concat(),
                 2.0,
@@ -360,6 +402,7 @@ fn accuracy_table() {
                     sample(&mut rng, dt, -1e4, 1e4, n),
                     sample(&mut rng, dt, -1e7, 1e7, n / 4),
                     vec![1e30, -3e20],
+                    trig_edges(),
                 ]
                 .concat(),
                 2.0,

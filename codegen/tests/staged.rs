@@ -1,6 +1,6 @@
 //! Staged vector loops and the wide math routines they call (`cpu::wide`): on AVX-512 hosts an
-//! elementwise loop with float32 `exp` / `tanh` / `sigmoid` (or float64 `exp` / `sigmoid`)
-//! runs over blocks, its math as
+//! elementwise loop with float32 `exp` / `tanh` / `sigmoid` (or float64 `exp` / `sigmoid` /
+//! `tanh` / `log` / `cos` / `sin` / `expm1`) runs over blocks, its math as
 //! 512-bit block calls. Checked against the interpreter on random graphs at sizes around the
 //! block size, strided and in place, and the routines bit for bit against the inline math.
 
@@ -272,6 +272,10 @@ fn inline_scalar(op: UnaryOp, xs: &[f32]) -> Vec<f32> {
 
 #[test]
 fn wide_routines_match_the_inline_math_bit_for_bit() {
+    if !wide_bodies_run() {
+        eprintln!("no AVX-512 here: the routines run the scalar fallback, not compared");
+        return;
+    }
     let xs = sweep();
     let routines: [(UnaryOp, unsafe extern "C" fn(*const f32, *mut f32, usize)); 3] = [
         (UnaryOp::Exp, wide::ember_wide_exp_f32),
@@ -430,6 +434,73 @@ fn sweep64() -> Vec<f64> {
             i as f64 * 0.37
         });
     }
+    v.extend(trig_and_expm1_edges());
+    v
+}
+
+/// For `cos` / `sin`: large arguments on both sides of the fast limit (1e6, where lanes go to
+/// libm), multiples of `pi/2` and their neighbours (the quadrant choice and the cancelling
+/// reduction), a dense stretch of [-1e6, 1e6], and vectors that mix fast and libm lanes. For
+/// `expm1`: values next to 0, both ends of its clamp (-40, 710) and the overflow limit.
+fn trig_and_expm1_edges() -> Vec<f64> {
+    let lim = 1.0e6f64;
+    let mut v = vec![
+        1e5,
+        -1e5,
+        1e15,
+        -1e15,
+        1e300,
+        -1e300,
+        lim,
+        -lim,
+        f64::from_bits(lim.to_bits() + 1),
+        -f64::from_bits(lim.to_bits() + 1),
+        f64::from_bits(lim.to_bits() - 1),
+        -f64::from_bits(lim.to_bits() - 1),
+        1e22,
+        3e20,
+        1e-10,
+        -1e-10,
+        1e-300,
+        -1e-300,
+        1e-320,
+        -1e-320,
+        709.78,
+        709.782712893384,
+        -800.0,
+        -40.0,
+        -40.00000000000001,
+        -39.99999999999999,
+        -37.0,
+        710.0,
+        710.0000000000001,
+        std::f64::consts::FRAC_PI_4,
+        -std::f64::consts::FRAC_PI_4,
+    ];
+    for k in -40i32..=40 {
+        let m = k as f64 * std::f64::consts::FRAC_PI_2;
+        v.extend([
+            m,
+            f64::from_bits(m.to_bits() + 1),
+            f64::from_bits(m.to_bits().wrapping_sub(1)),
+        ]);
+        v.push(k as f64 * std::f64::consts::FRAC_PI_4);
+    }
+    for k in [1e3f64, 1e5, 636619.0] {
+        let m = k * std::f64::consts::FRAC_PI_2;
+        v.extend([m, -m, f64::from_bits(m.to_bits() + 1)]);
+    }
+    let mut rng = Rng(66);
+    for _ in 0..4000 {
+        v.push(rng.uniform(-lim, lim));
+    }
+    for i in 0..64 {
+        v.push(if i % 3 == 0 {
+            2e6 + i as f64
+        } else {
+            i as f64 * 0.37
+        });
+    }
     v
 }
 
@@ -458,14 +529,34 @@ fn same64(a: f64, b: f64) -> bool {
     a.to_bits() == b.to_bits() || a.is_nan() && b.is_nan()
 }
 
+/// True when the wide routines run their AVX-512 bodies; elsewhere they fall back to the
+/// kernel IR's scalar semantics (libm), which the inline math only approximates.
+fn wide_bodies_run() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        std::arch::is_x86_feature_detected!("avx512f")
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        false
+    }
+}
+
 #[test]
 fn wide_f64_routines_match_the_inline_math_bit_for_bit() {
+    if !wide_bodies_run() {
+        eprintln!("no AVX-512 here: the routines run the scalar fallback, not compared");
+        return;
+    }
     let xs = sweep64();
-    let routines: [(UnaryOp, unsafe extern "C" fn(*const f64, *mut f64, usize)); 4] = [
+    let routines: [(UnaryOp, unsafe extern "C" fn(*const f64, *mut f64, usize)); 7] = [
         (UnaryOp::Log, wide::ember_wide_log_f64),
         (UnaryOp::Exp, wide::ember_wide_exp_f64),
         (UnaryOp::Sigmoid, wide::ember_wide_sigmoid_f64),
         (UnaryOp::Tanh, wide::ember_wide_tanh_f64),
+        (UnaryOp::Cos, wide::ember_wide_cos_f64),
+        (UnaryOp::Sin, wide::ember_wide_sin_f64),
+        (UnaryOp::Expm1, wide::ember_wide_expm1_f64),
     ];
     for (op, f) in routines {
         let want = inline_scalar64(op, &xs);
@@ -499,7 +590,16 @@ fn staged_f64_loops_are_bit_identical_to_the_scalar_loop() {
     // Whole blocks of a contiguous float64 `exp` / `sigmoid` run staged; the scalar (strided)
     // loop of the same kernel computes each element on its own path, as the wide routines do.
     let xs = sweep64();
-    for op in [UnaryOp::Exp, UnaryOp::Sigmoid, UnaryOp::Tanh, UnaryOp::Log] {
+    let ops = [
+        UnaryOp::Exp,
+        UnaryOp::Sigmoid,
+        UnaryOp::Tanh,
+        UnaryOp::Log,
+        UnaryOp::Cos,
+        UnaryOp::Sin,
+        UnaryOp::Expm1,
+    ];
+    for op in ops {
         let want = inline_scalar64(op, &xs);
         for n in [BLOCK - 1, BLOCK, BLOCK + 1, 3 * BLOCK + 13, xs.len()] {
             let mut g = Graph::new();
@@ -605,4 +705,30 @@ fn large_f64_output_matches_the_scalar_loop() {
     let y = bin(&mut g, BinaryOp::Add, e, x);
     g.output(y).unwrap();
     same_bits_staged_and_scalar(&g, &mut Rng(42));
+}
+
+#[test]
+fn f64_trig_and_expm1_match_the_interpreter_and_the_scalar_loop() {
+    // `cos(a) * 2 + 1` (the call's result used by later arithmetic), `sin(a * row)`, and
+    // `expm1` of a difference, fused into one staged loop with three calls.
+    let mut rng = Rng(6401);
+    for n in sizes() {
+        let mut g = Graph::new();
+        let a = inp(&mut g, DType::F64, &[2, n]);
+        let row = inp(&mut g, DType::F64, &[1, n]);
+        let c = un(&mut g, UnaryOp::Cos, a);
+        let two = k64(&mut g, 2.0);
+        let c2 = bin(&mut g, BinaryOp::Mul, c, two);
+        let one = k64(&mut g, 1.0);
+        let c2 = bin(&mut g, BinaryOp::Add, c2, one);
+        let ar = bin(&mut g, BinaryOp::Mul, a, row);
+        let s = un(&mut g, UnaryOp::Sin, ar);
+        let d = bin(&mut g, BinaryOp::Sub, a, row);
+        let e = un(&mut g, UnaryOp::Expm1, d);
+        let r = bin(&mut g, BinaryOp::Add, c2, s);
+        let r = bin(&mut g, BinaryOp::Mul, r, e);
+        g.output(r).unwrap();
+        check_graph(&g, &mut rng, -3.0, 3.0);
+        same_bits_staged_and_scalar(&g, &mut rng);
+    }
 }

@@ -30,9 +30,9 @@
 //! `i64x2` accumulators each (`accs::widened_casts`).
 //!
 //! *Staged loops* (`staged`): on AVX-512 hosts a flat elementwise loop with float32 `exp`,
-//! `tanh` or `sigmoid`, or float64 `exp`, `tanh`, `sigmoid` or `log`, first runs whole blocks
-//! whose math is one 512-bit call per block ([`super::wide`]); the vector and scalar loops
-//! take what is left.
+//! `tanh` or `sigmoid`, or float64 `exp`, `tanh`, `sigmoid`, `log`, `cos`, `sin` or `expm1`,
+//! first runs whole blocks whose math is one 512-bit call per block ([`super::wide`]); the
+//! vector and scalar loops take what is left.
 
 mod accs;
 mod interchange;

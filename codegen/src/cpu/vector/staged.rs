@@ -1,6 +1,7 @@
 //! Staged vector loops: elementwise loops whose float32 `exp` / `tanh` / `sigmoid` (float32
-//! loops) or float64 `exp` / `tanh` / `sigmoid` / `log` (float64 loops) run as 512-bit block
-//! calls ([`crate::cpu::wide`]) on AVX-512 hosts.
+//! loops) or float64 `exp` / `tanh` / `sigmoid` / `log` / `cos` / `sin` / `expm1` (float64
+//! loops) run as 512-bit block calls ([`crate::cpu::wide`]) on AVX-512 hosts: the ops that
+//! [`wide::symbol_for`] names a routine for.
 //!
 //! The loop runs over blocks of [`wide::BLOCK`] elements. Each block runs in stages: stage 0
 //! is the part of the body that needs no math result; each math op whose argument is ready
