@@ -601,7 +601,7 @@ impl<'a, 'b> M<'a, 'b> {
         self.sel(is0, l, r)
     }
 
-    /// Hyperbolic tangent: float64 via `expm1`, float32 by [`Self::tanh_f32`].
+    /// Hyperbolic tangent: float64 via `expm1`, float32 by `Self::tanh_f32`.
     pub fn tanh(&mut self, x: Value) -> Value {
         if !self.is64() {
             return self.tanh_f32(x);
@@ -1048,7 +1048,7 @@ impl M<'_, '_> {
 
     /// Hyperbolic sine (`cosh = false`) or cosine of `x`, from `e^|x| / 2` and `e^-|x| / 2`:
     /// `|x|` is clamped to 89.5 (float32) / 710.5 (float64), where both already overflow (NaN
-    /// kept), and `e^|x| / 4 = p s` ([`Self::exp_quarter_parts`]) stays finite, so the results
+    /// kept), and `e^|x| / 4 = p s` (`Self::exp_quarter_parts`) stays finite, so the results
     /// near the overflow thresholds (89.416 / 710.476, beyond `exp`'s own) round once, at the
     /// last operation. `cosh = 2 (p s) + 1/(8 p s)` (no cancellation; near 0 the errors of
     /// the two terms cancel). `sinh` for `|x| < 1` is the odd Taylor series `a + a z P(z)`,
@@ -1167,7 +1167,7 @@ impl M<'_, '_> {
         self.fma(m, hic, w)
     }
 
-    /// Inverse tangent ([`Self::atan_reduce`] on `|x|`, the sign of `x` put back: `atan(-0.0)`
+    /// Inverse tangent (`Self::atan_reduce` on `|x|`, the sign of `x` put back: `atan(-0.0)`
     /// is `-0.0`, `atan(±inf) = ±pi/2`).
     pub fn atan(&mut self, x: Value) -> Value {
         let a = self.abs(x);
@@ -1177,7 +1177,7 @@ impl M<'_, '_> {
     }
 
     /// `atan2(y, x)` with C's special values (as NumPy): the ratio `t <= 1` of the smaller to
-    /// the larger of `|y|`, `|x|` (never divided on its own: [`Self::atan_reduce`] takes both),
+    /// the larger of `|y|`, `|x|` (never divided on its own: `Self::atan_reduce` takes both),
     /// `atan(t) = m pi/4 + u`, and the octant folded into one multiple of `pi/4`:
     /// `r = (k ± m) pi/4 ± u` with `k = 2` when `|y| > |x|`, else 4 when `x` has its sign bit
     /// set (`-0.0` included), else 0, rounded once; the sign of `y` put back. `0/0` reads as

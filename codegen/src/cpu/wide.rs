@@ -10,7 +10,7 @@
 //! function on the whole block 16 lanes at a time, and the next stage reads the results back.
 //!
 //! The routines evaluate the same sequences as the inline code of [`super::math::M`], with the
-//! same float32 constants ([`EXP_F32_P`], [`TANH_F32_P`]) and the same order of fused
+//! same float32 constants (`EXP_F32_P`, `TANH_F32_P`) and the same order of fused
 //! multiply-adds, so `tanh` is bit-identical to the inline code and `exp` / `sigmoid` are
 //! bit-identical wherever the inline code takes its fast path. (The inline code computes a
 //! group of 8 lanes on the exact path when any lane of the group needs it; here each lane
