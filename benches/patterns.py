@@ -38,6 +38,8 @@ CASES = {
     "all(x < 2, axis=1)": (lambda a: np.all(a < 2, axis=1), (X,)),
     "any(x32 > 2)": (lambda a: np.any(a > 2), (XF,)),
     "b.any() (bool, first True at 0)": (lambda a: a.any(), (B,)),
+    "(~b).all() (bool, no early exit)": (lambda a: (~a).all(), (np.zeros_like(B),)),
+    "b & c, ~b (bool)": (lambda a, c: (a & c, ~a), (B, Y > 0)),
     "x.mean(axis=0, dtype=int32)": (lambda a: a.mean(axis=0, dtype=np.int32), (X,)),
     "tan(x)": (lambda a: np.tan(a), (X,)),
     "i32 // 7, i32 % 7": (lambda a: (a // 7, a % 7), (I32,)),

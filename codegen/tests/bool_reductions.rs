@@ -112,3 +112,60 @@ fn large_any_and_all_vectorize() {
         }
     }
 }
+
+#[test]
+fn large_bool_scans_stop_early_and_match_the_interpreter() {
+    // Full bool any/all run as one byte scan (not split over the pool) that stops at the
+    // first deciding block: the deciding byte at the start, inside a block, at the end, in
+    // the tail, or nowhere; contiguous (the scan) and strided (the loop as written).
+    let n = (1 << 17) + 77; // past the split threshold (`SPLIT_MIN_WORK`)
+    for op in [ReduceOp::Any, ReduceOp::All] {
+        let k = kernel(DType::Bool, &[n], op, &[0]);
+        for hot in [
+            vec![],
+            vec![0],
+            vec![300],
+            vec![n / 2],
+            vec![n - 1],
+            vec![7, n - 2],
+        ] {
+            for strided in [false, true] {
+                let x = buffer(DType::Bool, in_shape(&k), &values(n, op, &hot), strided);
+                check(&k, &[x], 0.0, 0.0);
+            }
+        }
+    }
+}
+
+#[test]
+fn bool_scan_next_to_a_split_sum() {
+    // A kernel whose float sum splits over the pool while the bool scan beside it runs in
+    // place as a row call: both results match the interpreter.
+    let n = 1 << 18;
+    let text = format!(
+        "kernel both(out a0: bool[], out a1: f64[], in a2: bool[{n}], in a3: f64[{n}]) {{
+  %0 = acc any:bool
+  for %1 in 0..{n} {{
+    %2 = load a2[%1]
+    update %0, %2
+  }}
+  %3 = acc sum:f64
+  for %4 in 0..{n} {{
+    %5 = load a3[%4]
+    update %3, %5
+  }}
+  store a0[], %0
+  store a1[], %3
+}}"
+    );
+    let k = ember_ir::kernel::parse::parse(&text).expect("parse");
+    let mut rng = Rng(0xb001);
+    let xs: Vec<f64> = (0..n).map(|_| rng.below(1000) as f64 - 500.0).collect();
+    for hot in [vec![], vec![5], vec![n - 1]] {
+        for strided in [false, true] {
+            let b = buffer(DType::Bool, &[n], &values(n, ReduceOp::Any, &hot), strided);
+            let x = buffer(DType::F64, &[n], &xs, false);
+            check(&k, &[b, x], 0.0, 0.0);
+        }
+    }
+}

@@ -37,6 +37,21 @@ pub enum Mode {
     Vec32,
     /// 2 lanes of 64 bits (float64, bool masks).
     Vec64,
+    /// 16 lanes of 8 bits: loops whose every value is a bool (masks combined, stored or
+    /// reduced), a byte per lane as in memory.
+    Vec8,
+}
+
+impl Mode {
+    /// Elements per vector (1 for scalars).
+    pub fn lanes(self) -> usize {
+        match self {
+            Mode::Scalar => 1,
+            Mode::Vec32 => 4,
+            Mode::Vec64 => 2,
+            Mode::Vec8 => 16,
+        }
+    }
 }
 
 /// An accumulator's registers.
@@ -395,8 +410,14 @@ impl<'a, 'b> Lower<'a, 'b> {
             Inst::Load { dst, arg, index } => {
                 let ix = self.index_vals(index)?;
                 let addr = self.addr(*arg, &ix);
-                let t = cl_type(self.k.args[*arg as usize].dtype, m);
-                let v = self.b.ins().load(t, MemFlagsData::trusted(), addr, 0);
+                let dt = self.k.args[*arg as usize].dtype;
+                let t = cl_type(dt, m);
+                let mut v = self.b.ins().load(t, MemFlagsData::trusted(), addr, 0);
+                if dt == DType::Bool {
+                    // Any nonzero byte is true (a NumPy bool view of other bytes); values
+                    // are 0/1 from here on, so `&` and `^` of bools stay logical.
+                    v = self.b.ins().icmp_imm_u(IntCC::NotEqual, v, 0);
+                }
                 self.vals.insert(*dst, v);
             }
             Inst::Store { arg, index, value } => {

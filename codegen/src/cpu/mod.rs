@@ -22,6 +22,7 @@
 //! * [`gemm`] is the packed, multithreaded GEMM of matmul steps (AVX-512 and AVX2+FMA
 //!   micro-kernels chosen at run time), with a bias / relu epilogue applied as it stores C.
 
+pub mod bool_rows;
 pub mod externs;
 pub mod gemm;
 pub mod lower;
@@ -163,6 +164,7 @@ impl CpuBackend {
             .into_iter()
             .chain(wide::symbols())
             .chain(wide_rows::symbols())
+            .chain(bool_rows::symbols())
         {
             jb.symbol(name, ptr);
         }

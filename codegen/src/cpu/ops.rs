@@ -33,6 +33,7 @@ pub fn cl_type(dt: DType, mode: Mode) -> Type {
             DType::F64 => types::F64X2,
             _ => types::I64X2,
         },
+        Mode::Vec8 => types::I8X16,
     }
 }
 
@@ -131,6 +132,7 @@ impl Lower<'_, '_> {
                 (DType::Bool, Mode::Vec64) => (if bits != 0 { -1i64 } else { 0 })
                     .to_le_bytes()
                     .repeat(lanes),
+                (DType::Bool, Mode::Vec8) => vec![if bits != 0 { 0xff } else { 0 }; lanes],
                 (DType::Bool, _) => (if bits != 0 { -1i32 } else { 0 })
                     .to_le_bytes()
                     .repeat(lanes),
@@ -177,7 +179,11 @@ impl Lower<'_, '_> {
         let s = match dt {
             DType::Bool => {
                 // 0/1 -> 0/-1 in the lane width.
-                let w = self.b.ins().uextend(t.lane_type(), s);
+                let w = if t.lane_type() == types::I8 {
+                    s
+                } else {
+                    self.b.ins().uextend(t.lane_type(), s)
+                };
                 self.b.ins().ineg(w)
             }
             _ => s,

@@ -69,7 +69,7 @@ pub struct Plan {
 impl Plan {
     /// Iterations one pass of the vector loop covers (lanes x unrolled vectors).
     pub fn step(&self) -> usize {
-        self.unroll * if self.mode == Mode::Vec32 { 4 } else { 2 }
+        self.unroll * self.mode.lanes()
     }
 
     /// For a loop vectorized across its own iterations with several vectors per iteration,
@@ -82,7 +82,7 @@ impl Plan {
     /// than 2 vectors per iteration): bool loads and stores, which only heavy plans have, move
     /// two vectors at a time.
     pub fn remainders(&self, extent: usize) -> Vec<Plan> {
-        let lanes = if self.mode == Mode::Vec32 { 4 } else { 2 };
+        let lanes = self.mode.lanes();
         if !self.outer || self.unroll <= UNROLL_HEAVY {
             return Vec::new();
         }
@@ -105,6 +105,7 @@ fn class_ok(dt: DType, mode: Mode) -> bool {
     match mode {
         Mode::Vec32 => matches!(dt, DType::F32 | DType::I32 | DType::Bool),
         Mode::Vec64 => matches!(dt, DType::F64 | DType::I64 | DType::Bool),
+        Mode::Vec8 => dt == DType::Bool,
         Mode::Scalar => true,
     }
 }
@@ -130,7 +131,7 @@ pub fn prefers_outer(l: &Lower, pc: usize, end: usize, var: Var) -> bool {
 /// columns across threads is slower than one thread reading it in one run.
 /// `CompiledKernel::run` splits the loop at multiples of the step.
 fn outer_unroll(extent: usize, mode: Mode) -> usize {
-    let lanes = if mode == Mode::Vec32 { 4 } else { 2 };
+    let lanes = mode.lanes();
     [16, 8]
         .into_iter()
         .find(|&u| extent >= lanes * u)
@@ -379,8 +380,11 @@ pub fn plan_with(
         dts = types_with(&narrow)?;
     }
     let had_bool = dts.remove(&DType::Bool);
-    let mode = if dts.is_empty() && had_bool {
-        // Pure bool loops (masks combined) run as 32-bit lane masks.
+    let mode = if dts.is_empty() && had_bool && !outer {
+        // Pure bool loops (masks combined, stored or reduced): a byte per lane.
+        Mode::Vec8
+    } else if dts.is_empty() && had_bool {
+        // Lane accumulators of pure bool outer loops: 32-bit lane masks.
         Mode::Vec32
     } else if !dts.is_empty() && dts.iter().all(|d| matches!(d, DType::F32 | DType::I32)) {
         Mode::Vec32
@@ -490,7 +494,7 @@ pub fn plan_with(
     let light = body.len() <= 24
         && body.iter().all(|i| match i {
             Inst::Load { arg, .. } | Inst::Store { arg, .. } => {
-                l.k.args[*arg as usize].dtype != DType::Bool
+                l.k.args[*arg as usize].dtype != DType::Bool || mode == Mode::Vec8
             }
             Inst::Unary { op, .. } => !op.is_transcendental(),
             Inst::Binary { op, .. } => !matches!(op, BinaryOp::Pow | BinaryOp::Atan2),
@@ -552,7 +556,7 @@ impl Lower<'_, '_> {
         hi: Value,
     ) -> Result<()> {
         let mode = plan.mode;
-        let lanes = if mode == Mode::Vec32 { 4 } else { 2 };
+        let lanes = mode.lanes();
         self.unroll = plan.unroll;
         let step = (lanes * self.unroll) as i64;
         if self.k.parallel_loop().is_some_and(|(v, _)| v == var) {
@@ -949,6 +953,27 @@ impl Lower<'_, '_> {
                 let size = (dt.size() * lanes) as i32;
                 // Unaligned 128-bit accesses: NumPy buffers are not 16-byte aligned in general.
                 let flags = MemFlagsData::new().with_notrap();
+                if dt == DType::Bool && mode == Mode::Vec8 {
+                    // A byte per lane: 16 bools per access, 0/1 in memory, 0/-1 in lanes.
+                    if matches!(inst, Inst::Load { .. }) {
+                        let zero = self.konst(DType::Bool, 0.0, 0, mode);
+                        let vs = (0..self.unroll)
+                            .map(|u| {
+                                let x = self.b.ins().load(t, flags, addr, size * u as i32);
+                                self.b.ins().icmp(IntCC::NotEqual, x, zero)
+                            })
+                            .collect();
+                        vv.insert(*dst, vs);
+                    } else {
+                        let one = self.b.ins().iconst(types::I8, 1);
+                        let ones = self.b.ins().splat(t, one);
+                        for (u, v) in get(vv, *dst)?.into_iter().enumerate() {
+                            let x = self.b.ins().band(v, ones);
+                            self.b.ins().store(flags, x, addr, size * u as i32);
+                        }
+                    }
+                    return Ok(());
+                }
                 if dt == DType::Bool {
                     // Bytes <-> lane masks: both vectors' bools (bool loops unroll twice) in one 8- or 4-byte access.
                     if matches!(inst, Inst::Load { .. }) {

@@ -1,15 +1,21 @@
-//! Row loops of float32 row kernels as calls to 512-bit routines ([`crate::cpu::wide_rows`]).
+//! Row loops as calls to Rust routines: float32 row kernels' loops to 512-bit routines
+//! ([`crate::cpu::wide_rows`]), and bool `any` / `all` scans to byte scans that stop at the
+//! first deciding block ([`crate::cpu::bool_rows`]).
 //!
-//! On AVX-512 hosts, an inner (non-parallel) loop of one of these shapes, over the last,
-//! contiguous dimension of its views, is one call when the views' last strides are 1 at run
-//! time (the loop as written runs otherwise):
+//! A (non-parallel) loop of one of these shapes, over the last, contiguous dimension of its
+//! views, is one call when the views' last strides are 1 at run time (the loop as written
+//! runs otherwise); the float32 shapes only on AVX-512 hosts:
 //!
 //! ```text
 //! for c { v = load X[.., c]; update m, v }                        // m: acc max / min
 //! for c { v = load X[.., c]; d = v - k; e = exp d; update s, e;   // s: acc sum, k invariant,
 //!         store Y[.., c], e }                                    //   store and `- k` optional
 //! for c { v = load Y[.., c]; q = v / k; store Z[.., c], q }       // or `v * k`
+//! for c { v = load B[.., c]; update a, v }                        // B bool, a: acc any / all
 //! ```
+//!
+//! A full `any` / `all` of a bool array is such a loop at the top of its kernel; it is not
+//! split over the pool ([`super::split`]): one scan that stops early beats two that cannot.
 //!
 //! When an exp-sum loop's stored row is read back only by a later scale loop of the same row
 //! that overwrites it (softmax: `e` stored to the output, then divided in place), the exp row
@@ -55,6 +61,15 @@ pub enum RowCall {
         by: Var,
         store: Access,
     },
+    /// `acc = acc or any(x)` (`and all(x)`), `x` a bool row.
+    AnyAll { x: Access, acc: Var, any: bool },
+}
+
+impl RowCall {
+    /// Whether the call is to a 512-bit routine (planned only where they are available).
+    fn wide(&self) -> bool {
+        !matches!(self, RowCall::AnyAll { .. })
+    }
 }
 
 /// The row calls of a kernel.
@@ -70,12 +85,11 @@ pub struct RowPlan {
 
 impl RowPlan {
     /// The row calls of `k` (its first `len` instructions; `ends[pc]` is the `EndLoop` of the
-    /// loop at `pc`, as `Lower::ends`), none unless the wide routines are available.
+    /// loop at `pc`, as `Lower::ends`); the float32 ones only when the wide routines are
+    /// available.
     pub fn of(k: &Kernel, len: usize, types: &[Option<DType>], ends: &[usize]) -> RowPlan {
         let mut plan = RowPlan::default();
-        if !wide::available() {
-            return plan;
-        }
+        let wide_ok = wide::available();
         let body = &k.body[..len.min(k.body.len())];
         let ty = |v: Var| types.get(v.0 as usize).copied().flatten();
         for (pc, inst) in body.iter().enumerate() {
@@ -91,7 +105,9 @@ impl RowPlan {
                 continue;
             };
             if let Some(c) = match_loop(k, &body[pc + 1..end], *var, &ty) {
-                plan.calls.insert(pc, c);
+                if wide_ok || !c.wide() {
+                    plan.calls.insert(pc, c);
+                }
             }
         }
         plan.redirect = find_redirect(k, body, ends, &plan.calls);
@@ -104,6 +120,31 @@ impl RowPlan {
         }
         plan
     }
+
+    /// The bool scans ([`RowCall::AnyAll`]) of `k`, without the other row calls.
+    pub fn bool_scans(k: &Kernel, types: &[Option<DType>], ends: &[usize]) -> RowPlan {
+        let mut calls = RowPlan::of(k, k.body.len(), types, ends).calls;
+        calls.retain(|_, c| !c.wide());
+        RowPlan {
+            calls,
+            ..RowPlan::default()
+        }
+    }
+}
+
+/// Whether loop `pc..end` of `k` (`end` its `EndLoop`) is an `any` / `all` scan of a bool
+/// row (a [`RowCall::AnyAll`]).
+pub fn is_bool_scan(k: &Kernel, pc: usize, end: usize) -> bool {
+    let Some(Inst::Loop { var, .. }) = k.body.get(pc) else {
+        return false;
+    };
+    let Some(body) = k.body.get(pc + 1..end) else {
+        return false;
+    };
+    matches!(
+        match_loop(k, body, *var, &|_| None),
+        Some(RowCall::AnyAll { .. })
+    )
 }
 
 /// The row call a loop body (without its `Loop`/`EndLoop`) is, if any.
@@ -127,14 +168,15 @@ fn match_loop(
         .collect();
     // Invariant operands: defined outside the loop (or a constant of the body).
     let invariant = |v: Var| (!defined.contains(&v) || consts.contains(&v)) && v != var;
-    let f32_row = |arg: u32, index: &[Var]| -> Option<Access> {
+    // A row of `dt`: the loop variable indexes the last dimension, and only it.
+    let row_of = |dt: DType, arg: u32, index: &[Var]| -> Option<Access> {
         let a = k.args.get(arg as usize)?;
         let (last, rest) = index.split_last()?;
-        (a.dtype == DType::F32
-            && *last == var
-            && rest.iter().all(|v| *v != var && !defined.contains(v)))
-        .then(|| (arg, index.to_vec()))
+        (a.dtype == dt && *last == var && rest.iter().all(|v| *v != var && !defined.contains(v)))
+            .then(|| (arg, index.to_vec()))
     };
+    let f32_row = |arg: u32, index: &[Var]| row_of(DType::F32, arg, index);
+    let bool_row = |arg: u32, index: &[Var]| row_of(DType::Bool, arg, index);
     let acc_f32 = |acc: Var| !defined.contains(&acc) && ty(acc) == Some(DType::F32);
     let acc_op = |acc: Var| {
         k.body.iter().find_map(|i| match i {
@@ -143,6 +185,18 @@ fn match_loop(
         })
     };
     match insts.as_slice() {
+        [Inst::Load { dst, arg, index }, Inst::Update { acc, value }]
+            if value == dst
+                && !defined.contains(acc)
+                && matches!(acc_op(*acc), Some(ReduceOp::Any | ReduceOp::All))
+                && bool_row(*arg, index).is_some() =>
+        {
+            Some(RowCall::AnyAll {
+                x: bool_row(*arg, index)?,
+                acc: *acc,
+                any: acc_op(*acc)? == ReduceOp::Any,
+            })
+        }
         [Inst::Load { dst, arg, index }, Inst::Update { acc, value }]
             if value == dst && acc_f32(*acc) =>
         {
@@ -322,15 +376,12 @@ impl Lower<'_, '_> {
         let scratch = pair.map(|_| self.scratch_row(extent));
         match &call {
             RowCall::Extreme { x, acc, max } => {
-                let p = self.row_ptr(x, var)?;
                 let name = if *max {
                     "ember_row_max_f32"
                 } else {
                     "ember_row_min_f32"
                 };
-                let r = self.call_ext(name, &[types::I64, types::I64], types::F32, &[p, n])?;
-                let a = self.acc_vars(*acc)?;
-                self.acc_fold_scalar(&a, r)?;
+                self.row_fold_call(name, x, var, n, types::F32, *acc)?;
             }
             RowCall::ExpSum { x, sub, acc, store } => {
                 let p = self.row_ptr(x, var)?;
@@ -370,6 +421,14 @@ impl Lower<'_, '_> {
                     &[src, k, dst, n, f],
                 )?;
             }
+            RowCall::AnyAll { x, acc, any } => {
+                let name = if *any {
+                    "ember_row_any_u8"
+                } else {
+                    "ember_row_all_u8"
+                };
+                self.row_fold_call(name, x, var, n, types::I8, *acc)?;
+            }
         }
         self.b.ins().jump(join, &[]);
         self.b.switch_to_block(slow);
@@ -377,6 +436,22 @@ impl Lower<'_, '_> {
         self.b.ins().jump(join, &[]);
         self.b.switch_to_block(join);
         Ok(true)
+    }
+
+    /// `acc = fold(acc, name(row, n))`: a routine that reduces row `x` to one `ret` value.
+    fn row_fold_call(
+        &mut self,
+        name: &'static str,
+        x: &Access,
+        var: Var,
+        n: Value,
+        ret: cranelift_codegen::ir::Type,
+        acc: Var,
+    ) -> Result<()> {
+        let p = self.row_ptr(x, var)?;
+        let r = self.call_ext(name, &[types::I64, types::I64], ret, &[p, n])?;
+        let a = self.acc_vars(acc)?;
+        self.acc_fold_scalar(&a, r)
     }
 
     /// Address of `a`'s row: its index with the loop variable at 0.
@@ -413,5 +488,6 @@ fn accesses(c: &RowCall) -> Vec<Access> {
             std::iter::once(x.clone()).chain(store.clone()).collect()
         }
         RowCall::Scale { y, store, .. } => vec![y.clone(), store.clone()],
+        RowCall::AnyAll { x, .. } => vec![x.clone()],
     }
 }

@@ -140,6 +140,10 @@ pub fn full_split(k: &Kernel) -> Option<FullSplit> {
         let Inst::Loop { extent, .. } = k.body[pc] else {
             return None;
         };
+        // A bool `any` / `all` scan runs in place as one call that stops early.
+        if super::row_calls::is_bool_scan(k, pc, end) {
+            continue;
+        }
         let inner = &k.body[pc..=end];
         let defined: Vec<Var> = inner.iter().filter_map(|i| i.def()).collect();
         // Nothing defined in the loop may be read after it (the kernel will not have it).
@@ -301,6 +305,9 @@ impl Lower<'_, '_> {
     /// A full reduction split over the pool (see the module docs and [`FullSplit`]); returns
     /// the vector step of the phases' loops (the largest), for [`super::super::CompiledKernel::vector_step`].
     pub(crate) fn emit_full_split(&mut self, s: &FullSplit) -> Result<usize> {
+        // Loops that run in place may be bool scans (next to a split sum): those row calls
+        // only (the float32 ones belong to row kernels, which have a parallel loop).
+        self.row_calls = super::row_calls::RowPlan::bool_scans(&self.k, &self.types, &self.ends);
         let mut pc = 0;
         let mut step = 1;
         for ph in &s.phases {

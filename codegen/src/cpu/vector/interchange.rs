@@ -204,7 +204,7 @@ impl Lower<'_, '_> {
             let p = plan_with(self, jpc, jend, j, true, false)?;
             (p.mode, p.unit)
         };
-        let lanes = if mode == Mode::Vec32 { 4 } else { 2 };
+        let lanes = mode.lanes();
         let mut accs = Vec::new();
         let mut off = 0i32;
         for (var, op, dtype) in decl {

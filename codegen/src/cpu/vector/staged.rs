@@ -79,7 +79,7 @@ impl Staging {
         let fdt = match mode {
             Mode::Vec32 => DType::F32,
             Mode::Vec64 => DType::F64,
-            Mode::Scalar => return None,
+            Mode::Scalar | Mode::Vec8 => return None,
         };
         let mut stage: HashMap<Var, usize> = HashMap::new();
         let mut calls = Vec::new();
