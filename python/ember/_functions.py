@@ -20,6 +20,7 @@ from ._ember import Tensor
 
 __all__ = [
     "around",
+    "count_nonzero",
     "flip",
     "fliplr",
     "flipud",
@@ -243,6 +244,15 @@ def _divide_by_count(total, count):
 def _check_float_dtype(dtype):
     if dtype is not None and not issubclass(np.dtype(dtype).type, np.inexact):
         raise TypeError("If a is inexact, then dtype must be inexact")
+
+
+def count_nonzero(a, axis=None, *, keepdims=False):
+    """``numpy.count_nonzero``: how many elements are nonzero (NaN counts), as int64. NumPy
+    returns a Python ``int`` when ``axis`` is None; a traced call returns a 0-d int64 tensor,
+    whose value it does not know yet."""
+    t = tensor(a)
+    nonzero = t if t.dtype == np.dtype(bool) else t != 0
+    return _api.sum(nonzero, axis=axis, dtype=np.int64, keepdims=bool(keepdims))
 
 
 def nansum(a, axis=None, dtype=None, keepdims=np._NoValue):

@@ -362,6 +362,7 @@ _FUNCTIONS = {
     "linalg.norm": lambda x, ord=None, axis=None, keepdims=False: _functions.norm(
         x, ord, axis, keepdims
     ),
+    "count_nonzero": _functions.count_nonzero,
     "nansum": _nan_sum_like(_functions.nansum),
     "nanprod": _nan_sum_like(_functions.nanprod),
     "nanmean": _nanmean,

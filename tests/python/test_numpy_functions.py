@@ -295,6 +295,27 @@ def test_norm_is_ember_linalg_norm(rng):
     assert_same(ember.linalg.norm(x, 1), np.linalg.norm(x, 1))
 
 
+# --- count_nonzero ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("shape", [(0,), (7,), (4, 5), (2, 3, 4)])
+@pytest.mark.parametrize("axis", [None, 0, -1, (0, -1)])
+@pytest.mark.parametrize("keepdims", [False, True])
+def test_count_nonzero(dtype, shape, axis, keepdims, rng):
+    x = with_nans(rng, shape, dtype) if dtype.startswith("float") else rand(rng, shape, dtype)
+    if x.size and x.dtype.kind != "b":
+        x.flat[::3] = 0  # zeros to skip (and NaNs, which count, for floats)
+    traced(lambda v: np.count_nonzero(v, axis=axis, keepdims=keepdims), x)
+
+
+def test_count_nonzero_of_a_large_mask_and_a_bad_axis(rng):
+    x = rng.random(100_003) > 0.3
+    traced(lambda v: np.count_nonzero(v), x)
+    traced(lambda v: np.count_nonzero(v.reshape(-1, 1)[:100_000].reshape(1000, 100), axis=1), x)
+    traced(lambda v: np.count_nonzero(v, axis=1), x)  # AxisError, as NumPy
+
+
 # --- NaN-ignoring reductions -----------------------------------------------------------------
 
 NAN_REDUCTIONS = ["nansum", "nanprod", "nanmean", "nanmax", "nanmin", "nanvar", "nanstd"]
