@@ -46,6 +46,8 @@ from ._jit import (
 )
 from ._profile import Profile, profile
 from ._transfers import set_transfer_guard, transfer_guard, transfer_ledger
+from ._ufunc_compositions import *
+from ._ufunc_compositions import __all__ as _ufunc_compositions_all
 
 _ember._set_package_dir(_os.path.dirname(_os.path.abspath(__file__)))
 _indexing.install()
@@ -84,7 +86,9 @@ def describe_device(device):
     return _ember.describe_device(device)
 
 
-__all__ = list(dict.fromkeys(list(_api_all) + list(_functions_all))) + [
+__all__ = list(
+    dict.fromkeys(list(_api_all) + list(_functions_all) + list(_ufunc_compositions_all))
+) + [
     "einsum",
     "linalg",
     "Tensor",

@@ -15,6 +15,7 @@ from __future__ import annotations
 import numpy as np
 
 from . import _api, _functions, _indexing
+from . import _ufunc_compositions as _ufuncs
 from ._einsum import einsum as _einsum
 from ._ember import Tensor, TraceError
 from ._functions import Unsupported as _Unsupported
@@ -77,10 +78,61 @@ def _fallback(what, call, args, kwargs, why=None):
     return _from_numpy(call(*_to_numpy(args), **_to_numpy(kwargs)))
 
 
+#: Ufunc keywords whose default values change nothing (they are dropped before dispatch).
+_UFUNC_DEFAULTS = {
+    "where": lambda v: v is True,
+    "dtype": lambda v: v is None,
+    "casting": lambda v: isinstance(v, str) and v == "same_kind",
+    "order": lambda v: isinstance(v, str) and v == "K",
+    "subok": lambda v: v is True,
+    "signature": lambda v: v is None,
+}
+
+
+def _composed_ufunc(name, method, inputs, out, kwargs):
+    """``np.<name>(...)`` or ``np.<name>.outer(...)`` for a ufunc Ember composes (or an
+    ``.outer`` of one it has an op for); ``None`` when it has neither."""
+    if method == "__call__":
+        impl = _ufuncs.UNARY_UFUNCS.get(name) if len(inputs) == 1 else None
+        impl = impl or (_ufuncs.BINARY_UFUNCS.get(name) if len(inputs) == 2 else None)
+        if impl is None:
+            return None
+    elif (
+        method == "outer"
+        and len(inputs) == 2
+        and (name in _api._BINARY or name in _ufuncs.BINARY_UFUNCS)
+    ):
+
+        def impl(a, b):
+            return _ufuncs.ufunc_outer(name, a, b)
+
+    else:
+        return None
+    if out is not None or kwargs:
+        raise _Unsupported(_named(out, kwargs))
+    return impl(*inputs)
+
+
+def _named(out, kwargs):
+    """``"out=, where="``: the ufunc keywords given with values Ember does not implement."""
+    return ", ".join(f"{k}=" for k in (["out"] if out is not None else []) + list(kwargs))
+
+
 def array_ufunc(ufunc, method, inputs, **kwargs):
     """Implements ``Tensor.__array_ufunc__``."""
     name = _UFUNC_ALIASES.get(ufunc.__name__, ufunc.__name__)
     out = kwargs.pop("out", None)
+    for k, is_default in _UFUNC_DEFAULTS.items():
+        if k in kwargs and is_default(kwargs[k]):
+            del kwargs[k]
+    why = None
+    try:
+        r = _composed_ufunc(name, method, inputs, out, kwargs)
+    except NotImplementedError as e:  # _Unsupported included
+        why = str(e) or None
+    else:
+        if r is not None:
+            return r
     plain = out is None and not kwargs
     if plain and method == "__call__":
         if name == "matmul" and len(inputs) == 2:
@@ -103,6 +155,8 @@ def array_ufunc(ufunc, method, inputs, **kwargs):
         keepdims = kwargs.pop("keepdims", False)
         if out is None and not kwargs:
             return getattr(_api, _REDUCE_METHODS[name])(inputs[0], axis=axis, keepdims=keepdims)
+    if why is None and (out is not None or kwargs):
+        why = _named(out, kwargs)
     if out is not None:
         kwargs["out"] = out
     return _fallback(
@@ -110,6 +164,7 @@ def array_ufunc(ufunc, method, inputs, **kwargs):
         getattr(ufunc, method),
         inputs,
         kwargs,
+        why,
     )
 
 
@@ -370,6 +425,20 @@ _FUNCTIONS = {
     "nanmin": _nan_extremum(_functions.nanmin),
     "nanvar": _nan_moment(_functions.nanvar),
     "nanstd": _nan_moment(_functions.nanstd),
+    # Elementwise functions (the ufuncs among them dispatch through array_ufunc).
+    "fix": _ufuncs.fix,
+    "isposinf": _ufuncs.isposinf,
+    "isneginf": _ufuncs.isneginf,
+    "nan_to_num": _ufuncs.nan_to_num,
+    "sinc": _ufuncs.sinc,
+    "real": _ufuncs.real,
+    "imag": _ufuncs.imag,
+    "angle": _ufuncs.angle,
+    "isreal": _ufuncs.isreal,
+    "iscomplex": _ufuncs.iscomplex,
+    "iscomplexobj": _ufuncs.iscomplexobj,
+    "isrealobj": _ufuncs.isrealobj,
+    "isclose": _ufuncs.isclose,
     "shape": lambda a: a.shape,
     "ndim": lambda a: a.ndim,
     "size": lambda a, axis=None: a.size if axis is None else a.shape[axis],
