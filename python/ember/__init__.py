@@ -45,6 +45,8 @@ from ._jit import (
     viz,
 )
 from ._profile import Profile, profile
+from ._shape_functions import *
+from ._shape_functions import __all__ as _shape_all
 from ._transfers import set_transfer_guard, transfer_guard, transfer_ledger
 from ._ufunc_compositions import *
 from ._ufunc_compositions import __all__ as _ufunc_compositions_all
@@ -87,7 +89,9 @@ def describe_device(device):
 
 
 __all__ = list(
-    dict.fromkeys(list(_api_all) + list(_functions_all) + list(_ufunc_compositions_all))
+    dict.fromkeys(
+        list(_api_all) + list(_functions_all) + list(_shape_all) + list(_ufunc_compositions_all)
+    )
 ) + [
     "einsum",
     "linalg",

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from . import _api, _functions, _indexing
+from . import _api, _functions, _indexing, _shape_functions
 from . import _ufunc_compositions as _ufuncs
 from ._einsum import einsum as _einsum
 from ._ember import Tensor, TraceError
@@ -439,6 +439,27 @@ _FUNCTIONS = {
     "iscomplexobj": _ufuncs.iscomplexobj,
     "isrealobj": _ufuncs.isrealobj,
     "isclose": _ufuncs.isclose,
+    # Rearranging, joining, splitting, padding.
+    "diff": _shape_functions.diff,
+    "ediff1d": _shape_functions.ediff1d,
+    "repeat": _shape_functions.repeat,
+    "roll": _shape_functions.roll,
+    "pad": _shape_functions.pad,
+    "split": _shape_functions.split,
+    "array_split": _shape_functions.array_split,
+    "hsplit": _shape_functions.hsplit,
+    "vsplit": _shape_functions.vsplit,
+    "dsplit": _shape_functions.dsplit,
+    "moveaxis": _shape_functions.moveaxis,
+    "rollaxis": _shape_functions.rollaxis,
+    "atleast_1d": _shape_functions.atleast_1d,
+    "atleast_2d": _shape_functions.atleast_2d,
+    "atleast_3d": _shape_functions.atleast_3d,
+    "hstack": _shape_functions.hstack,
+    "vstack": _shape_functions.vstack,
+    "dstack": _shape_functions.dstack,
+    "column_stack": _shape_functions.column_stack,
+    "row_stack": _shape_functions.row_stack,
     "shape": lambda a: a.shape,
     "ndim": lambda a: a.ndim,
     "size": lambda a, axis=None: a.size if axis is None else a.shape[axis],

@@ -1,8 +1,8 @@
-"""NumPy ufuncs and elementwise functions composed of Ember's ops (deg2rad ... logaddexp,
-the ufuncs' ``.outer``, isclose, nan_to_num, sinc...), traced under ``@ember.jit`` without
-falling back and run eagerly on tensors, against NumPy: dtype, shape and values (exact where
-NumPy's computation is copied exactly), or the same exception type. Arguments Ember cannot
-record fall back with a reason that names them."""
+"""NumPy ufuncs and functions composed of Ember's ops (deg2rad ... logaddexp, the ufuncs'
+``.outer``, isclose, nan_to_num, diff, pad, split, roll, repeat, the stacks...), traced under
+``@ember.jit`` without falling back and run eagerly on tensors, against NumPy: dtype, shape and
+values (exact where NumPy's computation is copied exactly), or the same exception type.
+Arguments Ember cannot record fall back with a reason that names them."""
 
 import warnings
 
@@ -367,3 +367,268 @@ def test_data_dependent_shapes_fall_back_saying_why(name, rng):
     x = rand(rng, (3, 4), "int32")
     reason = falls_back(lambda v: getattr(np, name)(v), x, reason="the result's shape depends on the data")
     assert reason.startswith(f"np.{name} is not supported")
+
+
+# --- diff and ediff1d ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("shape", [(7,), (3, 5), (2, 0, 3), (2, 3, 4), ()])
+@pytest.mark.parametrize("axis", [-1, 0, 1])
+def test_diff(dtype, shape, axis, rng):
+    x = rand(rng, shape, dtype)
+    for n in (1, 3):
+        check(lambda v: np.diff(v, n, axis), x)
+    check(lambda v: np.diff(v, 0, axis), x)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("prepend,append", [(0, None), (None, 1.5), (True, True), ("arr", "arr"), ("arr", 2)])
+def test_diff_prepend_append(dtype, prepend, append, rng):
+    x = rand(rng, (3, 4), dtype)
+    extra = rand(rng, (3, 2), dtype)
+    kw = {}
+    for key, v in (("prepend", prepend), ("append", append)):
+        if v is not None:
+            kw[key] = extra if isinstance(v, str) else v
+    check(lambda v: np.diff(v, axis=1, **kw), x)
+    check(lambda v, e: np.diff(v, prepend=e), x, extra)
+
+
+def test_diff_errors(rng):
+    x = rand(rng, (3, 4), "float32")
+    check(lambda v: np.diff(v, -1), x)  # ValueError
+    check(lambda v: np.diff(v, axis=2), x)  # AxisError
+    check(lambda v: np.diff(v, axis=0, prepend=np.zeros((1, 3))), x)  # ValueError: shapes
+    check(lambda v: np.diff(v[0, 0]), x)  # ValueError: 0-d
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("shape", [(), (1,), (3, 4)])
+@pytest.mark.parametrize("to_begin,to_end", [(None, None), (0, None), (None, [1, 2]), (True, np.array([[3]]))])
+def test_ediff1d(dtype, shape, to_begin, to_end, rng):
+    check(lambda v: np.ediff1d(v, to_end=to_end, to_begin=to_begin), rand(rng, shape, dtype))
+
+
+def test_ediff1d_rejects_unsafe_kinds(rng):
+    check(lambda v: np.ediff1d(v, to_begin=1.5), rand(rng, (5,), "int32"))  # TypeError
+    check(lambda v: np.ediff1d(v, to_end=np.float64(2.0)), rand(rng, (5,), "float32"))
+
+
+# --- repeat and roll -----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("dtype", ["bool", "float32"])
+@pytest.mark.parametrize("shape", [(), (0,), (5,), (3, 4), (2, 0, 3)])
+@pytest.mark.parametrize("repeats", [0, 1, 3, [2], np.int64(2)])
+@pytest.mark.parametrize("axis", [None, 0, -1])
+def test_repeat_scalar_counts(dtype, shape, repeats, axis, rng):
+    check(lambda v: np.repeat(v, repeats, axis), rand(rng, shape, dtype))
+
+
+@pytest.mark.parametrize(
+    "repeats", [[1, 0, 2], [2, 2, 2], [0, 0, 0], np.array([3, 1, 1]), [1, 2], [-1, 1, 1], [1.0, 2.0, 1.0], -1]
+)
+@pytest.mark.parametrize("axis", [0, 1, -2, None, 2])
+def test_repeat_counts_per_element(repeats, axis, rng):
+    check(lambda v: np.repeat(v, repeats, axis), rand(rng, (3, 3), "int64"))
+
+
+def test_repeat_with_irregular_counts_falls_back(rng):
+    x = rand(rng, (200,), "float32")
+    counts = np.arange(200) % 3
+    check(lambda v: np.repeat(v, np.repeat([1, 2, 0, 3], 30), axis=0), x[:120])  # four runs
+    falls_back(lambda v: np.repeat(v, counts), x, reason="repeats with 133 runs of equal counts")
+    falls_back(lambda v, r: np.repeat(v, r), x[:3], np.array([1, 2, 3]), reason="repeats given as a traced tensor")
+
+
+@pytest.mark.parametrize("dtype", ["bool", "int64", "float32"])
+@pytest.mark.parametrize("shape", [(), (0,), (7,), (3, 4), (2, 3, 4)])
+@pytest.mark.parametrize(
+    "shift,axis",
+    [(1, None), (-3, None), (10, None), (2, 0), (-1, -1), ((1, 2), (0, -1)), (1, (0, 0)), ((1, -2), 0), (0, 0), (1, 5)],
+)
+def test_roll(dtype, shape, shift, axis, rng):
+    check(lambda v: np.roll(v, shift, axis), rand(rng, shape, dtype))
+
+
+def test_roll_errors(rng):
+    x = rand(rng, (3, 4), "float32")
+    check(lambda v: np.roll(v, [[1, 2]], 0), x)  # ValueError: not 1-d
+    check(lambda v: np.roll(v, (1, 2, 3), (0, 1)), x)  # ValueError: shapes
+    falls_back(lambda v, s: np.roll(v, s), x, np.array(1), reason="shift given as a traced tensor")
+
+
+# --- pad -----------------------------------------------------------------------------------
+
+PAD_WIDTHS = [0, 2, (1, 3), ((1, 0), (0, 2)), ((0, 7), (9, 1)), [[2]]]
+
+
+@pytest.mark.parametrize("mode", ["constant", "edge", "reflect", "symmetric", "wrap"])
+@pytest.mark.parametrize("shape", [(5,), (3, 4), (1, 4), (2, 3, 2)])
+@pytest.mark.parametrize("pad_width", PAD_WIDTHS, ids=repr)
+def test_pad_modes(mode, shape, pad_width, rng):
+    x = rand(rng, shape, "float32")
+    if np.ndim(pad_width) == 2 and np.shape(pad_width)[0] != len(shape):
+        pad_width = pad_width[0]
+    check(lambda v: np.pad(v, pad_width, mode=mode), x)
+
+
+@pytest.mark.parametrize("mode", ["constant", "edge", "reflect", "symmetric", "wrap"])
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_pad_dtypes(mode, dtype, rng):
+    check(lambda v: np.pad(v, ((1, 3), (2, 0)), mode=mode), rand(rng, (3, 4), dtype))
+
+
+@pytest.mark.parametrize("mode", ["reflect", "symmetric"])
+@pytest.mark.parametrize("dtype", ["bool", "int32", "float64"])
+@pytest.mark.parametrize("n", [1, 2, 3, 5])
+@pytest.mark.parametrize("pad_width", [1, (4, 0), (0, 6), (7, 11)])
+def test_pad_reflect_odd(mode, dtype, n, pad_width, rng):
+    x = rand(rng, (n, 2), dtype)
+    check(lambda v: np.pad(v, (pad_width, (1, 1)), mode=mode, reflect_type="odd"), x)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("values", [0, 1.5, -1, (2, 3), ((1, 2), (3, 4)), True, np.nan])
+def test_pad_constant_values(dtype, values, rng):
+    check(lambda v: np.pad(v, ((1, 2), (2, 1)), constant_values=values), rand(rng, (2, 3), dtype))
+
+
+@pytest.mark.parametrize("shape", [(0,), (0, 3), (2, 0)])
+@pytest.mark.parametrize("mode", ["constant", "edge", "wrap", "reflect"])
+@pytest.mark.parametrize("pad_width", [((0, 0), (1, 1)), 1, 0])
+def test_pad_empty_arrays(shape, mode, pad_width, rng):
+    if len(shape) == 1 and np.ndim(pad_width) == 2:
+        pad_width = pad_width[1]
+    check(lambda v: np.pad(v, pad_width, mode=mode), rand(rng, shape, "float32"))
+
+
+@pytest.mark.parametrize(
+    "pad_width,mode,kw",
+    [
+        (-1, "constant", {}),  # ValueError: negative
+        (1.5, "constant", {}),  # TypeError: not integral
+        (((1, 2), (3, 4), (5, 6)), "edge", {}),  # ValueError: shape
+        (1, "bogus", {}),  # ValueError: mode
+        (1, "edge", {"constant_values": 1}),  # ValueError: keyword for the mode
+        ({0: 1, 1: (2, 0)}, "wrap", {}),
+        ({-1: 2}, "constant", {}),
+    ],
+)
+def test_pad_arguments(pad_width, mode, kw, rng):
+    check(lambda v: np.pad(v, pad_width, mode=mode, **kw), rand(rng, (3, 4), "int32"))
+
+
+@pytest.mark.parametrize(
+    "mode,reason", [("mean", "mode='mean'"), ("linear_ramp", "mode='linear_ramp'"), ("empty", "mode='empty'")]
+)
+def test_pad_modes_ember_lacks_fall_back_naming_them(mode, reason, rng):
+    x = rand(rng, (3, 4), "float64")
+    if mode == "empty":
+        f = ember.jit(lambda v: np.pad(v, 1, mode=mode))
+        with pytest.warns(ember.FallbackWarning, match=reason):
+            assert f(x).shape == (5, 6)
+        return
+    falls_back(lambda v: np.pad(v, 1, mode=mode), x, reason=rf"np\.pad .*{reason}")
+
+
+def test_pad_with_traced_values_falls_back(rng):
+    x = rand(rng, (3,), "float64")
+    falls_back(lambda v, c: np.pad(v, 1, constant_values=c), x, np.array(2.0), reason="constant_values given as a")
+    falls_back(lambda v, w: np.pad(v, w), x, np.array(2), reason="pad_width given as a traced tensor")
+
+
+def test_pad_far_wider_than_the_array_falls_back(rng):
+    x = rand(rng, (2,), "float64")
+    check(lambda v: np.pad(v, 40, mode="reflect"), x)
+    falls_back(lambda v: np.pad(v, 200, mode="symmetric"), x, reason="slices per axis")
+
+
+# --- split ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", ["split", "array_split"])
+@pytest.mark.parametrize("shape", [(6,), (4, 6), (0, 6), (2, 3, 6)])
+@pytest.mark.parametrize("ios", [1, 2, 3, 4, 5, 7, [2, 3], [1, 10], [-2], [4, 1], [], np.array([2, 5]), 0])
+@pytest.mark.parametrize("axis", [0, -1, 3])
+def test_split(name, shape, ios, axis, rng):
+    check(lambda v: getattr(np, name)(v, ios, axis), rand(rng, shape, "int32"))
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_split_dtypes(dtype, rng):
+    x = rand(rng, (4, 6), dtype)
+    check(lambda v: np.split(v, 3, axis=1), x)
+    check(lambda v: np.array_split(v, [1, 3]), x)
+
+
+@pytest.mark.parametrize("name", ["hsplit", "vsplit", "dsplit"])
+@pytest.mark.parametrize("shape", [(), (6,), (4, 6), (2, 4, 6)])
+@pytest.mark.parametrize("ios", [2, [1, 3], 5])
+def test_hsplit_vsplit_dsplit(name, shape, ios, rng):
+    check(lambda v: getattr(np, name)(v, ios), rand(rng, shape, "int32"))
+
+
+def test_split_with_traced_indices_falls_back(rng):
+    x = rand(rng, (6,), "float64")
+    falls_back(lambda v, i: np.split(v, i), x, np.array([2, 4]), reason="indices_or_sections given as a traced tensor")
+
+
+# --- moveaxis, rollaxis, atleast_nd --------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "src,dst", [(0, -1), (-1, 0), ((0, 1), (-1, -2)), ([0, 2], [2, 0]), (1, 1), (3, 0), ((0, 0), (1, 2)), ((0, 1), 2)]
+)
+def test_moveaxis(src, dst, rng):
+    check(lambda v: np.moveaxis(v, src, dst), rand(rng, (2, 3, 4), "float32"))
+
+
+@pytest.mark.parametrize("axis", [0, 1, -1, 3])
+@pytest.mark.parametrize("start", [0, 1, 2, 3, -1, -4, 4])
+def test_rollaxis(axis, start, rng):
+    check(lambda v: np.rollaxis(v, axis, start), rand(rng, (2, 3, 4), "int64"))
+
+
+@pytest.mark.parametrize("name", ["atleast_1d", "atleast_2d", "atleast_3d"])
+@pytest.mark.parametrize("shape", [(), (0,), (3,), (2, 3), (2, 3, 4), (1, 2, 3, 4)])
+def test_atleast_nd(name, shape, rng):
+    x = rand(rng, shape, "int32")
+    check(lambda v: getattr(np, name)(v), x)
+    check(lambda v: getattr(np, name)(v, 2.5, v[..., :1]), x)
+
+
+# --- stacks --------------------------------------------------------------------------------
+
+STACKS = ["hstack", "vstack", "dstack", "column_stack", "row_stack"]
+
+
+@pytest.mark.parametrize("name", STACKS)
+@pytest.mark.parametrize(
+    "shapes",
+    [
+        [(), ()],
+        [(3,), (3,)],
+        [(3,), (4,)],
+        [(2, 3), (2, 3)],
+        [(2, 3), (4, 3)],
+        [(2, 3), (2, 5)],
+        [(2, 3, 4), (2, 3, 1)],
+        [(0, 3), (2, 3)],
+        [(3,)],
+    ],
+)
+@pytest.mark.parametrize("dtypes", [("int32", "int32"), ("bool", "float32"), ("int64", "float32")])
+def test_stacks(name, shapes, dtypes, rng):
+    arrays = [rand(rng, s, d) for s, d in zip(shapes, dtypes, strict=False)]
+    check(lambda *vs: getattr(np, name)(vs), *arrays)
+    check(lambda *vs: getattr(np, name)(list(vs) + [np.ones(shapes[0], np.int32)]), *arrays)
+
+
+def test_stack_dtype_falls_back_and_row_stack_warns(rng):
+    x = rand(rng, (2, 3), "float32")
+    falls_back(lambda v: np.vstack([v, v], dtype=np.float64), x, reason=r"np\.vstack .*dtype=")
+    falls_back(lambda v: np.hstack([v, v], casting="no"), x, reason=r"np\.hstack .*casting='no'")
+    with pytest.warns(DeprecationWarning, match="row_stack"):
+        ember.jit(lambda v: np.row_stack([v, v]), fallback="error")(x)
