@@ -44,9 +44,13 @@ from ._jit import (
     jit,
     viz,
 )
+from ._matrix_functions import *
+from ._matrix_functions import __all__ as _matrix_all
 from ._profile import Profile, profile
 from ._shape_functions import *
 from ._shape_functions import __all__ as _shape_all
+from ._statistics import *
+from ._statistics import __all__ as _statistics_all
 from ._transfers import set_transfer_guard, transfer_guard, transfer_ledger
 from ._ufunc_compositions import *
 from ._ufunc_compositions import __all__ as _ufunc_compositions_all
@@ -90,7 +94,12 @@ def describe_device(device):
 
 __all__ = list(
     dict.fromkeys(
-        list(_api_all) + list(_functions_all) + list(_shape_all) + list(_ufunc_compositions_all)
+        list(_api_all)
+        + list(_functions_all)
+        + list(_matrix_all)
+        + list(_shape_all)
+        + list(_statistics_all)
+        + list(_ufunc_compositions_all)
     )
 ) + [
     "einsum",

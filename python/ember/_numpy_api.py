@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from . import _api, _functions, _indexing, _shape_functions
+from . import _api, _functions, _indexing, _matrix_functions, _shape_functions, _statistics
 from . import _ufunc_compositions as _ufuncs
 from ._einsum import einsum as _einsum
 from ._ember import Tensor, TraceError
@@ -460,6 +460,17 @@ _FUNCTIONS = {
     "dstack": _shape_functions.dstack,
     "column_stack": _shape_functions.column_stack,
     "row_stack": _shape_functions.row_stack,
+    # Diagonals, products, statistics.
+    "diagonal": _matrix_functions.diagonal,
+    "diag": _matrix_functions.diag,
+    "trace": _matrix_functions.trace,
+    "inner": _matrix_functions.inner,
+    "vdot": _matrix_functions.vdot,
+    "cross": _matrix_functions.cross,
+    "average": _statistics.average,
+    "ptp": _statistics.ptp,
+    "cov": _statistics.cov,
+    "corrcoef": _statistics.corrcoef,
     "shape": lambda a: a.shape,
     "ndim": lambda a: a.ndim,
     "size": lambda a, axis=None: a.size if axis is None else a.shape[axis],

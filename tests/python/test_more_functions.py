@@ -1,8 +1,9 @@
 """NumPy ufuncs and functions composed of Ember's ops (deg2rad ... logaddexp, the ufuncs'
-``.outer``, isclose, nan_to_num, diff, pad, split, roll, repeat, the stacks...), traced under
-``@ember.jit`` without falling back and run eagerly on tensors, against NumPy: dtype, shape and
-values (exact where NumPy's computation is copied exactly), or the same exception type.
-Arguments Ember cannot record fall back with a reason that names them."""
+``.outer``, diff, pad, split, roll, repeat, the stacks, diagonal/trace/diag, inner/vdot/cross,
+average/ptp/cov/corrcoef, isclose, nan_to_num...), traced under ``@ember.jit`` without falling
+back and run eagerly on tensors, against NumPy: dtype, shape and values (exact where NumPy's
+computation is copied exactly), or the same exception type. Arguments Ember cannot record fall
+back with a reason that names them."""
 
 import warnings
 
@@ -632,3 +633,269 @@ def test_stack_dtype_falls_back_and_row_stack_warns(rng):
     falls_back(lambda v: np.hstack([v, v], casting="no"), x, reason=r"np\.hstack .*casting='no'")
     with pytest.warns(DeprecationWarning, match="row_stack"):
         ember.jit(lambda v: np.row_stack([v, v]), fallback="error")(x)
+
+
+# --- average and ptp -----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("shape", [(7,), (3, 5), (2, 3, 4), (), (0, 3)])
+@pytest.mark.parametrize("axis", [None, 0, -1, (0, -1)])
+def test_average_unweighted(dtype, shape, axis, rng):
+    x = rand(rng, shape, dtype)
+    check(lambda v: np.average(v, axis=axis), x, rtol=1e-5)
+    check(lambda v: np.average(v, axis=axis, returned=True, keepdims=True), x, rtol=1e-5)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("wdtype", ["int64", "float32", "float64"])
+@pytest.mark.parametrize("axis,wshape", [(None, (3, 4)), (1, (4,)), (0, (3,)), ((0, 1), (3, 4)), (-1, (3, 4))])
+def test_average_weighted(dtype, wdtype, axis, wshape, rng):
+    x = rand(rng, (3, 4), dtype)
+    w = (np.abs(rand(rng, wshape, wdtype)) + 1).astype(wdtype)
+    check(lambda v: np.average(v, axis=axis, weights=w), x, rtol=1e-5)
+    check(lambda v: np.average(v, axis=axis, weights=w, returned=True, keepdims=True), x, rtol=1e-5)
+
+
+def test_average_weight_errors(rng):
+    x = rand(rng, (3, 4), "float64")
+    check(lambda v: np.average(v, weights=np.ones(4)), x)  # TypeError: axis needed
+    check(lambda v: np.average(v, axis=1, weights=np.ones(3)), x)  # ValueError
+    check(lambda v: np.average(v, axis=2), x)  # AxisError
+    for fn in (lambda v: np.average(v, axis=1, weights=[1.0, -1.0, 0.0, 0.0]),):
+        with pytest.raises(ZeroDivisionError):
+            fn(x)
+        with pytest.raises(ZeroDivisionError):
+            ember.jit(fn, fallback="error")(x)
+    with pytest.raises(ZeroDivisionError):
+        ember.jit(lambda v: np.average(v, axis=0, returned=True), fallback="error")(np.zeros((3, 0)))
+
+
+def test_average_with_traced_weights_falls_back(rng):
+    x, w = rand(rng, (3, 4), "float64"), np.abs(rand(rng, (3, 4), "float64")) + 1
+    reason = falls_back(lambda v, u: np.average(v, weights=u), x, w, reason="weights given as a traced tensor")
+    assert "ZeroDivisionError" in reason
+    assert_same(np.average(ember.asarray(x), weights=ember.asarray(w)), np.average(x, weights=w))
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("shape", [(7,), (3, 5), (2, 3, 4), (), (0, 3)])
+@pytest.mark.parametrize("axis", [None, 0, -1, (0, -1)])
+def test_ptp(dtype, shape, axis, rng):
+    x = specials(rng, shape, dtype)
+    check(lambda v: np.ptp(v, axis=axis), x)
+    check(lambda v: np.ptp(v, axis, keepdims=True), x, eager=False)
+
+
+# --- diagonal, trace, diag -----------------------------------------------------------------
+
+
+@pytest.mark.parametrize("shape", [(4, 4), (3, 5), (5, 2), (0, 3), (2, 3, 4), (3, 1, 2, 3)])
+@pytest.mark.parametrize("offset", [0, 1, -1, 2, -4, 7])
+@pytest.mark.parametrize("axes", [(0, 1), (1, 0), (-1, -2), (0, -1)])
+def test_diagonal_and_trace(shape, offset, axes, rng):
+    x = rand(rng, shape, "float32")
+    check(lambda v: np.diagonal(v, offset, *axes), x)
+    check(lambda v: np.trace(v, offset, *axes), x, rtol=1e-5, eager=False)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("shape", [(4, 4), (3, 5), (0, 3), (2, 3, 4)])
+@pytest.mark.parametrize("offset", [0, 1, -2])
+def test_diagonal_and_trace_dtypes(dtype, shape, offset, rng):
+    x = rand(rng, shape, dtype)
+    check(lambda v: np.diagonal(v, offset, 1, 0), x)
+    check(lambda v: np.trace(v, offset, -1, 0), x, rtol=1e-5)
+
+
+@pytest.mark.parametrize("dtype", [None, "int32", "float32", "bool"])
+def test_trace_dtype(dtype, rng):
+    for d in DTYPES:
+        check(lambda v: np.trace(v, dtype=dtype), rand(rng, (4, 5), d), rtol=1e-5)
+
+
+@pytest.mark.parametrize(
+    "shape,offset,axes",
+    [
+        ((5,), 0, (0, 1)),
+        ((), 0, (0, 1)),
+        ((3, 3), 0, (0, 0)),
+        ((3, 3), 0, (1, -1)),
+        ((3, 3), 0, (0, 2)),
+        ((3, 3), 1.0, (0, 1)),
+    ],
+)
+def test_diagonal_errors(shape, offset, axes, rng):
+    x = rand(rng, shape, "float64")
+    check(lambda v: np.diagonal(v, offset, *axes), x)
+    check(lambda v: np.trace(v, offset, *axes), x)
+
+
+@pytest.mark.parametrize("dtype", ["bool", "int32", "float64"])
+@pytest.mark.parametrize("shape", [(4,), (1,), (0,), (3, 3), (2, 5), (5, 2), (0, 2), (), (2, 2, 2)])
+@pytest.mark.parametrize("k", [0, 1, -1, 3, -2])
+def test_diag(dtype, shape, k, rng):
+    check(lambda v: np.diag(v, k), rand(rng, shape, dtype))
+
+
+def test_trace_out_falls_back(rng):
+    x = rand(rng, (3, 3), "float64")
+    falls_back(lambda v: np.trace(v, out=np.zeros(())), x, reason=r"np\.trace.*out=")
+
+
+# --- inner, vdot, cross --------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("da,db", PAIRS)
+@pytest.mark.parametrize(
+    "sa,sb", [((4,), (4,)), ((2, 3), (3,)), ((2, 3), (4, 3)), ((), (3, 2)), ((2, 0), (3, 0)), ((3,), (4,))]
+)
+def test_inner(da, db, sa, sb, rng):
+    check(lambda x, y: np.inner(x, y), rand(rng, sa, da), rand(rng, sb, db), rtol=1e-5)
+
+
+@pytest.mark.parametrize("da,db", PAIRS)
+@pytest.mark.parametrize("sa,sb", [((4,), (4,)), ((2, 3), (3, 2)), ((), ()), ((0,), (0, 2)), ((3,), (4,))])
+def test_vdot(da, db, sa, sb, rng):
+    check(lambda x, y: np.vdot(x, y), rand(rng, sa, da), rand(rng, sb, db), rtol=1e-5)
+
+
+@pytest.mark.parametrize("dtype", ["bool", "int32", "float32", "float64"])
+@pytest.mark.parametrize("na,nb", [(3, 3), (2, 3), (3, 2), (2, 2), (4, 3)])
+@pytest.mark.parametrize("lead", [((), ()), ((5,), (5,)), ((2, 1), (4,)), ((0,), ())])
+def test_cross(dtype, na, nb, lead, rng):
+    a, b = rand(rng, lead[0] + (na,), dtype), rand(rng, lead[1] + (nb,), dtype)
+    check(lambda x, y: np.cross(x, y), a, b)
+
+
+@pytest.mark.parametrize(
+    "kw",
+    [
+        {"axisa": 0},
+        {"axisa": 0, "axisb": 0},
+        {"axisa": 0, "axisb": 0, "axisc": 0},
+        {"axis": 0},
+        {"axisa": 0, "axisc": -2},
+        {"axisa": 2},
+        {"axisc": 3},
+    ],
+)
+def test_cross_axes(kw, rng):
+    a, b = rand(rng, (3, 4), "float64"), rand(rng, (3, 4) if "axisb" in kw or "axis" in kw else (4, 3), "int32")
+    check(lambda x, y: np.cross(x, y, **kw), a, b)
+
+
+def test_cross_warns_for_2_vectors_like_numpy(rng):
+    a = rand(rng, (4, 2), "float32")
+    with pytest.warns(DeprecationWarning, match="2-dimensional vectors"):
+        ember.jit(lambda x: np.cross(x, x), fallback="error")(a)
+
+
+# --- cov and corrcoef ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("shape", [(3, 6), (6,), (1, 5), (4, 1), (2, 2), (0, 3)])
+@pytest.mark.parametrize("rowvar", [True, False])
+def test_cov(dtype, shape, rowvar, rng):
+    check(lambda v: np.cov(v, rowvar=rowvar), rand(rng, shape, dtype), rtol=1e-6, atol=1e-12)
+
+
+@pytest.mark.parametrize("shape", [(3, 6), (6,), (4, 1), (0, 3)])
+@pytest.mark.parametrize("kw", [{"bias": True}, {"ddof": 0}, {"ddof": 2}, {"ddof": 1.0}, {"ddof": 1.5}, {"ddof": 6}])
+def test_cov_ddof_and_bias(shape, kw, rng):
+    check(lambda v: np.cov(v, **kw), rand(rng, shape, "float64"), rtol=1e-6, atol=1e-12)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("shape", [(3, 6), (6,), (1, 5), (4, 1), (0, 3)])
+@pytest.mark.parametrize("rowvar", [True, False])
+def test_corrcoef(dtype, shape, rowvar, rng):
+    x = rand(rng, shape, dtype)
+    check(lambda v: np.corrcoef(v, rowvar=rowvar), x, rtol=1e-6, atol=1e-12)
+
+
+@pytest.mark.parametrize("name", ["cov", "corrcoef"])
+@pytest.mark.parametrize("sx,sy", [((2, 5), (5,)), ((5,), (5,)), ((2, 5), (3, 5)), ((5, 2), (5, 3)), ((2, 5), (2, 4))])
+@pytest.mark.parametrize("rowvar", [True, False])
+def test_cov_with_y(name, sx, sy, rowvar, rng):
+    check(
+        lambda x, y: getattr(np, name)(x, y, rowvar),
+        rand(rng, sx, "float32"),
+        rand(rng, sy, "int32"),
+        rtol=1e-6,
+        atol=1e-12,
+    )
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64", "int64", "bool"])
+def test_cov_dtype(dtype, rng):
+    x = rand(rng, (3, 5), "float64")
+    check(lambda v: np.cov(v, dtype=dtype), x, rtol=1e-6)
+    check(lambda v: np.corrcoef(v, dtype=dtype), x, rtol=1e-6)
+
+
+def test_cov_errors_and_weights(rng):
+    x = rand(rng, (3, 5), "float64")
+    check(lambda v: np.cov(v[None]), x)  # ValueError: 3-d
+    check(lambda v: np.cov(v, v[None]), x)
+    check(lambda v: np.cov(v, np.ones((5, 5))), x)  # ValueError: concatenate
+    with pytest.warns(RuntimeWarning, match="Degrees of freedom"), np.errstate(divide="ignore"):
+        ember.jit(lambda v: np.cov(v, ddof=5), fallback="error")(x)
+    falls_back(lambda v: np.cov(v, fweights=[1, 2, 1, 1, 1]), x, reason=r"np\.cov .*fweights=")
+    falls_back(lambda v: np.cov(v, aweights=np.ones(5)), x, reason="aweights=")
+
+
+# --- ember namespace and eager calls -------------------------------------------------------
+
+EXPORTED = ["deg2rad", "radians", "rad2deg", "degrees", "trunc", "fix", "isneginf", "isposinf", "nan_to_num"]
+EXPORTED += ["fmax", "fmin", "heaviside", "logaddexp", "divmod", "float_power", "sinc", "real", "imag", "conj"]
+EXPORTED += ["conjugate", "angle", "isreal", "iscomplex", "iscomplexobj", "isrealobj", "isclose", "diff", "ediff1d"]
+EXPORTED += ["average", "ptp", "trace", "diagonal", "diag", "inner", "vdot", "cross", "repeat", "roll", "pad"]
+EXPORTED += ["split", "array_split", "hsplit", "vsplit", "dsplit", "moveaxis", "rollaxis", "atleast_1d", "atleast_2d"]
+EXPORTED += ["atleast_3d", "hstack", "vstack", "dstack", "column_stack", "row_stack", "cov", "corrcoef"]
+
+
+def test_ember_namespace_exports_them():
+    for name in EXPORTED:
+        assert name in ember.__all__ and callable(getattr(ember, name)), name
+
+
+def test_ember_functions_on_numpy_arrays(rng):
+    x = rand(rng, (3, 4), "float64")
+    y = rand(rng, (3, 4), "float64")
+    cases = [
+        (ember.deg2rad, np.deg2rad, (x,)),
+        (ember.logaddexp, np.logaddexp, (x, y)),
+        (ember.heaviside, np.heaviside, (x, 0.5)),
+        (ember.isclose, np.isclose, (x, y)),
+        (ember.diff, np.diff, (x,)),
+        (ember.trace, np.trace, (x,)),
+        (ember.diag, np.diag, (x[0],)),
+        (ember.inner, np.inner, (x, y)),
+        (ember.cov, np.cov, (x,)),
+        (ember.average, np.average, (x,)),
+        (lambda v: ember.pad(v, 2, mode="wrap"), lambda v: np.pad(v, 2, mode="wrap"), (x,)),
+        (lambda v: ember.roll(v, 1, 0), lambda v: np.roll(v, 1, 0), (x,)),
+        (lambda v: ember.repeat(v, 2, 1), lambda v: np.repeat(v, 2, 1), (x,)),
+    ]
+    for ours, theirs, args in cases:
+        got = ours(*args)
+        assert isinstance(got, ember.Tensor)
+        assert_same(got, theirs(*args), rtol=1e-12)
+    got = ember.split(x, 3)
+    assert isinstance(got, list) and all(isinstance(g, ember.Tensor) for g in got)
+    same_tree(got, np.split(x, 3))
+    same_tree(ember.divmod(x, 2.0), np.divmod(x, 2.0))
+
+
+def test_whole_file_functions_in_one_traced_program(rng):
+    # One function mixing several of them compiles as one graph.
+    def f(a, b):
+        d = np.diff(np.pad(a, 1, mode="edge"), axis=0)
+        c = np.cross(b[:, :3], b[:, 1:4])
+        s = np.vstack(np.split(a, 2, axis=1))
+        return np.trace(d) + np.average(c) + np.ptp(s), np.logaddexp(a, np.roll(a, 1))
+
+    a, b = rand(rng, (4, 4), "float64"), rand(rng, (5, 4), "float64")
+    check(f, a, b, rtol=1e-12)
