@@ -79,8 +79,8 @@ impl Plan {
     /// would otherwise each walk every row in the scalar loop, one pass over the whole input
     /// per column). Only the last chunk of the parallel loop has a tail (the others are
     /// multiples of the first plan's step) and it is `extent % step`. Light plans only (more
-    /// than 2 vectors per iteration): bool loads and stores, which only heavy plans have, move
-    /// two vectors at a time.
+    /// than 2 vectors per iteration), of outer loops, which have no bool loads or stores
+    /// (those move 2 or 4 vectors at a time, `masks`).
     pub fn remainders(&self, extent: usize) -> Vec<Plan> {
         let lanes = self.mode.lanes();
         if !self.outer || self.unroll <= UNROLL_HEAVY {
@@ -493,8 +493,10 @@ pub fn plan_with(
     }
     let light = body.len() <= 24
         && body.iter().all(|i| match i {
+            // Bool bytes move for 2 or 4 vectors at a time (`masks`): not in the wider
+            // unrolls of outer loops.
             Inst::Load { arg, .. } | Inst::Store { arg, .. } => {
-                l.k.args[*arg as usize].dtype != DType::Bool || mode == Mode::Vec8
+                l.k.args[*arg as usize].dtype != DType::Bool || mode == Mode::Vec8 || !outer
             }
             Inst::Unary { op, .. } => !op.is_transcendental(),
             Inst::Binary { op, .. } => !matches!(op, BinaryOp::Pow | BinaryOp::Atan2),
@@ -975,9 +977,9 @@ impl Lower<'_, '_> {
                     return Ok(());
                 }
                 if dt == DType::Bool {
-                    // Bytes <-> lane masks: both vectors' bools (bool loops unroll twice) in one 8- or 4-byte access.
+                    // Bytes <-> lane masks: all the iteration's vectors' bools in one access.
                     if matches!(inst, Inst::Load { .. }) {
-                        let vs = self.load_bools(addr, mode, flags)?;
+                        let vs = self.load_bools(addr, mode, flags, self.unroll)?;
                         vv.insert(*dst, vs);
                     } else {
                         let vs = get(vv, *dst)?;
