@@ -173,7 +173,8 @@ fn maximum_minimum_and_relu_of_signed_zeros() {
 #[test]
 fn functions_of_negative_zero_keep_its_sign() {
     for f in [
-        "sin", "tan", "arcsin", "arctan", "sinh", "tanh", "erf", "expm1", "log1p", "sqrt",
+        "sin", "tan", "arcsin", "arctan", "sinh", "tanh", "erf", "expm1", "log1p", "sqrt", "cbrt",
+        "arcsinh", "arctanh",
     ] {
         for dtype in ["f32", "f64"] {
             let g = format!(
@@ -190,12 +191,77 @@ fn functions_of_negative_zero_keep_its_sign() {
     }
 }
 
+/// The math library functions (called per element by compiled code) on edge values, fused
+/// with arithmetic before and after: poles, branch points, signed zeros, subnormals, huge
+/// magnitudes, infinities and NaN; and `hypot`, `copysign`, `fmod` of every pair of them.
+#[test]
+fn math_library_functions_at_their_edges() {
+    let edges = [
+        0.0,
+        -0.0,
+        1.0,
+        -1.0,
+        0.5,
+        -2.0,
+        8.0,
+        27.0,
+        1000.0,
+        5e-324,
+        1e-300,
+        1e300,
+        f64::MAX,
+        1024.0,
+        f64::INFINITY,
+        f64::NEG_INFINITY,
+        f64::NAN,
+    ];
+    let n = edges.len();
+    for f in [
+        "log2", "log10", "exp2", "cbrt", "arcsinh", "arccosh", "arctanh",
+    ] {
+        for dtype in ["f32", "f64"] {
+            let g = format!(
+                "%0 = input 0 : {dtype}[{n}]\n%1 = {f} %0\n%2 = const {dtype}[] 1.0\n\
+                 %3 = divide %2, %1\n%4 = negative %0\n%5 = {f} %4\n%6 = add %5, %2\n\
+                 output 0 %1\noutput 1 %3\noutput 2 %6\n"
+            );
+            let x = if dtype == "f32" {
+                t(&edges.map(|v| v as f32), &[n])
+            } else {
+                t(&edges, &[n])
+            };
+            check(&g, &[x]);
+        }
+    }
+    for f in ["hypot", "copysign", "fmod"] {
+        for dtype in ["f32", "f64"] {
+            let g = format!(
+                "%0 = input 0 : {dtype}[{n}, 1]\n%1 = input 1 : {dtype}[{n}]\n\
+                 %2 = {f} %0, %1\noutput 0 %2\n"
+            );
+            let (a, b) = if dtype == "f32" {
+                let e = edges.map(|v| v as f32);
+                (t(&e, &[n, 1]), t(&e, &[n]))
+            } else {
+                (t(&edges, &[n, 1]), t(&edges, &[n]))
+            };
+            check(&g, &[a, b]);
+        }
+    }
+    let ints = [0i64, 1, -1, 7, -7, 3, -3, i64::MIN, i64::MAX];
+    let m = ints.len();
+    let g = format!(
+        "%0 = input 0 : i64[{m}, 1]\n%1 = input 1 : i64[{m}]\n%2 = fmod %0, %1\noutput 0 %2\n"
+    );
+    check(&g, &[t(&ints, &[m, 1]), t(&ints, &[m])]);
+}
+
 /// The child half of [`integer_floor_divide_of_min_by_minus_one_does_not_abort`]: run alone,
 /// because a panic inside compiled code aborts the whole process.
 #[test]
 #[ignore = "run in a child process by integer_floor_divide_of_min_by_minus_one_does_not_abort"]
 fn floor_divide_min_by_minus_one_child() {
-    for op in ["floor_divide", "remainder"] {
+    for op in ["floor_divide", "remainder", "fmod"] {
         let g = format!(
             "%0 = input 0 : i64[2]\n%1 = input 1 : i64[2]\n%2 = {op} %0, %1\noutput 0 %2\n"
         );

@@ -124,6 +124,20 @@ named_enum!(
         IsFinite = "isfinite",
         /// Logical negation of truthiness.
         LogicalNot = "logical_not",
+        /// Base-2 logarithm.
+        Log2 = "log2",
+        /// Base-10 logarithm.
+        Log10 = "log10",
+        /// `2^x`.
+        Exp2 = "exp2",
+        /// Cube root (real, negative for negative `x`).
+        Cbrt = "cbrt",
+        /// Inverse hyperbolic sine.
+        Asinh = "arcsinh",
+        /// Inverse hyperbolic cosine (NaN below 1).
+        Acosh = "arccosh",
+        /// Inverse hyperbolic tangent (±inf at ±1, NaN beyond).
+        Atanh = "arctanh",
     }
 );
 
@@ -168,6 +182,13 @@ named_enum!(
         Or = "logical_or",
         /// Logical xor of truthiness.
         Xor = "logical_xor",
+        /// `sqrt(a^2 + b^2)` without intermediate overflow or underflow.
+        Hypot = "hypot",
+        /// The magnitude of `a` with the sign bit of `b`.
+        Copysign = "copysign",
+        /// C-style remainder (`fmod`: the sign of the dividend); 0 for an integer division
+        /// by zero, like NumPy.
+        Fmod = "fmod",
     }
 );
 
@@ -241,6 +262,13 @@ impl UnaryOp {
                 | Atan
                 | Erf
                 | Sigmoid
+                | Log2
+                | Log10
+                | Exp2
+                | Cbrt
+                | Asinh
+                | Acosh
+                | Atanh
         )
     }
 }
@@ -279,11 +307,11 @@ impl BinaryOp {
         };
         match self {
             Sub if p == DType::Bool => err("boolean subtract is not supported (use logical_xor)"),
-            FloorDiv | Rem | Pow if p == DType::Bool => {
+            FloorDiv | Rem | Fmod | Pow if p == DType::Bool => {
                 err("NumPy computes this in int8, which Ember does not support; cast first")
             }
             Div if p == DType::Bool => Ok(DType::F64),
-            Div | Atan2 => p.float_result().map_or_else(
+            Div | Atan2 | Hypot | Copysign => p.float_result().map_or_else(
                 || err("NumPy computes this in float16, which Ember does not support"),
                 Ok,
             ),

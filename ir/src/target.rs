@@ -112,7 +112,7 @@ fn unary_flops(u: UnaryOp) -> f64 {
 
 fn binary_flops(b: BinaryOp) -> f64 {
     match b {
-        BinaryOp::Pow | BinaryOp::Atan2 => 10.0,
+        BinaryOp::Pow | BinaryOp::Atan2 | BinaryOp::Hypot => 10.0,
         _ => 1.0,
     }
 }

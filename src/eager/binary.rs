@@ -9,6 +9,7 @@ use super::math;
 use super::num::{Float, Int, Ordered, Truthy};
 use crate::error::{EmberError, Result};
 use crate::tensor::Tensor;
+use ember_ir::kernel::eval;
 use ember_ir::{BinaryOp, DType, ValueType};
 use std::cell::Cell;
 
@@ -86,6 +87,7 @@ fn int_op<I: Int>(op: BinaryOp, a: &Tensor, b: &Tensor, s: &[usize]) -> Result<T
         Mul => zip_map(a, b, s, |x: I, y: I| x.wmul(y)),
         FloorDiv => zip_map(a, b, s, |x: I, y: I| x.floor_div(y)),
         Rem => zip_map(a, b, s, |x: I, y: I| x.py_rem(y)),
+        Fmod => zip_map(a, b, s, |x: I, y: I| x.c_fmod(y)),
         Max => zip_map(a, b, s, |x: I, y: I| x.max(y)),
         Min => zip_map(a, b, s, |x: I, y: I| x.min(y)),
         Pow => {
@@ -121,6 +123,13 @@ fn float_op<F: Float>(op: BinaryOp, a: &Tensor, b: &Tensor, s: &[usize]) -> Resu
         Max => zip_map(a, b, s, math::maximum::<F>),
         Min => zip_map(a, b, s, math::minimum::<F>),
         Atan2 => zip_map(a, b, s, |x: F, y: F| x.atan2(y)),
+        // float32 through float64, rounded once, as the kernel interpreter does.
+        Hypot => zip_map(a, b, s, |x: F, y: F| {
+            F::from_f64(eval::hypot_f64(x.to_f64(), y.to_f64()))
+        }),
+        Copysign => zip_map(a, b, s, |x: F, y: F| x.copysign(y)),
+        // `%` on floats is C's `fmod`.
+        Fmod => zip_map(a, b, s, |x: F, y: F| x % y),
         _ => Err(unsupported(op, F::DTYPE)),
     }
 }

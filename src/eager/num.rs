@@ -92,6 +92,9 @@ pub(crate) trait Int: Ordered + Ord + Eq {
     fn floor_div(self, b: Self) -> Self;
     /// Python `a % b` (sign of the divisor); 0 when `b == 0` (NumPy's result).
     fn py_rem(self, b: Self) -> Self;
+    /// C `a % b` (`np.fmod`: sign of the dividend); 0 when `b == 0` (NumPy's result), and
+    /// `MIN % -1` is 0.
+    fn c_fmod(self, b: Self) -> Self;
     /// `self ** e` by repeated squaring with wrapping; `None` for a negative exponent.
     fn wpow(self, e: Self) -> Option<Self>;
 }
@@ -147,6 +150,14 @@ macro_rules! int_impl {
                     r + b
                 } else {
                     r
+                }
+            }
+            #[inline(always)]
+            fn c_fmod(self, b: Self) -> Self {
+                if b == 0 {
+                    0
+                } else {
+                    self.wrapping_rem(b)
                 }
             }
             #[inline]

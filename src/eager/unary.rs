@@ -6,6 +6,7 @@ use super::math;
 use super::num::{Float, Int, Truthy};
 use crate::error::{EmberError, Result};
 use crate::tensor::Tensor;
+use ember_ir::kernel::eval;
 use ember_ir::{DType, UnaryOp, ValueType};
 
 /// Runs `op` on `x`; `out` is the inferred result type.
@@ -107,6 +108,11 @@ fn float_op<F: Float>(op: UnaryOp, x: &Tensor) -> Result<Tensor> {
         Floor => map(x, |v: F| v.floor()),
         Ceil => map(x, |v: F| v.ceil()),
         Round => map(x, |v: F| v.round_even()),
+        // The kernel interpreter's functions (float32 through float64, rounded once), so
+        // eager and compiled results agree bit for bit.
+        Log2 | Log10 | Exp2 | Cbrt | Asinh | Acosh | Atanh => {
+            map(x, |v: F| F::from_f64(eval::libm_f64(op, v.to_f64())))
+        }
         IsNan | IsInf | IsFinite | LogicalNot => predicate(op, x),
     }
 }

@@ -18,10 +18,15 @@ pub fn binary(op: BinaryOp, a: impl Into<Operand>, b: impl Into<Operand>) -> Res
     if let Some(r) = beyond_int64(op, &mut operands)? {
         return Ok(r);
     }
-    let exact = op.is_predicate() || matches!(op, BinaryOp::Div | BinaryOp::Atan2);
+    let exact = op.is_predicate()
+        || matches!(
+            op,
+            BinaryOp::Div | BinaryOp::Atan2 | BinaryOp::Hypot | BinaryOp::Copysign
+        );
     if exact && operands.iter().any(beyond_int32) {
         // NumPy 2 compares an int32 array with a Python int beyond int32's range exactly
-        // (`int32_array < 2**40` is all True; logical ops too) and divides by it in float64,
+        // (`int32_array < 2**40` is all True; logical ops too) and divides by it in float64
+        // (also arctan2, hypot, copysign),
         // where integer arithmetic raises OverflowError: these run in int64, which gives the
         // same results.
         for o in operands.iter_mut() {
@@ -75,11 +80,11 @@ fn power_by_scalar(x: &Tensor, e: &Tensor) -> Result<Option<Tensor>> {
 }
 
 /// A Python int beyond int64 (a weak int held as a float64) against an integer or bool
-/// tensor, where NumPy 2 does not raise: division and arctan2 compute in float64 (the int
-/// tensor is cast first, as NumPy's float loop does), and predicates compare exactly: every
-/// int64 lies below such an int when it is positive, above it when negative, so the
-/// comparison of an int32/int64 tensor becomes one against int64's bound that gives the
-/// same answer everywhere. Other ops (logical ones, comparisons of bools, arithmetic) keep
+/// tensor, where NumPy 2 does not raise: division, arctan2, hypot and copysign compute in
+/// float64 (the int tensor is cast first, as NumPy's float loop does), and predicates compare
+/// exactly: every int64 lies below such an int when it is positive, above it when negative,
+/// so the comparison of an int32/int64 tensor becomes one against int64's bound that gives
+/// the same answer everywhere. Other ops (logical ones, comparisons of bools, arithmetic) keep
 /// it and raise `OverflowError` in `resolve`, as NumPy does.
 /// `Some` with the result when the operation was rewritten and run here.
 fn beyond_int64(op: BinaryOp, operands: &mut [Operand; 2]) -> Result<Option<Tensor>> {
@@ -100,7 +105,10 @@ fn beyond_int64(op: BinaryOp, operands: &mut [Operand; 2]) -> Result<Option<Tens
     ) else {
         return Ok(None);
     };
-    if matches!(op, BinaryOp::Div | BinaryOp::Atan2) {
+    if matches!(
+        op,
+        BinaryOp::Div | BinaryOp::Atan2 | BinaryOp::Hypot | BinaryOp::Copysign
+    ) {
         for o in operands.iter_mut() {
             if let Operand::Tensor(t) = o {
                 *o = Operand::Tensor(astype(t, DType::F64)?);
@@ -152,7 +160,8 @@ unary_fns!(
     cos => Cos, tan => Tan, tanh => Tanh, sinh => Sinh, cosh => Cosh, arcsin => Asin,
     arccos => Acos, arctan => Atan, erf => Erf, sigmoid => Sigmoid, relu => Relu,
     floor => Floor, ceil => Ceil, round => Round, isnan => IsNan, isinf => IsInf,
-    isfinite => IsFinite, logical_not => LogicalNot,
+    isfinite => IsFinite, logical_not => LogicalNot, log2 => Log2, log10 => Log10,
+    exp2 => Exp2, cbrt => Cbrt, arcsinh => Asinh, arccosh => Acosh, arctanh => Atanh,
 );
 
 macro_rules! binary_fns {
@@ -169,6 +178,7 @@ binary_fns!(
     remainder => Rem, power => Pow, maximum => Max, minimum => Min, arctan2 => Atan2,
     equal => Eq, not_equal => Ne, less => Lt, less_equal => Le, greater => Gt,
     greater_equal => Ge, logical_and => And, logical_or => Or, logical_xor => Xor,
+    hypot => Hypot, copysign => Copysign, fmod => Fmod,
 );
 
 /// `np.where(cond, a, b)`: elements of `a` where `cond` is truthy, else of `b`.

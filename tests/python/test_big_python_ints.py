@@ -1,8 +1,8 @@
 """Python ints beyond int64 as operands, against NumPy 2: with float arrays they compute
-(in the array's float dtype), comparisons with int32/int64 arrays are exact, division and
-arctan2 of int and bool arrays compute in float64, and everything NumPy refuses (integer
-arithmetic, logical ops, bool comparisons, values beyond float64) raises OverflowError,
-eagerly and under jit alike."""
+(in the array's float dtype), comparisons with int32/int64 arrays are exact, division,
+arctan2, hypot and copysign of int and bool arrays compute in float64, and everything NumPy
+refuses (integer arithmetic, logical ops, bool comparisons, values beyond float64) raises
+OverflowError, eagerly and under jit alike."""
 
 import warnings
 
@@ -25,6 +25,10 @@ OPS = {
     "div": lambda x, h: x / h,
     "rdiv": lambda x, h: h / x,
     "arctan2": lambda x, h: np.arctan2(x, h),
+    "hypot": lambda x, h: np.hypot(h, x),
+    "copysign": lambda x, h: np.copysign(h, x),
+    "rcopysign": lambda x, h: np.copysign(x, h),
+    "fmod": lambda x, h: np.fmod(x, h),
     "lt": lambda x, h: x < h,
     "le": lambda x, h: x <= h,
     "gt": lambda x, h: x > h,

@@ -38,6 +38,13 @@ UNARY = [
     # Float loops only in NumPy: integers give float64 (Ember returned integers).
     "rint",
     "fabs",
+    "log2",
+    "log10",
+    "exp2",
+    "cbrt",
+    "arcsinh",
+    "arccosh",
+    "arctanh",
 ]
 BINARY = [
     "add",
@@ -59,6 +66,9 @@ BINARY = [
     "logical_and",
     "logical_or",
     "logical_xor",
+    "hypot",
+    "copysign",
+    "fmod",
 ]
 
 
@@ -159,7 +169,19 @@ def test_int_overflow_of_python_scalar():
 
 
 @pytest.mark.parametrize(
-    "name", ["equal", "not_equal", "less", "greater_equal", "logical_and", "logical_xor", "divide", "arctan2"]
+    "name",
+    [
+        "equal",
+        "not_equal",
+        "less",
+        "greater_equal",
+        "logical_and",
+        "logical_xor",
+        "divide",
+        "arctan2",
+        "hypot",
+        "copysign",
+    ],
 )
 @pytest.mark.parametrize("scalar", [2**40, -(2**40), 2**31])
 def test_int32_with_a_python_int_beyond_its_range_compares_and_divides(name, scalar, rng):
@@ -191,6 +213,138 @@ def test_floor_divide_and_remainder_signs(a, b, dtype):
     x, y = np.array([a], dtype), np.array([b], dtype)
     run_both(lambda: ember.floor_divide(x, y), lambda: np.floor_divide(x, y))
     run_both(lambda: ember.remainder(x, y), lambda: np.remainder(x, y))
+    run_both(lambda: ember.fmod(x, y), lambda: np.fmod(x, y))
+
+
+#: Edge values for the math library functions: signed zeros, subnormal, tiny and huge
+#: magnitudes, ±1 and their neighbours (poles and branch points), exact powers, infinities,
+#: NaN and out-of-domain arguments.
+EDGES = [
+    0.0,
+    -0.0,
+    1.0,
+    -1.0,
+    0.5,
+    -0.5,
+    1 + 2**-52,
+    1 - 2**-53,
+    -1 + 2**-53,
+    5e-324,
+    1e-300,
+    -1e-300,
+    1e-10,
+    2.0,
+    8.0,
+    27.0,
+    -27.0,
+    1000.0,
+    1e-5,
+    10.0,
+    1e10,
+    -1e10,
+    3.4e38,
+    1e300,
+    -1e300,
+    1.7e308,
+    1023.5,
+    1024.0,
+    -1074.0,
+    -1100.0,
+    np.inf,
+    -np.inf,
+    np.nan,
+]
+MATH_UNARY = ["log2", "log10", "exp2", "cbrt", "arcsinh", "arccosh", "arctanh"]
+MATH_BINARY = ["hypot", "copysign", "fmod"]
+
+
+def assert_math_same(got, want):
+    """Same dtype, NaN where NumPy has NaN (of either sign), the same signed zeros and
+    infinities, and finite values within 4 ULP (NumPy's AVX-512 loops and the C library
+    differ by 1-2)."""
+    got, want = np.asarray(got), np.asarray(want)
+    assert got.dtype == want.dtype
+    np.testing.assert_array_equal(np.isnan(got), np.isnan(want))
+    np.testing.assert_array_equal(np.isinf(got), np.isinf(want))
+    num = ~np.isnan(want)
+    np.testing.assert_array_equal(np.signbit(got[num]), np.signbit(want[num]))
+    fin = np.isfinite(want)
+    np.testing.assert_array_max_ulp(got[fin], want[fin], maxulp=4)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("name", MATH_UNARY)
+def test_math_functions_at_their_edges(name, dtype):
+    with np.errstate(all="ignore"):
+        x = np.array(EDGES).astype(dtype)
+        want = getattr(np, name)(x)
+        assert_math_same(getattr(ember, name)(x), want)
+        assert_math_same(ember.jit(lambda v: getattr(np, name)(v), fallback="error")(x), want)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("name", MATH_BINARY)
+def test_binary_math_functions_at_their_edges(name, dtype):
+    # Every pair of edge values.
+    with np.errstate(all="ignore"):
+        a = np.array(EDGES).astype(dtype)[:, None]
+        b = np.array(EDGES).astype(dtype)
+        want = getattr(np, name)(a, b)
+        assert_math_same(getattr(ember, name)(a, b), want)
+        assert_math_same(ember.jit(lambda x, y: getattr(np, name)(x, y), fallback="error")(a, b), want)
+
+
+def test_math_functions_exact_values():
+    # Exact where NumPy is exact, for float64, float32 and integer inputs (float64 results).
+    for dtype in ["float64", "float32", "int64", "int32"]:
+        jit = ember.jit(lambda v: (np.log10(v[0]), np.log2(v[1]), np.exp2(v[2]), np.cbrt(v[3])), fallback="error")
+        x = np.array([1000, 8, 10, 27], dtype)
+        for got in (
+            (ember.log10(x[0]), ember.log2(x[1]), ember.exp2(x[2]), ember.cbrt(x[3])),
+            jit(x),
+        ):
+            assert [float(np.asarray(v)) for v in got] == [3.0, 3.0, 1024.0, 3.0]
+            want_dtype = np.float32 if dtype == "float32" else np.float64
+            assert all(np.asarray(v).dtype == want_dtype for v in got)
+    assert float(ember.cbrt(np.array(-27.0))) == -3.0
+    assert float(ember.log10(np.array(1e-5))) == -5.0
+    assert np.isfinite(ember.hypot(np.array(1e300), np.array(1e300)))
+    assert float(ember.hypot(np.float32(3e38), np.float32(3e38))) == np.inf
+    assert float(ember.copysign(np.array(1.0), np.array(-0.0))) == -1.0
+    assert float(ember.copysign(np.array(-1.0), np.array(0.0))) == 1.0
+
+
+@pytest.mark.parametrize("dtype", ["int32", "int64", "float32", "float64"])
+def test_fmod_takes_the_sign_of_the_dividend(dtype):
+    a = np.array([7, -7, 7, -7, 6, -6, 5, 0, 3], dtype)
+    b = np.array([3, 3, -3, -3, 3, 3, 0, 0, 10], dtype)
+    with np.errstate(all="ignore"):
+        want = np.fmod(a, b)
+        run_both(lambda: ember.fmod(a, b), lambda: np.fmod(a, b))
+        got = ember.jit(np.fmod, fallback="error")(a, b)
+    assert_same(got, want)
+    if dtype.startswith("float"):
+        np.testing.assert_array_equal(np.signbit(got), np.signbit(want))
+    else:
+        # The most negative value modulo -1 is 0 (C's `%` overflows there).
+        m = np.array([np.iinfo(dtype).min], dtype)
+        m1 = np.array([-1], dtype)
+        assert_same(ember.fmod(m, m1), np.fmod(m, m1))
+        assert_same(ember.jit(np.fmod, fallback="error")(m, m1), np.fmod(m, m1))
+
+
+@pytest.mark.parametrize("name", MATH_UNARY + MATH_BINARY)
+def test_math_functions_of_bool_refuse_float16_and_int8(name):
+    # NumPy gives float16 (int8 for fmod), which Ember does not support: TypeError, eagerly
+    # and under jit, like np.sqrt of bools.
+    x = np.array([True, False])
+    args = (x,) if name in MATH_UNARY else (x, x)
+    with np.errstate(all="ignore"):
+        assert getattr(np, name)(*args).dtype in (np.float16, np.int8)
+    with pytest.raises(TypeError, match="float16|int8"):
+        getattr(ember, name)(*args)
+    with pytest.raises(TypeError, match="float16|int8"):
+        ember.jit(lambda *v: getattr(np, name)(*v), fallback="error")(*args)
 
 
 def test_integer_negative_power_raises():

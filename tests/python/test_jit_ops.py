@@ -13,7 +13,16 @@ import ember
 import numpy as np
 import pytest
 from conftest import DTYPES, SHAPES, assert_same, numpy_or_error, rand
-from test_eager_ops import BINARY, REDUCTIONS, SHAPE_PAIRS, UNARY
+from test_eager_ops import (
+    BINARY,
+    EDGES,
+    MATH_BINARY,
+    MATH_UNARY,
+    REDUCTIONS,
+    SHAPE_PAIRS,
+    UNARY,
+    assert_math_same,
+)
 
 #: The device of the current case (set by the ``backend`` fixture).
 DEVICE = None
@@ -95,6 +104,40 @@ def test_floor_divide_and_remainder_signs(a, b, dtype):
     x, y = np.array([a] * 9, dtype), np.array([b] * 9, dtype)
     run_jit(np.floor_divide, np.floor_divide, x, y)
     run_jit(np.remainder, np.remainder, x, y)
+    run_jit(np.fmod, np.fmod, x, y)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("name", MATH_UNARY)
+def test_math_functions_at_their_edges_fused(name, dtype):
+    # In the domain and out of it, fused with arithmetic before and after (one kernel whose
+    # loop calls the function per element), on both backends.
+    with np.errstate(all="ignore"):
+        x = np.array(EDGES * 3).astype(dtype)
+        want = getattr(np, name)(x * 2) + 1
+        got = ember.jit(lambda v: getattr(np, name)(v * 2) + 1, fallback="error", device=DEVICE)(x)
+    assert_math_same(got, want)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("name", MATH_BINARY)
+def test_binary_math_functions_at_their_edges_fused(name, dtype):
+    with np.errstate(all="ignore"):
+        a = np.array(EDGES).astype(dtype)[:, None]
+        b = np.array(EDGES).astype(dtype)
+        want = getattr(np, name)(a, -b) * 2
+        got = ember.jit(lambda x, y: getattr(np, name)(x, -y) * 2, fallback="error", device=DEVICE)(a, b)
+    assert_math_same(got, want)
+
+
+@pytest.mark.parametrize("name", ["arccosh", "arctanh", "log10"])
+def test_math_functions_in_their_domains(name, rng):
+    # The random cases are mostly out of arccosh's domain (NaN): these are in it.
+    x = {"arccosh": 1 + np.abs(rng.standard_normal(1000)) * 10, "log10": np.abs(rng.standard_normal(1000))}.get(
+        name, rng.uniform(-1, 1, 1000)
+    )
+    for dtype in ["float32", "float64"]:
+        run_jit(lambda v: getattr(np, name)(v), lambda v: getattr(np, name)(v), x.astype(dtype))
 
 
 @pytest.mark.parametrize("name", REDUCTIONS)

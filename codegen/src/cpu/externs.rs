@@ -1,6 +1,8 @@
-//! Rust functions generated code calls for the ops it does not inline (rare ones:
-//! `arcsin`, float `floor_divide`, integer `power`, ...). They call the kernel IR's own scalar
-//! semantics ([`ember_ir::kernel::eval`]), so these ops agree with the interpreter bit for bit.
+//! Rust functions generated code calls for the ops it does not inline (rare ones: float
+//! `floor_divide`, integer `power`, and the math library's `log2`, `log10`, `exp2`, `cbrt`,
+//! `arcsinh`, `arccosh`, `arctanh`, `hypot`, `copysign`, `fmod`). They call the kernel IR's
+//! own scalar semantics ([`ember_ir::kernel::eval`]), so these ops agree with the
+//! interpreter bit for bit.
 //! Each takes the op as its index in `UnaryOp::ALL` / `BinaryOp::ALL`.
 //!
 //! Kernels that split themselves over the thread pool ([`super::lower::split`]) call

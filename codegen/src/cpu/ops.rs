@@ -51,7 +51,9 @@ enum SlowTrig {
 pub fn unary_vectorizes(op: UnaryOp, dt: DType) -> bool {
     use UnaryOp::*;
     match dt {
-        DType::F32 | DType::F64 => true,
+        // The math library functions without an inline form: one call per element to
+        // `ember_unary_f32`/`_f64`, which evaluate them as the interpreter does.
+        DType::F32 | DType::F64 => !is_libm_call(op),
         DType::I32 | DType::I64 => matches!(
             op,
             Neg | Abs
@@ -74,13 +76,22 @@ pub fn unary_vectorizes(op: UnaryOp, dt: DType) -> bool {
     }
 }
 
+/// The unary float ops the CPU backend computes by calling [`ember_ir::kernel::eval`] per
+/// element (`log2`, `log10`, `exp2`, `cbrt`, `arcsinh`, `arccosh`, `arctanh`): bit-identical
+/// to the interpreter, never vectorized.
+pub fn is_libm_call(op: UnaryOp) -> bool {
+    use UnaryOp::*;
+    matches!(op, Log2 | Log10 | Exp2 | Cbrt | Asinh | Acosh | Atanh)
+}
+
 /// True when the vector form of `op` on operands of `dt` exists.
 pub fn binary_vectorizes(op: BinaryOp, dt: DType) -> bool {
     use BinaryOp::*;
     match dt {
         // float32 `pow` through float64 lanes (`Lower::pow_f32x4`); float64 `pow` is libm's.
-        DType::F32 => !matches!(op, FloorDiv | Rem),
-        DType::F64 => !matches!(op, FloorDiv | Rem | Pow),
+        // `hypot`, `copysign` and `fmod` are calls per element (`ember_binary_f32`/`_f64`).
+        DType::F32 => !matches!(op, FloorDiv | Rem | Hypot | Copysign | Fmod),
+        DType::F64 => !matches!(op, FloorDiv | Rem | Pow | Hypot | Copysign | Fmod),
         // int32 `floor_divide` and `%` through float64 lanes (`Lower::int32_div_rem`).
         DType::I32 if matches!(op, FloorDiv | Rem) => cfg!(target_arch = "x86_64"),
         DType::I32 | DType::I64 => matches!(
@@ -377,6 +388,11 @@ impl Lower<'_, '_> {
                     let r = m.tan(x);
                     let r = m.zero_keeps_sign(x, r);
                     return self.patch_sincos(dt, x, r, SlowTrig::Tan, mode);
+                }
+                // Scalar loops called `ember_unary_*` above; `unary_vectorizes` keeps these
+                // out of vector loops.
+                Log2 | Log10 | Exp2 | Cbrt | Asinh | Acosh | Atanh => {
+                    return Err(CodegenError::Unsupported(format!("vector {op} on {dt}")))
                 }
             });
         }

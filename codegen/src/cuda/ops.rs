@@ -78,6 +78,9 @@ pub enum Helper {
     Rem(DType),
     /// Integer power by squaring, wrapping.
     IPow,
+    /// Integer `fmod` (C's `%`, the sign of the dividend) with NumPy's 0 for a zero divisor
+    /// (int64, which int32 goes through).
+    IFmod,
     /// Compensated (Neumaier) summation step for a float dtype.
     Neumaier(DType),
     /// `ember_arg_fold`: one argmax/argmin step (first extreme wins, first NaN wins).
@@ -221,6 +224,15 @@ impl Helper {
                 writeln!(w, "    x *= x;")?;
                 writeln!(w, "  }}")?;
                 writeln!(w, "  return (long long)r;")?;
+                writeln!(w, "}}")
+            }
+            Helper::IFmod => {
+                writeln!(
+                    w,
+                    "__device__ __forceinline__ long long ember_fmod(long long a, long long b) {{"
+                )?;
+                // C leaves `a % 0` undefined and `LLONG_MIN % -1` overflows; both are 0 here.
+                writeln!(w, "  return (b == 0LL || b == -1LL) ? 0LL : a % b;")?;
                 writeln!(w, "}}")
             }
             Helper::Neumaier(dt) => {
@@ -515,6 +527,13 @@ fn unary_form(op: UnaryOp, dt: DType) -> Option<Form> {
         (Ceil, _) => Form::Math("ceil"),
         // rint rounds half to even, like np.round.
         (Round, _) => Form::Math("rint"),
+        (Log2, _) => Form::Math("log2"),
+        (Log10, _) => Form::Math("log10"),
+        (Exp2, _) => Form::Math("exp2"),
+        (Cbrt, _) => Form::Math("cbrt"),
+        (Asinh, _) => Form::Math("asinh"),
+        (Acosh, _) => Form::Math("acosh"),
+        (Atanh, _) => Form::Math("atanh"),
     };
     Some(f)
 }
@@ -548,6 +567,7 @@ fn binary_form(op: BinaryOp, dt: DType) -> Option<Form> {
         }
         (Rem, DType::I32 | DType::I64) => Form::Helper(Helper::Rem(DType::I64), "ember_rem"),
         (Pow, DType::I32 | DType::I64) => Form::Helper(Helper::IPow, "ember_ipow"),
+        (Fmod, DType::I32 | DType::I64) => Form::Helper(Helper::IFmod, "ember_fmod"),
         (Max, DType::I32 | DType::I64) => Form::Call("max"),
         (Min, DType::I32 | DType::I64) => Form::Call("min"),
         (_, DType::I32 | DType::I64) => return None,
@@ -559,6 +579,9 @@ fn binary_form(op: BinaryOp, dt: DType) -> Option<Form> {
         (Rem, _) => Form::Helper(Helper::Rem(dt), "ember_rem"),
         (Pow, _) => Form::Math("pow"),
         (Atan2, _) => Form::Math("atan2"),
+        (Hypot, _) => Form::Math("hypot"),
+        (Copysign, _) => Form::Math("copysign"),
+        (Fmod, _) => Form::Math("fmod"),
         (Max, _) => Form::Helper(Helper::Max(dt), "ember_max"),
         (Min, _) => Form::Helper(Helper::Min(dt), "ember_min"),
     };

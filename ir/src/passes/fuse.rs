@@ -232,7 +232,12 @@ fn expensive(op: &Op) -> bool {
         Op::Unary(u) => u.is_transcendental(),
         Op::Binary(b) => matches!(
             b,
-            BinaryOp::Pow | BinaryOp::Atan2 | BinaryOp::FloorDiv | BinaryOp::Rem
+            BinaryOp::Pow
+                | BinaryOp::Atan2
+                | BinaryOp::FloorDiv
+                | BinaryOp::Rem
+                | BinaryOp::Hypot
+                | BinaryOp::Fmod
         ),
         _ => false,
     }

@@ -146,6 +146,67 @@ fn float_unary_edge_cases() {
 }
 
 #[test]
+fn math_library_functions() {
+    // Exact where NumPy is; integers compute in float64; float32 stays float32.
+    let x = t1(vec![1000i64, 8, 10, 27]);
+    for (op, i, want) in [
+        (UnaryOp::Log10, 0, 3.0),
+        (UnaryOp::Log2, 1, 3.0),
+        (UnaryOp::Exp2, 2, 1024.0),
+        (UnaryOp::Cbrt, 3, 3.0),
+    ] {
+        let r = un(op, &x);
+        assert_eq!(r.dtype(), DType::F64);
+        assert_eq!(vals::<f64>(&r)[i], want, "{op}");
+    }
+    let r = un(UnaryOp::Asinh, &t1(vec![-0.0f32, 1e30, f32::NEG_INFINITY]));
+    assert_eq!(r.dtype(), DType::F32);
+    let v = vals::<f32>(&r);
+    assert!(v[0] == 0.0 && v[0].is_sign_negative());
+    // asinh(x) = ln(2x) for huge x: finite.
+    assert_eq!(v[1], (2.0 * 1e30f32 as f64).ln() as f32);
+    assert_eq!(v[2], f32::NEG_INFINITY);
+    let r = vals::<f64>(&un(
+        UnaryOp::Acosh,
+        &t1(vec![0.5f64, -3.0, 1.0, f64::INFINITY]),
+    ));
+    assert_bits_f64(&r, &[f64::NAN, f64::NAN, 0.0, f64::INFINITY]);
+    let r = vals::<f64>(&un(UnaryOp::Atanh, &t1(vec![1.0f64, -1.0, 2.0])));
+    assert_bits_f64(&r, &[f64::INFINITY, f64::NEG_INFINITY, f64::NAN]);
+}
+
+#[test]
+fn hypot_copysign_and_fmod() {
+    let h = bin(BinaryOp::Hypot, &t1(vec![3i32, 1]), &t1(vec![4i32, 0]));
+    assert_eq!(h.dtype(), DType::F64);
+    assert_eq!(vals::<f64>(&h), vec![5.0, 1.0]);
+    let h = vals::<f64>(&bin(
+        BinaryOp::Hypot,
+        &t1(vec![1e300f64, f64::INFINITY]),
+        &t1(vec![1e300f64, f64::NAN]),
+    ));
+    assert!(h[0].is_finite() && h[1] == f64::INFINITY);
+    let c = vals::<f64>(&bin(
+        BinaryOp::Copysign,
+        &t1(vec![1.0f64, -2.0, 3.0]),
+        &t1(vec![-0.0f64, 0.0, -f64::NAN]),
+    ));
+    assert_eq!(c, vec![-1.0, 2.0, -3.0]);
+    // fmod: the sign of the dividend; 0 for an integer zero divisor and for MIN % -1.
+    let a = t1(vec![7i32, -7, 7, -7, 5, i32::MIN]);
+    let b = t1(vec![3i32, 3, -3, -3, 0, -1]);
+    let r = bin(BinaryOp::Fmod, &a, &b);
+    assert_eq!(r.dtype(), DType::I32);
+    assert_eq!(vals::<i32>(&r), vec![1, -1, 1, -1, 0, 0]);
+    let r = vals::<f64>(&bin(
+        BinaryOp::Fmod,
+        &t1(vec![-6.0f64, 5.5, 1.0, 1.0]),
+        &t1(vec![3.0f64, -2.0, 0.0, f64::INFINITY]),
+    ));
+    assert_bits_f64(&r, &[-0.0, 1.5, f64::NAN, 1.0]);
+}
+
+#[test]
 fn float_binary_edge_cases() {
     let a = t1(vec![-7.5f64, 7.5, -0.0, 5.0, 5.0]);
     let b = t1(vec![2.0f64, -2.0, 3.0, 0.0, -0.0]);
