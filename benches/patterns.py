@@ -49,6 +49,8 @@ CASES = {
     "log(|x|) (float64)": (lambda a: np.log(np.abs(a)), (X,)),
     "cos(x) (float64)": (lambda a: np.cos(a), (X,)),
     "expm1(x) (float64)": (lambda a: np.expm1(a), (X,)),
+    "exp(x).sum() (float64)": (lambda a: np.exp(a).sum(), (X,)),
+    "log(x).sum(axis=1) (float64)": (lambda a: np.log(a).sum(axis=1), (np.abs(X) + 0.5,)),
     "x + exp(b), b (1000,)": (lambda a, v: a + np.exp(v), (X, X[0])),
     "bool a @ a.T (500, 300)": (lambda a: a @ a.T, (B[:500, :300],)),
     "int64 (50000, 3, 3) @ (50000, 3, 3)": (lambda a: a @ a, (I3,)),

@@ -1,17 +1,25 @@
 //! Staged vector loops and the wide math routines they call (`cpu::wide`): on AVX-512 hosts an
-//! elementwise loop with float32 `exp` / `tanh` / `sigmoid` (or float64 `exp` / `sigmoid` /
-//! `tanh` / `log` / `cos` / `sin` / `expm1`) runs over blocks, its math as
-//! 512-bit block calls. Checked against the interpreter on random graphs at sizes around the
-//! block size, strided and in place, and the routines bit for bit against the inline math.
+//! elementwise loop with float32 `exp` / `tanh` / `sigmoid` (or a float64 loop, elementwise or
+//! reducing, with `exp` / `sigmoid` / `tanh` / `log` / `cos` / `sin` / `expm1`) runs over
+//! blocks, its math as 512-bit block calls. Checked against the interpreter on random graphs at
+//! sizes around the block size, strided and in place, and the routines bit for bit against the
+//! inline math; float64 reductions (full, split over the pool, per row, several accumulators,
+//! NaN and infinities) against the interpreter and their sums against the accuracy bounds of
+//! the vector loop's, and that they do run staged.
 
 mod common;
 
 use common::{buffer, check_schedule, values, Rng};
+use ember_codegen::cpu::vector::staged_reductions;
 use ember_codegen::cpu::wide::{self, BLOCK};
-use ember_codegen::cpu::KernelArg;
+use ember_codegen::cpu::{CpuBackend, KernelArg};
+use ember_ir::kernel::build::Builder;
 use ember_ir::kernel::interp::{self, Buffer};
+use ember_ir::kernel::Kernel;
 use ember_ir::passes::fuse::partition;
-use ember_ir::{BinaryOp, DType, Device, Graph, Literal, NodeId, Op, Scalar, UnaryOp, ValueType};
+use ember_ir::{
+    BinaryOp, DType, Device, Graph, Literal, NodeId, Op, ReduceOp, Scalar, UnaryOp, ValueType,
+};
 
 fn inp(g: &mut Graph, dt: DType, shape: &[usize]) -> NodeId {
     g.input(ValueType::new(dt, shape), Device::Cpu)
@@ -730,5 +738,340 @@ fn f64_trig_and_expm1_match_the_interpreter_and_the_scalar_loop() {
         g.output(r).unwrap();
         check_graph(&g, &mut rng, -3.0, 3.0);
         same_bits_staged_and_scalar(&g, &mut rng);
+    }
+}
+
+// Reductions in staged float64 loops: the accumulators are updated in the last stage, after
+// the block calls, with the vector loop's accumulation (pairwise over the unrolled vectors,
+// then TwoSum for float sums).
+
+/// `out[] = reduce_i op(x[i])`, float64: a full reduction (split over the pool above 32768
+/// elements).
+fn full_math_kernel(op: UnaryOp, red: ReduceOp, n: usize) -> Kernel {
+    let mut b = Builder::new("full_math");
+    let x = b.arg(DType::F64, &[n], false);
+    let out = b.arg(DType::F64, &[], true);
+    let acc = b.acc(red, DType::F64);
+    let i = b.open_loop(n, false);
+    let v = b.load(x, &[i]);
+    let y = b.unary(op, v);
+    b.update(acc, y);
+    b.close_loop();
+    b.store(out, &[], acc);
+    b.finish()
+}
+
+/// `out[r] = reduce_c op(x[r, c])`, float64: a row reduction (the inner loop is not parallel).
+fn row_math_kernel(op: UnaryOp, red: ReduceOp, rows: usize, cols: usize) -> Kernel {
+    let mut b = Builder::new("row_math");
+    let x = b.arg(DType::F64, &[rows, cols], false);
+    let out = b.arg(DType::F64, &[rows], true);
+    let r = b.open_loop(rows, true);
+    let acc = b.acc(red, DType::F64);
+    let c = b.open_loop(cols, false);
+    let v = b.load(x, &[r, c]);
+    let y = b.unary(op, v);
+    b.update(acc, y);
+    b.close_loop();
+    b.store(out, &[r], acc);
+    b.close_loop();
+    b.finish()
+}
+
+/// Inputs where `op` is defined and a product stays near 1.
+fn math_range(op: UnaryOp, red: ReduceOp) -> (f64, f64) {
+    match (op, red) {
+        (UnaryOp::Log, ReduceOp::Prod) => (0.999, 1.001),
+        (UnaryOp::Log, _) => (1e-3, 20.0),
+        (_, ReduceOp::Prod) => (-1e-3, 1e-3),
+        _ => (-10.0, 10.0),
+    }
+}
+
+/// The tolerance (relative to `1 + |result|`) of reducing `n` results of magnitude at most
+/// `max`: a sum within 4 eps of `sum |y|` plus the math's few ulps per term; products
+/// `sqrt(n)`-ish roundings; max / min within the math's ulps (`check`'s `max_ulps`).
+fn math_tol(red: ReduceOp, n: usize, max: f64) -> f64 {
+    let eps = f64::EPSILON;
+    match red {
+        ReduceOp::Sum => 8.0 * eps * n as f64 * max,
+        ReduceOp::Prod => eps * 8.0 * (n as f64).sqrt(),
+        _ => 0.0,
+    }
+}
+
+/// The largest `|op(x)|` over `math_range`.
+fn math_max(op: UnaryOp) -> f64 {
+    match op {
+        UnaryOp::Exp => 22027.0,
+        UnaryOp::Log => 3.0,
+        _ => 1.0,
+    }
+}
+
+/// Compiles `k` with a fresh backend (no cache hit) and returns how many staged reductions
+/// that emitted.
+fn staged_count(k: &Kernel) -> usize {
+    let before = staged_reductions();
+    CpuBackend::new().unwrap().compile(k).unwrap();
+    staged_reductions() - before
+}
+
+#[test]
+fn f64_reductions_of_math_match_the_interpreter() {
+    let mut rng = Rng(7101);
+    let ops = [UnaryOp::Exp, UnaryOp::Log, UnaryOp::Tanh, UnaryOp::Sin];
+    let reds = [ReduceOp::Sum, ReduceOp::Max, ReduceOp::Min, ReduceOp::Prod];
+    // Around the block size (no tail, vector tail, scalar tail), and split over the pool with
+    // parts that are not whole blocks.
+    let ns = [BLOCK, BLOCK + 1, 3 * BLOCK + 13, 1000, 40_003];
+    for op in ops {
+        for red in reds {
+            for (t, &n) in ns.iter().enumerate() {
+                // Every length for sums; two per op for the others.
+                if red != ReduceOp::Sum && t % 2 == 1 {
+                    continue;
+                }
+                let k = full_math_kernel(op, red, n);
+                let (lo, hi) = math_range(op, red);
+                let vals = values(&mut rng, DType::F64, n, lo, hi);
+                let tl = math_tol(red, n, math_max(op));
+                for strided in [false, true] {
+                    common::check(&k, &[buffer(DType::F64, &[n], &vals, strided)], 4.0, tl);
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn f64_row_reductions_of_math_match_the_interpreter() {
+    let mut rng = Rng(7102);
+    for (op, red) in [
+        (UnaryOp::Log, ReduceOp::Sum),
+        (UnaryOp::Tanh, ReduceOp::Sum),
+        (UnaryOp::Exp, ReduceOp::Max),
+        (UnaryOp::Sin, ReduceOp::Min),
+        (UnaryOp::Exp, ReduceOp::Prod),
+    ] {
+        for (rows, cols) in [(3, BLOCK), (5, 1000), (40, 3 * BLOCK + 13), (1000, 130)] {
+            let k = row_math_kernel(op, red, rows, cols);
+            let (lo, hi) = math_range(op, red);
+            let vals = values(&mut rng, DType::F64, rows * cols, lo, hi);
+            let tl = math_tol(red, cols, math_max(op));
+            for strided in [false, true] {
+                let x = buffer(DType::F64, &[rows, cols], &vals, strided);
+                common::check(&k, &[x], 4.0, tl);
+            }
+        }
+    }
+}
+
+#[test]
+fn f64_reductions_of_math_are_staged() {
+    // Full reductions (unsplit and split: the loop in the parts' helper), row reductions, and
+    // several accumulators; float32 reductions stay unstaged.
+    if !wide::available() {
+        eprintln!("no AVX-512 here: nothing is staged");
+        return;
+    }
+    for (k, what) in [
+        (
+            full_math_kernel(UnaryOp::Exp, ReduceOp::Sum, 1000),
+            "exp sum",
+        ),
+        (
+            full_math_kernel(UnaryOp::Log, ReduceOp::Sum, 40_003),
+            "split log sum",
+        ),
+        (
+            full_math_kernel(UnaryOp::Tanh, ReduceOp::Max, 40_003),
+            "split tanh max",
+        ),
+        (
+            row_math_kernel(UnaryOp::Sin, ReduceOp::Sum, 4, 1000),
+            "row sin sum",
+        ),
+        (mixed_kernel(1000), "several accumulators"),
+    ] {
+        assert!(staged_count(&k) >= 1, "{what} is not staged\n{k}");
+    }
+    let mut b = Builder::new("f32_exp_sum");
+    let x = b.arg(DType::F32, &[1000], false);
+    let out = b.arg(DType::F32, &[], true);
+    let acc = b.acc(ReduceOp::Sum, DType::F32);
+    let i = b.open_loop(1000, false);
+    let v = b.load(x, &[i]);
+    let y = b.unary(UnaryOp::Exp, v);
+    b.update(acc, y);
+    b.close_loop();
+    b.store(out, &[], acc);
+    assert_eq!(staged_count(&b.finish()), 0, "float32 sums stay unstaged");
+}
+
+/// One float64 loop with a stored call result, a value from before the calls in the last
+/// stage, and six accumulators: `y = exp(x) * w`, `out = y`, `s = sum(y)`, `m = max(sin x)`,
+/// `t = sum(x)` (the input itself), `p = prod(1 + tanh(x) / n)`, `c = sum(int64(exp(x) > 2))`
+/// and `a = any(sin(x) > 0.999)`.
+fn mixed_kernel(n: usize) -> Kernel {
+    let mut b = Builder::new("mixed");
+    let x = b.arg(DType::F64, &[n], false);
+    let w = b.arg(DType::F64, &[n], false);
+    let out = b.arg(DType::F64, &[n], true);
+    let mut outs: Vec<_> = (0..4).map(|_| b.arg(DType::F64, &[], true)).collect();
+    outs.push(b.arg(DType::I64, &[], true));
+    outs.push(b.arg(DType::Bool, &[], true));
+    let s = b.acc(ReduceOp::Sum, DType::F64);
+    let m = b.acc(ReduceOp::Max, DType::F64);
+    let t = b.acc(ReduceOp::Sum, DType::F64);
+    let p = b.acc(ReduceOp::Prod, DType::F64);
+    let c = b.acc(ReduceOp::Sum, DType::I64);
+    let a = b.acc(ReduceOp::Any, DType::Bool);
+    let two = b.konst(Scalar::F64(2.0));
+    let near = b.konst(Scalar::F64(0.999));
+    let one = b.konst(Scalar::F64(1.0));
+    let scale = b.konst(Scalar::F64(1.0 / n as f64));
+    let i = b.open_loop(n, false);
+    let xv = b.load(x, &[i]);
+    let wv = b.load(w, &[i]);
+    let e = b.unary(UnaryOp::Exp, xv);
+    let y = b.binary(BinaryOp::Mul, e, wv);
+    b.store(out, &[i], y);
+    b.update(s, y);
+    let sn = b.unary(UnaryOp::Sin, xv);
+    b.update(m, sn);
+    b.update(t, xv);
+    let th = b.unary(UnaryOp::Tanh, xv);
+    let th = b.binary(BinaryOp::Mul, th, scale);
+    let th = b.binary(BinaryOp::Add, th, one);
+    b.update(p, th);
+    let big = b.binary(BinaryOp::Gt, e, two);
+    let big = b.cast(DType::I64, big);
+    b.update(c, big);
+    let top = b.binary(BinaryOp::Gt, sn, near);
+    b.update(a, top);
+    b.close_loop();
+    for (o, r) in outs.into_iter().zip([s, m, t, p, c, a]) {
+        b.store(o, &[], r);
+    }
+    b.finish()
+}
+
+#[test]
+fn several_accumulators_in_one_staged_loop_match_the_interpreter() {
+    let mut rng = Rng(7103);
+    for n in [BLOCK, 3 * BLOCK + 13, 1000, 40_003] {
+        let k = mixed_kernel(n);
+        let xs = values(&mut rng, DType::F64, n, -5.0, 5.0);
+        let ws = values(&mut rng, DType::F64, n, -1.0, 1.0);
+        for strided in [false, true] {
+            let ins = [
+                buffer(DType::F64, &[n], &xs, strided),
+                buffer(DType::F64, &[n], &ws, strided),
+            ];
+            common::check(&k, &ins, 4.0, math_tol(ReduceOp::Sum, n, 150.0));
+        }
+    }
+}
+
+#[test]
+fn staged_reductions_propagate_nan_and_inf() {
+    // NaN and ±inf in a staged block, in the partial block, and in the scalar tail: sums
+    // become NaN or ±inf (not NaN from the compensation), max / min NaN.
+    let n = 3 * BLOCK + 13;
+    for (op, red) in [
+        (UnaryOp::Exp, ReduceOp::Sum),
+        (UnaryOp::Log, ReduceOp::Sum),
+        (UnaryOp::Tanh, ReduceOp::Sum),
+        (UnaryOp::Exp, ReduceOp::Max),
+        (UnaryOp::Log, ReduceOp::Min),
+        (UnaryOp::Sin, ReduceOp::Max),
+    ] {
+        let k = full_math_kernel(op, red, n);
+        let specials = [f64::NAN, f64::INFINITY, f64::NEG_INFINITY, 0.0, 800.0];
+        for at in [5, 2 * BLOCK + 7, 3 * BLOCK + 3, n - 1] {
+            for &v in &specials {
+                let mut xs = vec![0.5; n];
+                xs[at] = v;
+                common::check(&k, &[Buffer::from_f64s(DType::F64, &[n], &xs)], 4.0, 1e-12);
+            }
+        }
+        // Both infinities of the result: inf - inf is NaN.
+        if op == UnaryOp::Log {
+            let mut xs = vec![0.5; n];
+            xs[9] = 0.0;
+            xs[n - 20] = f64::INFINITY;
+            common::check(&k, &[Buffer::from_f64s(DType::F64, &[n], &xs)], 4.0, 1e-12);
+        }
+    }
+}
+
+/// `sum` of `ys` in twice the working precision (TwoSum, as Ogita, Rump and Oishi's Sum2),
+/// rounded once.
+fn sum2(ys: &[f64]) -> f64 {
+    let (mut s, mut c) = (0.0f64, 0.0f64);
+    for &y in ys {
+        let t = s + y;
+        let bp = t - s;
+        c += (s - (t - bp)) + (y - bp);
+        s = t;
+    }
+    s + c
+}
+
+#[test]
+fn staged_sums_are_compensated() {
+    // Sums of `exp` (positive terms of different magnitudes), `log` of values spread evenly
+    // around 1 on a log scale and `sin` (terms that cancel) keep the bounds of the vector
+    // loop's sums (`tests/sums.rs`): within 6 eps of the sum for positive terms, 3 eps of
+    // `sum |y|` plus 3 eps of the sum otherwise (eps = 2^-53), against the sum of the same
+    // terms (the elementwise kernel computes the same bits as the staged loop) in twice the
+    // working precision. A plain running sum of the `exp` terms misses the first bound.
+    let mut rng = Rng(7104);
+    let eps = f64::EPSILON / 2.0;
+    for op in [UnaryOp::Exp, UnaryOp::Log, UnaryOp::Sin] {
+        for n in [1000, 40_003, 300_001] {
+            let mut xs = values(&mut rng, DType::F64, n, -7.0, 7.0);
+            match op {
+                UnaryOp::Exp => xs.iter_mut().for_each(|x| *x = *x * 2.0 - 6.0),
+                UnaryOp::Log => xs.iter_mut().for_each(|x| *x = x.exp()),
+                _ => {}
+            }
+            // Elementwise: the terms.
+            let mut g = Graph::new();
+            let xi = inp(&mut g, DType::F64, &[n]);
+            let y = un(&mut g, op, xi);
+            g.output(y).unwrap();
+            let s = partition(&g).unwrap();
+            let ew = common::backend().compile(&s.kernels()[0].kernel).unwrap();
+            let mut ys = vec![0.0f64; n];
+            let args = [
+                KernelArg::new(ys.as_mut_ptr() as *mut u8, DType::F64, &[1]),
+                KernelArg::new(xs.as_mut_ptr() as *mut u8, DType::F64, &[1]),
+            ];
+            // SAFETY: both buffers hold n contiguous elements.
+            unsafe { ew.run(&args).unwrap() };
+            let want = sum2(&ys);
+            let abs = sum2(&ys.iter().map(|y| y.abs()).collect::<Vec<_>>());
+            let k = full_math_kernel(op, ReduceOp::Sum, n);
+            let red = common::backend().compile(&k).unwrap();
+            let mut got = 0.0f64;
+            let args = [
+                KernelArg::new(xs.as_mut_ptr() as *mut u8, DType::F64, &[1]),
+                KernelArg::new(&mut got as *mut f64 as *mut u8, DType::F64, &[]),
+            ];
+            // SAFETY: `xs` holds n contiguous elements, `got` one.
+            unsafe { red.run(&args).unwrap() };
+            let bound = if op == UnaryOp::Exp {
+                6.0 * eps * want.abs()
+            } else {
+                eps * (3.0 * abs + 3.0 * want.abs())
+            };
+            assert!(
+                (got - want).abs() <= bound,
+                "{op:?} sum of {n}: got {got:e}, want {want:e}, error {:e} > {bound:e}",
+                (got - want).abs()
+            );
+        }
     }
 }

@@ -30,13 +30,17 @@
 //! `i64x2` accumulators each (`accs::widened_casts`).
 //!
 //! *Staged loops* (`staged`): on AVX-512 hosts a flat elementwise loop with float32 `exp`,
-//! `tanh` or `sigmoid`, or float64 `exp`, `tanh`, `sigmoid`, `log`, `cos`, `sin` or `expm1`,
-//! first runs whole blocks whose math is one 512-bit call per block ([`super::wide`]); the
-//! vector and scalar loops take what is left.
+//! `tanh` or `sigmoid`, or a flat float64 loop (elementwise or reducing into accumulators
+//! declared outside it: `np.exp(x).sum()`, `np.log(p).sum(axis=1)`) with float64 `exp`,
+//! `tanh`, `sigmoid`, `log`, `cos`, `sin` or `expm1`, first runs blocks whose math is one
+//! 512-bit call per block ([`super::wide`]), reductions updated after the calls with the
+//! vector loop's accumulators; the vector and scalar loops take what is left.
 
 mod accs;
 mod interchange;
 mod staged;
+
+pub use staged::staged_reductions;
 
 use super::lower::{Lower, Mode};
 use super::ops::{binary_vectorizes, cl_type, unary_vectorizes};
@@ -765,9 +769,9 @@ impl Lower<'_, '_> {
                 Inst::Loop { extent, .. } => extent,
                 _ => 0,
             };
-            if let Some(st) =
-                staged::Staging::plan(self, mode, &body, &vv, &invariant, &streamed, extent)
-            {
+            if let Some(st) = staged::Staging::plan(
+                self, mode, &body, &vv, &invariant, &streamed, &vaccs, extent,
+            ) {
                 let bytes: HashMap<(u32, Vec<Var>), i64> = streams
                     .keys()
                     .map(|k| (k.clone(), self.k.args[k.0 as usize].dtype.size() as i64))
@@ -779,7 +783,7 @@ impl Lower<'_, '_> {
                     lanes,
                     vv: vv.clone(),
                     lane: HashSet::new(),
-                    vaccs: HashMap::new(),
+                    vaccs: vaccs.clone(),
                     streams: HashMap::new(),
                     invariant: invariant.clone(),
                 };

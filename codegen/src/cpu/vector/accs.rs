@@ -14,6 +14,7 @@ use ember_ir::{BinaryOp, DType, ReduceOp};
 use std::collections::HashSet;
 
 /// An accumulator of a vector loop.
+#[derive(Clone)]
 pub(super) struct VAcc {
     pub(super) scalar: AccVars,
     pub(super) vals: Vec<Variable>,
