@@ -129,12 +129,17 @@ impl Pool {
 
     /// Runs `f(0) .. f(chunks - 1)`, spread over the pool; returns when all are done.
     pub fn run(&self, chunks: usize, f: &(dyn Fn(usize) + Sync)) {
-        let guard = match self.busy.try_lock() {
-            Ok(g) if self.workers > 0 && chunks > 1 => g,
-            _ => {
-                (0..chunks).for_each(f);
-                return;
-            }
+        // The guard is taken in its own statement: a `match` on `try_lock()` would keep the
+        // lock for the whole match, so a one-chunk job run inline (a self-splitting kernel's
+        // outer call) would hold it and its nested jobs would find the pool busy.
+        let guard = if self.workers > 0 && chunks > 1 {
+            self.busy.try_lock().ok()
+        } else {
+            None
+        };
+        let Some(guard) = guard else {
+            (0..chunks).for_each(f);
+            return;
         };
         // SAFETY: erasing the lifetime is sound because this function does not return before
         // every chunk is done, and only a chunk's claimant calls the closure (`Job::f`).
@@ -261,6 +266,24 @@ mod tests {
         for h in handles {
             h.join().expect("no panic");
         }
+    }
+
+    /// A one-chunk job runs inline without holding the pool, so the job it starts from
+    /// inside runs on the workers (a self-splitting kernel's parts).
+    #[test]
+    fn a_one_chunk_job_leaves_the_pool_free_for_its_nested_job() {
+        let pool = Pool::new(1);
+        let main = std::thread::current().id();
+        let elsewhere = AtomicUsize::new(0);
+        pool.run(1, &|_| {
+            pool.run(64, &|_| {
+                std::thread::sleep(Duration::from_micros(200));
+                if std::thread::current().id() != main {
+                    elsewhere.fetch_add(1, Ordering::SeqCst);
+                }
+            });
+        });
+        assert!(elsewhere.load(Ordering::SeqCst) > 0, "nested chunks all ran inline");
     }
 
     #[test]
