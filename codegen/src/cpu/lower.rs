@@ -554,19 +554,33 @@ impl<'a, 'b> Lower<'a, 'b> {
 
     fn acc_fold_arg(&mut self, a: &AccVars, v: Value, at: Value) {
         let cur = self.b.use_var(a.val);
-        let max = a.op == ReduceOp::ArgMax;
-        let better = match a.dtype {
+        let better = self.arg_better(a.op, a.dtype, v, cur);
+        let nv = self.b.ins().select(better, v, cur);
+        self.b.def_var(a.val, nv);
+        if let Some(iv) = a.aux {
+            let ci = self.b.use_var(iv);
+            let ni = self.b.ins().select(better, at, ci);
+            self.b.def_var(iv, ni);
+        }
+    }
+
+    /// Whether `v` beats the best value `cur` of an argmax (argmin): strictly greater
+    /// (less), or NaN where `cur` is not (NumPy returns the first NaN's index). Scalars give
+    /// a bool, vectors a lane mask.
+    pub(crate) fn arg_better(&mut self, op: ReduceOp, dtype: DType, v: Value, cur: Value) -> Value {
+        let max = op == ReduceOp::ArgMax;
+        match dtype {
             DType::F32 | DType::F64 => {
+                // `v > cur` or either is NaN, while `cur` is not NaN: `v > cur`, or `v` NaN
+                // and `cur` not.
                 let cc = if max {
-                    FloatCC::GreaterThan
+                    FloatCC::UnorderedOrGreaterThan
                 } else {
-                    FloatCC::LessThan
+                    FloatCC::UnorderedOrLessThan
                 };
                 let gt = self.b.ins().fcmp(cc, v, cur);
-                let vnan = self.b.ins().fcmp(FloatCC::Unordered, v, v);
-                let cnan = self.b.ins().fcmp(FloatCC::Ordered, cur, cur);
-                let nan_wins = self.b.ins().band(vnan, cnan);
-                self.b.ins().bor(gt, nan_wins)
+                let cur_ok = self.b.ins().fcmp(FloatCC::Ordered, cur, cur);
+                self.b.ins().band(gt, cur_ok)
             }
             DType::Bool => {
                 let cc = if max {
@@ -584,13 +598,19 @@ impl<'a, 'b> Lower<'a, 'b> {
                 };
                 self.b.ins().icmp(cc, v, cur)
             }
-        };
-        let nv = self.b.ins().select(better, v, cur);
-        self.b.def_var(a.val, nv);
-        if let Some(iv) = a.aux {
-            let ci = self.b.use_var(iv);
-            let ni = self.b.ins().select(better, at, ci);
-            self.b.def_var(iv, ni);
+        }
+    }
+
+    /// Whether `v` equals the best value `cur` (both NaN counts as equal).
+    pub(crate) fn arg_same(&mut self, dtype: DType, v: Value, cur: Value) -> Value {
+        if dtype.is_float() {
+            let eq = self.b.ins().fcmp(FloatCC::Equal, v, cur);
+            let vnan = self.b.ins().fcmp(FloatCC::Unordered, v, v);
+            let cnan = self.b.ins().fcmp(FloatCC::Unordered, cur, cur);
+            let both = self.b.ins().band(vnan, cnan);
+            self.b.ins().bor(eq, both)
+        } else {
+            self.b.ins().icmp(IntCC::Equal, v, cur)
         }
     }
 
@@ -798,7 +818,7 @@ impl Lower<'_, '_> {
 }
 
 /// The starting "best" of an argmax/argmin accumulator: the identity of max/min.
-fn arg_start(op: ReduceOp, dtype: DType) -> Scalar {
+pub(crate) fn arg_start(op: ReduceOp, dtype: DType) -> Scalar {
     let m = if op == ReduceOp::ArgMax {
         ReduceOp::Max
     } else {

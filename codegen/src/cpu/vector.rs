@@ -37,6 +37,7 @@
 //! vector loop's accumulators; the vector and scalar loops take what is left.
 
 mod accs;
+mod argacc;
 mod interchange;
 mod staged;
 
@@ -46,6 +47,7 @@ use super::lower::{Lower, Mode};
 use super::ops::{binary_vectorizes, cl_type, unary_vectorizes};
 use crate::error::{CodegenError, Result};
 use accs::VAcc;
+use argacc::ArgVAcc;
 use cranelift_codegen::ir::condcodes::IntCC;
 use cranelift_codegen::ir::{types, InstBuilder, MemFlagsData, Value};
 use cranelift_frontend::Variable;
@@ -356,7 +358,8 @@ pub fn plan_with(
         let mut dts: HashSet<DType> = HashSet::new();
         for inst in body {
             match inst {
-                Inst::UpdateArg { .. } => return None,
+                // argmax / argmin of the loop's own index (`argacc`), in flat loops.
+                Inst::UpdateArg { index, .. } if outer || *index != var => return None,
                 Inst::Loop { .. } | Inst::EndLoop => continue,
                 Inst::Cast { dst, .. } if wide.contains(dst) => continue,
                 Inst::Load { dst, .. } | Inst::Cast { dst, .. } | Inst::Binary { dst, .. }
@@ -402,6 +405,7 @@ pub fn plan_with(
         // The loop variable may only appear in indices.
         let index_uses: Vec<Var> = match inst {
             Inst::Load { index, .. } | Inst::Store { index, .. } => index.to_vec(),
+            Inst::UpdateArg { index, .. } => vec![*index],
             _ => Vec::new(),
         };
         for u in inst.uses() {
@@ -409,7 +413,8 @@ pub fn plan_with(
                 return None;
             }
             if !defined.contains(&u) && u != var && !index_uses.contains(&u) {
-                if matches!(inst, Inst::Update { acc, .. } if *acc == u) {
+                if matches!(inst, Inst::Update { acc, .. } | Inst::UpdateArg { acc, .. } if *acc == u)
+                {
                     // The accumulator being updated: checked below.
                     continue;
                 }
@@ -466,7 +471,7 @@ pub fn plan_with(
                 }
             }
             Inst::Update { value, .. } if wide.contains(value) => {}
-            Inst::Update { acc, .. } | Inst::Acc { dst: acc, .. } => {
+            Inst::Update { acc, .. } | Inst::UpdateArg { acc, .. } | Inst::Acc { dst: acc, .. } => {
                 let (op, dtype) = match lane_accs.get(acc) {
                     Some(&a) => a,
                     None => {
@@ -478,6 +483,13 @@ pub fn plan_with(
                     ReduceOp::Sum | ReduceOp::Prod | ReduceOp::Max | ReduceOp::Min => {
                         dtype != DType::Bool && class_ok(dtype, mode)
                     }
+                    // 32-bit loops keep index offsets in int32 lanes (`argacc`).
+                    ReduceOp::ArgMax | ReduceOp::ArgMin => {
+                        dtype != DType::Bool
+                            && class_ok(dtype, mode)
+                            && (mode == Mode::Vec64
+                                || matches!(l.k.body[pc], Inst::Loop { extent, .. } if extent < i32::MAX as usize))
+                    }
                     // any/all of bools: lane masks or'ed/and'ed together.
                     ReduceOp::Any | ReduceOp::All => {
                         dtype == DType::Bool
@@ -486,7 +498,6 @@ pub fn plan_with(
                                 _ => true,
                             }
                     }
-                    _ => false,
                 };
                 if !ok {
                     return None;
@@ -541,6 +552,10 @@ struct VCtx {
     /// Accumulators: folded across lanes at the end (declared outside the loop) or kept per
     /// lane (declared inside it: one reduction per lane, as in a column sum).
     vaccs: HashMap<Var, VAcc>,
+    /// argmax / argmin accumulators (`argacc`), folded at the end.
+    argaccs: HashMap<Var, ArgVAcc>,
+    /// The loop's start (argmax / argmin index offsets count from it).
+    lo: Value,
     /// Pointer induction variables: the address of each access whose other indices are
     /// loop-invariant, advanced by one iteration's bytes at the latch.
     streams: HashMap<(u32, Vec<Var>), Variable>,
@@ -622,7 +637,7 @@ impl Lower<'_, '_> {
                 _ => Vec::new(),
             };
             let updated = match inst {
-                Inst::Update { acc, .. } => Some(*acc),
+                Inst::Update { acc, .. } | Inst::UpdateArg { acc, .. } => Some(*acc),
                 _ => None,
             };
             for u in inst.uses() {
@@ -721,6 +736,17 @@ impl Lower<'_, '_> {
             }
         }
 
+        // argmax / argmin accumulators.
+        let mut argaccs: HashMap<Var, ArgVAcc> = HashMap::new();
+        for inst in &body {
+            if let Inst::UpdateArg { acc, .. } = inst {
+                if !argaccs.contains_key(acc) {
+                    let a = self.acc_vars(*acc)?;
+                    argaccs.insert(*acc, self.arg_vacc(a, self.unroll, mode));
+                }
+            }
+        }
+
         // Accesses whose other indices are invariant walk a pointer (Cranelift does not hoist
         // the invariant part of `base + i * stride` out of the loop by itself).
         let uniform = nested_loop_vars(&body);
@@ -784,6 +810,8 @@ impl Lower<'_, '_> {
                     vv: vv.clone(),
                     lane: HashSet::new(),
                     vaccs: vaccs.clone(),
+                    argaccs: HashMap::new(),
+                    lo,
                     streams: HashMap::new(),
                     invariant: invariant.clone(),
                 };
@@ -808,11 +836,18 @@ impl Lower<'_, '_> {
             vv,
             lane: HashSet::new(),
             vaccs,
+            argaccs,
+            lo,
             streams,
             invariant,
         };
         self.emit_vector_range(pc + 1, end, &mut ctx)?;
-        let VCtx { vaccs, lane, .. } = ctx;
+        let VCtx {
+            vaccs,
+            lane,
+            argaccs,
+            ..
+        } = ctx;
         let i2 = self.b.ins().iadd_imm_s(i, step);
         self.b.def_var(iv, i2);
         for (pv, bytes) in steps {
@@ -832,6 +867,11 @@ impl Lower<'_, '_> {
         keys.sort();
         for k in keys {
             self.fold_vector_acc(&vaccs[&k], lanes, mode)?;
+        }
+        let mut keys: Vec<Var> = argaccs.keys().copied().collect();
+        keys.sort();
+        for k in keys {
+            self.fold_arg_vacc(&argaccs[&k], lo, mode);
         }
         Ok(())
     }
@@ -1079,7 +1119,15 @@ impl Lower<'_, '_> {
                 let xs = get(vv, *value)?;
                 self.update_vector_acc(va, xs, mode)?;
             }
-            Inst::Loop { .. } | Inst::EndLoop | Inst::Acc { .. } | Inst::UpdateArg { .. } => {
+            Inst::UpdateArg { acc, value, .. } => {
+                let va = cx.argaccs.get(acc).ok_or_else(|| {
+                    CodegenError::Internal("vector argmax accumulator missing".into())
+                })?;
+                let xs = get(vv, *value)?;
+                let lo = cx.lo;
+                self.update_arg_vacc(va, &xs, i, lo, mode)?;
+            }
+            Inst::Loop { .. } | Inst::EndLoop | Inst::Acc { .. } => {
                 return Err(CodegenError::Internal("not vectorizable".into()))
             }
         }

@@ -104,7 +104,10 @@ pub fn parts_for(extent: usize, work: usize, max_parts: usize) -> Option<(usize,
     if want >= 2 {
         // A multiple of 4 parts balances 2 and 4 threads (3 parts on 2 threads take as long
         // as 4).
-        want = want.next_multiple_of(PARTS_MULTIPLE).min(max_parts).min(extent);
+        want = want
+            .next_multiple_of(PARTS_MULTIPLE)
+            .min(max_parts)
+            .min(extent);
     }
     let mut chunk = extent.div_ceil(want);
     if chunk > 64 {

@@ -529,6 +529,8 @@ impl Lower<'_, '_> {
                         vv: consts.clone(),
                         lane: HashSet::new(),
                         vaccs: HashMap::new(),
+                        argaccs: HashMap::new(),
+                        lo: j,
                         streams: streams[r].clone(),
                         invariant: HashSet::new(),
                     };
@@ -725,6 +727,8 @@ impl Lower<'_, '_> {
                     vv,
                     lane: HashSet::new(),
                     vaccs: HashMap::new(),
+                    argaccs: HashMap::new(),
+                    lo: col,
                     streams: HashMap::new(),
                     invariant: HashSet::new(),
                 };

@@ -405,6 +405,8 @@ impl Lower<'_, '_> {
                     } else {
                         HashMap::new()
                     },
+                    argaccs: HashMap::new(),
+                    lo: cx.lo,
                     streams: inner.clone(),
                     invariant: cx.invariant.clone(),
                 };
