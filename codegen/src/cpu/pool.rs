@@ -283,7 +283,10 @@ mod tests {
                 }
             });
         });
-        assert!(elsewhere.load(Ordering::SeqCst) > 0, "nested chunks all ran inline");
+        assert!(
+            elsewhere.load(Ordering::SeqCst) > 0,
+            "nested chunks all ran inline"
+        );
     }
 
     #[test]
