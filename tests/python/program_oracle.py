@@ -215,7 +215,8 @@ def compatible(np_error, em_error):
         return True
     if isinstance(np_error, np.exceptions.AxisError):
         return isinstance(em_error, (ValueError, IndexError))
-    for cls in (OverflowError, TypeError, IndexError, ValueError):
+    # MemoryError: NumPy raises its private _ArrayMemoryError, Ember ember.OutOfMemoryError.
+    for cls in (OverflowError, TypeError, IndexError, ValueError, MemoryError):
         if isinstance(np_error, cls):
             return isinstance(em_error, cls)
     return isinstance(em_error, type(np_error))
