@@ -41,6 +41,31 @@ fn w1(dt: DType, n: usize) -> Kernel {
     b.finish()
 }
 
+/// The op a [`map_kernel`] applies.
+enum Map {
+    Unary(UnaryOp),
+    Binary(BinaryOp),
+}
+
+/// `out[i] = op(a[i])` (or `op(a[i], b[i])`) over `n` elements of `dt` into `rdt`: the
+/// elementwise kernel most tests here compile.
+fn map_kernel(name: &str, dt: DType, rdt: DType, n: usize, parallel: bool, op: Map) -> Kernel {
+    let mut b = Builder::new(name);
+    let args = match op {
+        Map::Unary(_) => vec![b.arg(dt, &[n], false)],
+        Map::Binary(_) => vec![b.arg(dt, &[n], false), b.arg(dt, &[n], false)],
+    };
+    let o = b.arg(rdt, &[n], true);
+    let i = b.open_loop(n, parallel);
+    let xs: Vec<_> = args.iter().map(|&a| b.load(a, &[i])).collect();
+    let r = match op {
+        Map::Unary(op) => b.unary(op, xs[0]),
+        Map::Binary(op) => b.binary(op, xs[0], xs[1]),
+    };
+    b.store(o, &[i], r);
+    b.finish()
+}
+
 #[test]
 fn w1_matches_interpreter_on_odd_sizes_and_strides() {
     let mut rng = Rng(7);
@@ -116,14 +141,7 @@ fn every_unary_op_and_cast() {
                 continue;
             };
             let n = 37;
-            let mut b = Builder::new("unary");
-            let a = b.arg(dt, &[n], false);
-            let out = b.arg(rdt, &[n], true);
-            let i = b.open_loop(n, false);
-            let x = b.load(a, &[i]);
-            let v = b.unary(op, x);
-            b.store(out, &[i], v);
-            let k = b.finish();
+            let k = map_kernel("unary", dt, rdt, n, false, Map::Unary(op));
             let (lo, hi) = match op {
                 UnaryOp::Asin | UnaryOp::Acos => (-1.0, 1.0),
                 UnaryOp::Log | UnaryOp::Sqrt => (0.01, 50.0),
@@ -500,14 +518,7 @@ fn integer_division_edges() {
             );
             let a = [min, min, 7.0, -7.0, 0.0, 5.0, -5.0, 3.0];
             let bv = [-1.0, 0.0, 0.0, 2.0, -3.0, -2.0, 3.0, 40.0];
-            let mut b = Builder::new("idiv");
-            let (aa, ab) = (b.arg(dt, &[n], false), b.arg(dt, &[n], false));
-            let o = b.arg(dt, &[n], true);
-            let i = b.open_loop(n, false);
-            let (x, y) = (b.load(aa, &[i]), b.load(ab, &[i]));
-            let r = b.binary(op, x, y);
-            b.store(o, &[i], r);
-            let k = b.finish();
+            let k = map_kernel("idiv", dt, dt, n, false, Map::Binary(op));
             let ins = [
                 ember_ir::kernel::interp::Buffer::from_f64s(dt, &[n], &a),
                 ember_ir::kernel::interp::Buffer::from_f64s(dt, &[n], &bv),
@@ -567,14 +578,8 @@ fn integer_division_inline_and_by_constants() {
             buf
         };
         for op in [BinaryOp::FloorDiv, BinaryOp::Rem] {
-            let mut b = Builder::new("idiv");
-            let (aa, ab) = (b.arg(dt, &[n], false), b.arg(dt, &[n], false));
-            let o = b.arg(dt, &[n], true);
-            let i = b.open_loop(n, false);
-            let (x, y) = (b.load(aa, &[i]), b.load(ab, &[i]));
-            let r = b.binary(op, x, y);
-            b.store(o, &[i], r);
-            check(&b.finish(), &[bits(&a), bits(&bv)], 0.0, 0.0);
+            let k = map_kernel("idiv", dt, dt, n, false, Map::Binary(op));
+            check(&k, &[bits(&a), bits(&bv)], 0.0, 0.0);
             for &c in &edges {
                 let c = fit(c);
                 let mut b = Builder::new("idiv_const");
@@ -611,14 +616,7 @@ fn max_min_relu_and_sign_of_signed_zeros_and_nan() {
     let n = xs.len();
     for dt in [DType::F32, DType::F64] {
         for op in [BinaryOp::Max, BinaryOp::Min] {
-            let mut b = Builder::new("maxmin");
-            let (a0, a1) = (b.arg(dt, &[n], false), b.arg(dt, &[n], false));
-            let o = b.arg(dt, &[n], true);
-            let i = b.open_loop(n, false);
-            let (x, y) = (b.load(a0, &[i]), b.load(a1, &[i]));
-            let r = b.binary(op, x, y);
-            b.store(o, &[i], r);
-            let k = b.finish();
+            let k = map_kernel("maxmin", dt, dt, n, false, Map::Binary(op));
             for strided in [false, true] {
                 let ins = [
                     buffer(dt, &[n], &xs, strided),
@@ -628,14 +626,7 @@ fn max_min_relu_and_sign_of_signed_zeros_and_nan() {
             }
         }
         for op in [UnaryOp::Relu, UnaryOp::Sign] {
-            let mut b = Builder::new("unary");
-            let a = b.arg(dt, &[n], false);
-            let o = b.arg(dt, &[n], true);
-            let i = b.open_loop(n, false);
-            let x = b.load(a, &[i]);
-            let r = b.unary(op, x);
-            b.store(o, &[i], r);
-            let k = b.finish();
+            let k = map_kernel("unary", dt, dt, n, false, Map::Unary(op));
             for strided in [false, true] {
                 check(&k, &[buffer(dt, &[n], &xs, strided)], 0.0, 0.0);
             }
@@ -674,15 +665,7 @@ fn int64_vector_loops_at_the_extremes() {
             continue;
         }
         let rdt = ember_ir::kernel::binary_result(op, dt).unwrap();
-        let mut b = Builder::new("i64_binary");
-        let (a0, a1) = (b.arg(dt, &[n], false), b.arg(dt, &[n], false));
-        let o = b.arg(rdt, &[n], true);
-        let i = b.open_loop(n, true);
-        let (x, y) = (b.load(a0, &[i]), b.load(a1, &[i]));
-        let r = b.binary(op, x, y);
-        b.store(o, &[i], r);
-        b.close_loop();
-        let k = b.finish();
+        let k = map_kernel("i64_binary", dt, rdt, n, true, Map::Binary(op));
         let step = common::backend().compile(&k).unwrap().vector_step();
         assert!(step >= 2, "{op} on int64 did not vectorize");
         for strided in [false, true] {
@@ -698,15 +681,7 @@ fn int64_vector_loops_at_the_extremes() {
             continue;
         }
         let rdt = ember_ir::kernel::unary_result(op, dt).unwrap();
-        let mut b = Builder::new("i64_unary");
-        let a = b.arg(dt, &[n], false);
-        let o = b.arg(rdt, &[n], true);
-        let i = b.open_loop(n, true);
-        let x = b.load(a, &[i]);
-        let r = b.unary(op, x);
-        b.store(o, &[i], r);
-        b.close_loop();
-        let k = b.finish();
+        let k = map_kernel("i64_unary", dt, rdt, n, true, Map::Unary(op));
         let step = common::backend().compile(&k).unwrap().vector_step();
         assert!(step >= 2, "{op} on int64 did not vectorize");
         check(&k, &[buffer(dt, &[n], &xs, false)], 0.0, 0.0);
@@ -905,15 +880,7 @@ fn math_library_calls_match_the_interpreter_bit_for_bit() {
     for dt in [DType::F32, DType::F64] {
         for &op in &unary {
             assert!(!ember_codegen::cpu::ops::unary_vectorizes(op, dt));
-            let mut b = Builder::new("libm_unary");
-            let a = b.arg(dt, &[n], false);
-            let o = b.arg(dt, &[n], true);
-            let i = b.open_loop(n, true);
-            let x = b.load(a, &[i]);
-            let r = b.unary(op, x);
-            b.store(o, &[i], r);
-            b.close_loop();
-            let k = b.finish();
+            let k = map_kernel("libm_unary", dt, dt, n, true, Map::Unary(op));
             for strided in [false, true] {
                 check(&k, &[buffer(dt, &[n], &xs, strided)], 0.0, 0.0);
             }
