@@ -1,7 +1,7 @@
 //! # ember
 //!
 //! A graph compiler with eager fallback. [`Tensor`]s run NumPy-like operations eagerly;
-//! [`jit`] traces a function of tensors into an IR graph, optimizes and compiles it, and
+//! [`jit()`] traces a function of tensors into an IR graph, optimizes and compiles it, and
 //! caches the result by signature.
 
 pub mod builder;

@@ -1,7 +1,7 @@
 //! # ember-ir
 //!
 //! What an Ember program *is*: dtypes and NumPy 2 promotion, shapes and broadcasting, the
-//! closed [`Op`] set, the [`Graph`](graph::Graph), its text form, the optimization passes and
+//! closed [`Op`] set, the [`Graph`], its text form, the optimization passes and
 //! the kernel IR. No Cranelift, no CUDA, no Python.
 
 pub mod composite;

@@ -15,7 +15,7 @@
 //! }
 //! ```
 //!
-//! * [`render`]: the per-op table ([`ops`]) plus a launch [`plan`] (thread per element with
+//! * [`render`](mod@render): the per-op table ([`ops`]) plus a launch [`plan`] (thread per element with
 //!   grid-stride loops and a vector path; block per row with warp-shuffle + shared-memory
 //!   reductions; or a single thread) written through [`std::fmt::Write`].
 //! * [`nvrtc`]: finds and loads NVRTC, compiles with documented accuracy options.

@@ -1,7 +1,7 @@
 //! The per-op table of the CUDA C renderer: how each unary, binary, cast, constant and
 //! reduction step is written for each dtype, plus the helper functions some entries call.
 //!
-//! Most entries are data ([`Form::Math`], [`Form::Prefix`], [`Form::Infix`]); the few ops whose
+//! Most entries are data (`Form::Math`, `Form::Prefix`, `Form::Infix`); the few ops whose
 //! NumPy semantics differ from C's (wrapping integer arithmetic, floor division, NaN-propagating
 //! max, float-to-int casts that give the minimum integer for NaN, ±inf and out-of-range values as
 //! on x86-64) are small overrides. Float32 entries use the

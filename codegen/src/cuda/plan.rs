@@ -1,5 +1,5 @@
 //! The CUDA-shaped lowering of a kernel: how its loops map onto a grid of blocks of threads.
-//! The renderer ([`super::render`]) writes CUDA C from a [`Plan`], and the grid simulator
+//! The renderer ([`super::render`](mod@super::render)) writes CUDA C from a [`Plan`], and the grid simulator
 //! ([`super::grid`]) runs the same plan on the CPU, so the grid logic is tested without a GPU.
 //!
 //! Three shapes:
