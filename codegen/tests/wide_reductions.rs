@@ -101,6 +101,30 @@ fn int32_row_sums_and_products_are_exact() {
     }
 }
 
+/// Row sums and products of a Fortran-ordered int32 array (`f.sum(axis=1)`, `x.T.sum(1)`):
+/// the rows step across memory while the kept axis is contiguous, so the kernel takes its
+/// wide column split with the column as the first index. Exact, against the interpreter.
+#[test]
+fn int32_row_sums_of_fortran_arrays_are_exact() {
+    let mut rng = Rng(93);
+    for op in [ReduceOp::Sum, ReduceOp::Prod] {
+        for (r, c) in [(64, 12500), (37, 3001), (5, 17)] {
+            let k = int32_rows(op, r, c);
+            let v = int_values(&mut rng, op, r * c);
+            // Element (i, j) at i + j * r.
+            let mut f = vec![0.0; r * c];
+            for i in 0..r {
+                for j in 0..c {
+                    f[i + j * r] = v[i * c + j];
+                }
+            }
+            let mut buf = Buffer::from_f64s(DType::I32, &[r * c], &f);
+            buf.strides = vec![1, r as isize];
+            check(&k, &[buf], 0.0, 0.0);
+        }
+    }
+}
+
 #[test]
 fn int32_sums_vectorize() {
     for op in [ReduceOp::Sum, ReduceOp::Prod] {

@@ -862,17 +862,24 @@ impl Lower<'_, '_> {
         })
     }
 
-    /// The `(arg, dim)` that must have unit stride for a wide column split: every load's last
-    /// index is the column, and the column appears nowhere else in it.
+    /// The `(arg, dim)` that must have unit stride for a wide column split: every load
+    /// indexes one dimension with the column, which must be contiguous at run time (the last
+    /// one of a C-order array, `x.sum(axis=0)`; the first of a Fortran one, `x.T.sum(axis=1)`
+    /// or `f.sum(axis=1)`).
     fn wide_unit(&self, from: usize, to: usize, j: Var) -> Option<Vec<(u32, usize)>> {
         let mut unit = Vec::new();
         for inst in &self.k.body[from..to] {
             if let Inst::Load { arg, index, .. } = inst {
-                let last = index.len().checked_sub(1)?;
-                if index[last] != j || index[..last].contains(&j) {
+                let mut at = index
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, v)| **v == j)
+                    .map(|(d, _)| d);
+                let d = at.next()?;
+                if at.next().is_some() {
                     return None;
                 }
-                unit.push((*arg, last));
+                unit.push((*arg, d));
             }
         }
         Some(unit)
