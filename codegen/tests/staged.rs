@@ -259,19 +259,24 @@ fn sweep() -> Vec<f32> {
 /// The inline math's results for `op` on `xs`, through the scalar loop (a strided view), where
 /// every element takes its own fast or exact path, as in the wide routines.
 fn inline_scalar(op: UnaryOp, xs: &[f32]) -> Vec<f32> {
+    inline_scalar_of(op, DType::F32, xs)
+}
+
+/// [`inline_scalar`] for `dt`'s elements (`T` float32 or float64).
+fn inline_scalar_of<T: Copy + Default>(op: UnaryOp, dt: DType, xs: &[T]) -> Vec<T> {
     let n = xs.len();
     let mut g = Graph::new();
-    let x = inp(&mut g, DType::F32, &[n]);
+    let x = inp(&mut g, dt, &[n]);
     let y = un(&mut g, op, x);
     g.output(y).unwrap();
     let s = partition(&g).unwrap();
     let kern = &s.kernels()[0].kernel;
     let compiled = common::backend().compile(kern).unwrap();
-    let mut src: Vec<f32> = xs.iter().flat_map(|&v| [v, 0.0]).collect();
-    let mut out = vec![0.0f32; n];
+    let mut src: Vec<T> = xs.iter().flat_map(|&v| [v, T::default()]).collect();
+    let mut out = vec![T::default(); n];
     let args = [
-        KernelArg::new(out.as_mut_ptr() as *mut u8, DType::F32, &[1]),
-        KernelArg::new(src.as_mut_ptr() as *mut u8, DType::F32, &[2]),
+        KernelArg::new(out.as_mut_ptr() as *mut u8, dt, &[1]),
+        KernelArg::new(src.as_mut_ptr() as *mut u8, dt, &[2]),
     ];
     // SAFETY: `src` holds 2n elements (stride 2), `out` n.
     unsafe { compiled.run(&args).unwrap() };
@@ -514,23 +519,7 @@ fn trig_and_expm1_edges() -> Vec<f64> {
 
 /// [`inline_scalar`] for float64.
 fn inline_scalar64(op: UnaryOp, xs: &[f64]) -> Vec<f64> {
-    let n = xs.len();
-    let mut g = Graph::new();
-    let x = inp(&mut g, DType::F64, &[n]);
-    let y = un(&mut g, op, x);
-    g.output(y).unwrap();
-    let s = partition(&g).unwrap();
-    let kern = &s.kernels()[0].kernel;
-    let compiled = common::backend().compile(kern).unwrap();
-    let mut src: Vec<f64> = xs.iter().flat_map(|&v| [v, 0.0]).collect();
-    let mut out = vec![0.0f64; n];
-    let args = [
-        KernelArg::new(out.as_mut_ptr() as *mut u8, DType::F64, &[1]),
-        KernelArg::new(src.as_mut_ptr() as *mut u8, DType::F64, &[2]),
-    ];
-    // SAFETY: `src` holds 2n elements (stride 2), `out` n.
-    unsafe { compiled.run(&args).unwrap() };
-    out
+    inline_scalar_of(op, DType::F64, xs)
 }
 
 fn same64(a: f64, b: f64) -> bool {
