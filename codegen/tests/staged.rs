@@ -110,13 +110,19 @@ fn math_of_inputs_chains_masks_and_broadcasts() {
 
 #[test]
 fn random_math_chains() {
-    let mut rng = Rng(99);
+    random_chains(DType::F32, 99, 24);
+}
+
+/// `rounds` random chains of 6 exp / tanh / sigmoid / neg and arithmetic ops over `dt`, at
+/// sizes around the block, against the interpreter and bit for bit against the scalar loop.
+fn random_chains(dt: DType, seed: u64, rounds: usize) {
+    let mut rng = Rng(seed);
     let ops = [UnaryOp::Exp, UnaryOp::Tanh, UnaryOp::Sigmoid, UnaryOp::Neg];
     let bins = [BinaryOp::Add, BinaryOp::Mul, BinaryOp::Sub, BinaryOp::Max];
-    for round in 0..24 {
+    for round in 0..rounds {
         let n = sizes()[round % sizes().len()];
         let mut g = Graph::new();
-        let mut vals = vec![inp(&mut g, DType::F32, &[n]), inp(&mut g, DType::F32, &[n])];
+        let mut vals = vec![inp(&mut g, dt, &[n]), inp(&mut g, dt, &[n])];
         for _ in 0..6 {
             let a = vals[rng.below(vals.len())];
             let v = if rng.below(2) == 0 {
@@ -665,30 +671,7 @@ fn f64_math_matches_the_interpreter_around_the_block_size() {
 
 #[test]
 fn random_f64_math_chains() {
-    let mut rng = Rng(640);
-    let ops = [UnaryOp::Exp, UnaryOp::Sigmoid, UnaryOp::Neg, UnaryOp::Tanh];
-    let bins = [BinaryOp::Add, BinaryOp::Mul, BinaryOp::Sub, BinaryOp::Max];
-    for round in 0..16 {
-        let n = sizes()[round % sizes().len()];
-        let mut g = Graph::new();
-        let mut vals = vec![inp(&mut g, DType::F64, &[n]), inp(&mut g, DType::F64, &[n])];
-        for _ in 0..6 {
-            let a = vals[rng.below(vals.len())];
-            let v = if rng.below(2) == 0 {
-                un(&mut g, ops[rng.below(ops.len())], a)
-            } else {
-                let b = vals[rng.below(vals.len())];
-                bin(&mut g, bins[rng.below(bins.len())], a, b)
-            };
-            vals.push(v);
-        }
-        // Keep values in a range where every op stays finite and well conditioned.
-        let last = *vals.last().unwrap();
-        let t = un(&mut g, UnaryOp::Tanh, last);
-        g.output(t).unwrap();
-        check_graph(&g, &mut rng, -2.0, 2.0);
-        same_bits_staged_and_scalar(&g, &mut rng);
-    }
+    random_chains(DType::F64, 640, 16);
 }
 
 #[test]
