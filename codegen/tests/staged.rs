@@ -289,6 +289,38 @@ fn inline_scalar_of<T: Copy + Default>(op: UnaryOp, dt: DType, xs: &[T]) -> Vec<
     out
 }
 
+/// Wide routine `f` (`op`) gives `want` (the inline math's results on `xs`) for each of
+/// `lens` leading elements (odd lengths exercise the masked tail) and in place.
+fn routine_matches<T: Copy + Default + std::fmt::LowerExp>(
+    op: UnaryOp,
+    f: unsafe extern "C" fn(*const T, *mut T, usize),
+    xs: &[T],
+    want: &[T],
+    lens: [usize; 3],
+    same: impl Fn(T, T) -> bool,
+) {
+    for len in lens {
+        let mut got = vec![T::default(); len];
+        // SAFETY: both buffers hold `len` elements.
+        unsafe { f(xs.as_ptr(), got.as_mut_ptr(), len) };
+        for i in 0..len {
+            assert!(
+                same(want[i], got[i]),
+                "{op:?}({:e}): inline {:e}, wide {:e}",
+                xs[i],
+                want[i],
+                got[i]
+            );
+        }
+    }
+    let mut buf = xs.to_vec();
+    // SAFETY: one buffer, read and written at the same positions.
+    unsafe { f(buf.as_ptr(), buf.as_mut_ptr(), buf.len()) };
+    for i in 0..xs.len() {
+        assert!(same(want[i], buf[i]), "{op:?}({:e}) in place", xs[i]);
+    }
+}
+
 #[test]
 fn wide_routines_match_the_inline_math_bit_for_bit() {
     if !wide_bodies_run() {
@@ -303,28 +335,9 @@ fn wide_routines_match_the_inline_math_bit_for_bit() {
     ];
     for (op, f) in routines {
         let want = inline_scalar(op, &xs);
-        // Odd lengths exercise the masked tail.
-        for len in [xs.len(), xs.len() - 5, 7] {
-            let mut got = vec![0.0f32; len];
-            // SAFETY: both buffers hold `len` elements.
-            unsafe { f(xs.as_ptr(), got.as_mut_ptr(), len) };
-            for i in 0..len {
-                assert!(
-                    want[i].to_bits() == got[i].to_bits() || want[i].is_nan() && got[i].is_nan(),
-                    "{op:?}({:e}): inline {:e}, wide {:e}",
-                    xs[i],
-                    want[i],
-                    got[i]
-                );
-            }
-        }
-        // In place.
-        let mut buf = xs.clone();
-        // SAFETY: one buffer of `len` elements, read and written at the same positions.
-        unsafe { f(buf.as_ptr(), buf.as_mut_ptr(), buf.len()) };
-        for i in 0..xs.len() {
-            assert!(want[i].to_bits() == buf[i].to_bits() || want[i].is_nan() && buf[i].is_nan());
-        }
+        routine_matches(op, f, &xs, &want, [xs.len(), xs.len() - 5, 7], |a, b| {
+            a.to_bits() == b.to_bits() || a.is_nan() && b.is_nan()
+        });
     }
 }
 
@@ -563,28 +576,7 @@ fn wide_f64_routines_match_the_inline_math_bit_for_bit() {
     ];
     for (op, f) in routines {
         let want = inline_scalar64(op, &xs);
-        // Odd lengths exercise the masked tail.
-        for len in [xs.len(), xs.len() - 3, 5] {
-            let mut got = vec![0.0f64; len];
-            // SAFETY: both buffers hold `len` elements.
-            unsafe { f(xs.as_ptr(), got.as_mut_ptr(), len) };
-            for i in 0..len {
-                assert!(
-                    same64(want[i], got[i]),
-                    "{op:?}({:e}): inline {:e}, wide {:e}",
-                    xs[i],
-                    want[i],
-                    got[i]
-                );
-            }
-        }
-        // In place.
-        let mut buf = xs.clone();
-        // SAFETY: one buffer, read and written at the same positions.
-        unsafe { f(buf.as_ptr(), buf.as_mut_ptr(), buf.len()) };
-        for i in 0..xs.len() {
-            assert!(same64(want[i], buf[i]), "{op:?}({:e}) in place", xs[i]);
-        }
+        routine_matches(op, f, &xs, &want, [xs.len(), xs.len() - 3, 5], same64);
     }
 }
 
